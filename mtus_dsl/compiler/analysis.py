@@ -1,0 +1,238 @@
+"""Checks that evaluate rules: cycles of exceptions, conflicting rules, rules that never apply.
+
+A conflict is two rules of one service and body region that can both govern
+the same case while neither excepts the other. We look for a witness: an
+assignment of the facts the two rules read, drawn from the values their
+conditions single out (each enumeration member they name, each number they
+compare with and its neighbours, true and false). A witness is a real clash,
+so the error shows it; the search is bounded, so a clash that needs values
+outside those candidates is left to the property tests (`mtus test`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from mtus_dsl import runtime as rt
+from mtus_dsl.compiler import ir
+from mtus_dsl.compiler.interpreter import Interpreter
+from mtus_dsl.diagnostics import Diagnostic, Severity, Span
+
+#: The most assignments tried for one pair of rules before sampling instead.
+MAX_ASSIGNMENTS = 4096
+
+
+def analyse(program: ir.Program) -> list[Diagnostic]:
+    """Report exception cycles, conflicting rule pairs and unreachable rules."""
+    cycle = _exception_cycle(program)
+    if cycle:
+        rule = program.rule(cycle[0])
+        return [Diagnostic("E106", "rules except each other in a circle: " + " -> ".join(cycle + [cycle[0]]),
+                           _span(rule.origin), notes=("an exception must not, through others, except itself",))]
+    engine = Interpreter(program).engine()
+    diagnostics: list[Diagnostic] = []
+    buckets = [(key, rules) for key, (rules, _caps) in program.dispatch]
+    checked: set[tuple[str, str]] = set()
+    for (service, region), names in buckets:
+        for a, b in itertools.combinations(names, 2):
+            if (a, b) in checked or _related(program, a, b):
+                continue
+            checked.add((a, b))
+            witness = _witness(program, engine, service, region, [a, b])
+            if witness is not None:
+                rule_a, rule_b = program.rule(a), program.rule(b)
+                diagnostics.append(Diagnostic(
+                    "E107", f"rules '{a}' and '{b}' can both decide the same request, and neither is stated to win",
+                    _span(rule_b.origin),
+                    notes=(f"'{a}' is at {rule_a.origin}",
+                           "both apply to: " + _describe(witness),
+                           f"say which wins: add 'overrides {a}' to '{b}' (or 'overrides {b}' to '{a}'), "
+                           "or make their conditions exclusive with 'when'/'unless'"),
+                ))
+    reachable = {name for _key, (rules, caps) in program.dispatch for name in rules + caps}
+    for rule in program.rules:
+        if rule.name not in reachable:
+            diagnostics.append(Diagnostic(
+                "W201", f"{rule.kind} '{rule.name}' covers no service and body region", _span(rule.origin),
+                Severity.WARNING, ("check its 'services' and 'regions' lines",)))
+            continue
+        key = next(k for k, (rules, caps) in program.dispatch if rule.name in rules + caps)
+        if _witness(program, engine, key[0], key[1], [rule.name], exhaustive_only=True) is False:
+            diagnostics.append(Diagnostic(
+                "W201", f"{rule.kind} '{rule.name}' can never apply: no case satisfies its conditions",
+                _span(rule.origin), Severity.WARNING,
+                ("its 'when' conditions contradict each other, or its exceptions always hold",)))
+    return diagnostics
+
+
+def _span(origin: ir.Origin) -> Span:
+    return Span(origin.path, origin.line, 1, origin.line, 1)
+
+
+def _exception_cycle(program: ir.Program) -> list[str] | None:
+    graph = {r.name: sorted({e.rule for c in r.when + r.unless for e in ir.walk(c) if isinstance(e, ir.Applies)})
+             for r in program.rules}
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in graph.get(node, ()):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):]
+            if state.get(nxt) is None:
+                found = visit(nxt)
+                if found:
+                    return found
+        state[node] = 2
+        path.pop()
+        return None
+
+    for node in graph:
+        if state.get(node) is None:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def _related(program: ir.Program, a: str, b: str) -> bool:
+    """Tell whether one rule's applicability consults the other's (an exception relation)."""
+    def consults(x: str, y: str) -> bool:
+        rule = program.rule(x)
+        return any(isinstance(e, ir.Applies) and e.rule == y for c in rule.when + rule.unless for e in ir.walk(c))
+    return consults(a, b) or consults(b, a)
+
+
+def _read_facts(program: ir.Program, names: Sequence[str]) -> dict[str, ir.Expr]:
+    """The inputs and derived facts the rules' conditions read, directly or through other rules."""
+    found: dict[str, ir.Expr] = {}
+    seen_rules: set[str] = set()
+    pending = list(names)
+    while pending:
+        name = pending.pop()
+        if name in seen_rules:
+            continue
+        seen_rules.add(name)
+        rule = program.rule(name)
+        for clause in rule.when + rule.unless:
+            for e in ir.walk(clause):
+                if isinstance(e, (ir.Input, ir.Fact)):
+                    found.setdefault(e.name, e)
+                elif isinstance(e, ir.Applies):
+                    pending.append(e.rule)
+    return found
+
+
+def _candidates(program: ir.Program, fact: ir.Expr, constants: list[Any],
+                rules: Sequence[ir.RuleInfo]) -> list[Any] | None:
+    """Values worth trying for one fact, or None when it cannot be enumerated."""
+    type_ = fact.type
+    name = fact.name if isinstance(fact, (ir.Input, ir.Fact)) else ""
+    kind = type_.kind
+    if kind == "boolean":
+        return [True, False]
+    if kind == "enum":
+        members = list(program.schema.enums.get(type_.name or "", ()))
+        named = [c for c in constants if c in members]
+        others = [m for m in members if m not in named][:1]
+        return named + others
+    if kind == "set" and type_.of is not None and type_.of.kind == "enum":
+        members = list(program.schema.enums.get(type_.of.name or "", ()))
+        named = sorted({c for c in constants if c in members})
+        return [frozenset()] + [frozenset([m]) for m in named] + ([frozenset(named)] if len(named) > 1 else [])
+    if kind == "integer":
+        numbers = {c for c in constants if isinstance(c, int) and not isinstance(c, bool)}
+        values = {0} | {x + d for x in numbers for d in (-1, 0, 1)}
+        low = type_.low if type_.low is not None else 0
+        return sorted(v for v in values if v >= low)
+    if kind == "date":
+        dates = {c for c in constants if isinstance(c, datetime.date)}
+        if name == "request_date":
+            guidelines = {g.name: g for g in program.guidelines}
+            for rule in rules:
+                g = guidelines[rule.guideline]
+                dates |= {d for d in (g.in_force_from, g.in_force_to) if d is not None}
+        values = {x + datetime.timedelta(days=d) for x in dates for d in (-1, 0, 1)}
+        return sorted(values) or [datetime.date(2015, 1, 1)]
+    return None
+
+
+def _witness(program: ir.Program, engine: rt.Engine, service: str, region: str, names: Sequence[str],
+             exhaustive_only: bool = False) -> Any:
+    """Find facts under which every rule in `names` applies.
+
+    Returns the assignment, None when none was found, or (with exhaustive_only)
+    False when the search covered every combination and found none.
+    """
+    rules = [program.rule(n) for n in names]
+    facts = _read_facts(program, names)
+    constants = [e.value for r in rules for c in r.when + r.unless for e in ir.walk(c) if isinstance(e, ir.Const)]
+    constants = [v for c in constants for v in _flatten(c)]
+    fixed = {"service": service, "body_region": region}
+    domains: dict[str, list[Any]] = {}
+    complete = True
+    for name, expr in sorted(facts.items()):
+        if name in fixed:
+            continue
+        values = _candidates(program, expr, constants, rules)
+        if values is None:
+            complete = False
+            values = [rt.Unknown(frozenset([name]))]
+        domains[name] = values
+    if "request_date" not in domains:
+        domains["request_date"] = _candidates(program, ir.Input("request_date", program.schema.inputs[0].type),
+                                              [], rules) or [datetime.date(2015, 1, 1)]
+    keys = list(domains)
+    total = 1
+    for values in domains.values():
+        total *= len(values)
+    combos: Iterator[tuple[Any, ...]]
+    if total <= MAX_ASSIGNMENTS:
+        combos = itertools.product(*(domains[k] for k in keys))
+    else:
+        complete = False
+        rng = random.Random(0)
+        combos = (tuple(rng.choice(domains[k]) for k in keys) for _ in range(MAX_ASSIGNMENTS))
+    handles = [engine.rules[n] for n in names]
+    for combo in combos:
+        assignment = dict(zip(keys, combo))
+        values: dict[str, Any] = {name: rt.Unknown(frozenset([name])) for name in engine.input_names}
+        values.update(fixed)
+        values["quantity"] = 1
+        values.update(assignment)
+        facts_obj = rt.Facts(engine, values)
+        try:
+            if all(engine.applies(h, facts_obj)[0] is True for h in handles):
+                return {**fixed, **assignment}
+        except rt.RuleError:
+            continue
+    if exhaustive_only:
+        return False if complete else None
+    return None
+
+
+def _flatten(value: Any) -> list[Any]:
+    if isinstance(value, frozenset):
+        return list(value)
+    return [value]
+
+
+def _describe(assignment: Mapping[str, Any]) -> str:
+    parts = []
+    for name, value in assignment.items():
+        if isinstance(value, rt.Unknown):
+            continue
+        if isinstance(value, frozenset):
+            shown = "{" + ", ".join(sorted(value)) + "}"
+        elif isinstance(value, datetime.date):
+            shown = value.isoformat()
+        else:
+            shown = str(value).lower() if isinstance(value, bool) else str(value)
+        parts.append(f"{name} = {shown}")
+    return ", ".join(parts)

@@ -1,0 +1,340 @@
+"""The IR: a resolved, typed program that both the interpreter and the code generator consume.
+
+Names are resolved (an input, a derived fact, a bound variable, a rule), enum
+members are constants, `overrides` are folded into the overridden rule's
+`unless`, and the dispatch index maps each (service, body region) to the rules
+and caps that may decide it.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any, Union
+
+import attrs
+
+from mtus_dsl.case import CaseSchema
+from mtus_dsl.decision import Citation
+from mtus_dsl.types import BOOLEAN, Type
+
+# --- expressions -------------------------------------------------------------------
+
+
+@attrs.frozen
+class Const:
+    """A constant: int, date, Duration, str, bool, None or a frozenset of those."""
+
+    value: Any
+    type: Type
+
+
+@attrs.frozen
+class Input:
+    """A field of the case."""
+
+    name: str
+    type: Type
+
+
+@attrs.frozen
+class Fact:
+    """A derived fact, computed once per case on first use."""
+
+    name: str
+    type: Type
+
+
+@attrs.frozen
+class Var:
+    """A quantifier's variable, or a number a rationale may show (`requested`, `allowed`)."""
+
+    name: str
+    type: Type
+
+
+@attrs.frozen
+class Attr:
+    """A field of a record or table row."""
+
+    obj: Expr
+    field: str
+    type: Type
+
+
+@attrs.frozen
+class Lookup:
+    """A row of a table, by key."""
+
+    table: str
+    keys: tuple[Expr, ...]
+    type: Type
+
+
+@attrs.frozen
+class Not:
+    """Three-valued negation."""
+
+    operand: Expr
+    type: Type = BOOLEAN
+
+
+@attrs.frozen
+class And:
+    """Three-valued conjunction, evaluated left to right, short-circuiting on False."""
+
+    left: Expr
+    right: Expr
+    type: Type = BOOLEAN
+
+
+@attrs.frozen
+class Or:
+    """Three-valued disjunction, evaluated left to right, short-circuiting on True."""
+
+    left: Expr
+    right: Expr
+    type: Type = BOOLEAN
+
+
+@attrs.frozen
+class Compare:
+    """`=`, `!=`, `<`, `<=`, `>`, `>=`."""
+
+    op: str
+    left: Expr
+    right: Expr
+    type: Type = BOOLEAN
+
+
+@attrs.frozen
+class Member:
+    """Membership in a set or list."""
+
+    item: Expr
+    collection: Expr
+    negated: bool
+    type: Type = BOOLEAN
+
+
+@attrs.frozen
+class Exists:
+    """Not `none`."""
+
+    operand: Expr
+    type: Type = BOOLEAN
+
+
+@attrs.frozen
+class Arith:
+    """Integer arithmetic, or a date moved by a duration."""
+
+    op: str
+    left: Expr
+    right: Expr
+    type: Type
+
+
+@attrs.frozen
+class Div:
+    """Integer division with its stated rounding."""
+
+    left: Expr
+    right: Expr
+    rounding: str
+    type: Type
+
+
+@attrs.frozen
+class Call:
+    """A built-in function; `conditions_of` also receives the program's code sets."""
+
+    func: str
+    args: tuple[Expr, ...]
+    type: Type
+
+
+@attrs.frozen
+class Quant:
+    """`any`, `all`, `latest` or `count` over a list, binding `var`."""
+
+    kind: str
+    var: str
+    collection: Expr
+    condition: Expr
+    type: Type
+
+
+@attrs.frozen
+class SetOf:
+    """A set built from expressions that are not all constants."""
+
+    items: tuple[Expr, ...]
+    type: Type
+
+
+@attrs.frozen
+class Applies:
+    """Whether a rule applies (used by `unless other_rule` and `overrides`)."""
+
+    rule: str
+    type: Type = BOOLEAN
+
+
+Expr = Union[Const, Input, Fact, Var, Attr, Lookup, Not, And, Or, Compare, Member, Exists, Arith, Div, Call,
+             Quant, SetOf, Applies]
+
+#: A rationale or explanation: literal text and expressions to show.
+Template = tuple[Union[str, Expr], ...]
+
+
+# --- declarations ------------------------------------------------------------------
+
+
+@attrs.frozen
+class Origin:
+    """Where a declaration was written: file and line, for comments and traces."""
+
+    path: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@attrs.frozen
+class GuidelineInfo:
+    """A guideline edition."""
+
+    name: str
+    title: str
+    edition: str
+    regulation: str | None
+    in_force_from: datetime.date | None
+    in_force_to: datetime.date | None
+
+
+@attrs.frozen
+class FactInfo:
+    """A derived fact with its definition and explanations."""
+
+    name: str
+    type: Type
+    expr: Expr
+    explain_true: Template | None
+    explain_false: Template | None
+    origin: Origin
+
+
+@attrs.frozen
+class TableInfo:
+    """A lookup table with its rows already converted to runtime values."""
+
+    name: str
+    key_names: tuple[str, ...]
+    value_names: tuple[str, ...]
+    rows: tuple[tuple[tuple[Any, ...], tuple[Any, ...]], ...]
+    otherwise: tuple[Any, ...] | None
+
+
+@attrs.frozen
+class Action:
+    """What a rule does; operands are IR expressions, absent ones None."""
+
+    kind: str  # limit | trial | certify | non_certify
+    unit: str
+    amount: Expr | None = None  # limit
+    period: Expr | None = None  # limit
+    initial: Expr | None = None  # trial
+    initial_period: Expr | None = None
+    total: Expr | None = None
+    total_period: Expr | None = None
+    extension: Expr | None = None
+    counting: Expr | None = None  # limit and trial
+
+    def operands(self) -> tuple[Expr | None, ...]:
+        """Return the operands in the order the runtime's Engine expects them."""
+        if self.kind == "limit":
+            return (self.amount, self.period, self.counting)
+        if self.kind == "trial":
+            return (self.initial, self.initial_period, self.total, self.total_period, self.extension,
+                    self.counting)
+        return ()
+
+
+@attrs.frozen
+class RuleInfo:
+    """A rule or cap, resolved."""
+
+    name: str
+    kind: str  # rule | cap
+    guideline: str
+    section: str
+    citation: Citation
+    action: Action
+    when: tuple[Expr, ...]
+    unless: tuple[Expr, ...]
+    reasons: tuple[str, ...]  # for the trace: why it does not apply, per clause
+    rationale: Template | None
+    explained: tuple[str, ...]
+    services: tuple[str, ...]
+    regions: tuple[str, ...]
+    origin: Origin
+
+
+@attrs.frozen
+class ExampleInfo:
+    """An example case and the decision it must get."""
+
+    title: str
+    case: Mapping[str, Any]  # JSON-ready case
+    outcome: str
+    approved: int | None
+    by: tuple[str, ...]
+    missing: tuple[str, ...]
+    origin: Origin
+    section: str | None
+
+
+@attrs.frozen
+class Program:
+    """A whole set of guidelines, ready to interpret or to compile."""
+
+    schema: CaseSchema
+    guidelines: tuple[GuidelineInfo, ...]
+    facts: tuple[FactInfo, ...]  # in dependency order
+    tables: tuple[TableInfo, ...]
+    codesets: tuple[tuple[str, tuple[str, ...]], ...]
+    rules: tuple[RuleInfo, ...]  # rules in an order where exceptions come first
+    dispatch: tuple[tuple[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]], ...]
+    examples: tuple[ExampleInfo, ...]
+    sources: tuple[str, ...]
+
+    def rule(self, name: str) -> RuleInfo:
+        """Return the rule called `name`."""
+        for rule in self.rules:
+            if rule.name == name:
+                return rule
+        raise KeyError(name)
+
+
+EXPR_TYPES = (Const, Input, Fact, Var, Attr, Lookup, Not, And, Or, Compare, Member, Exists, Arith, Div, Call,
+              Quant, SetOf, Applies)
+
+
+def walk(expr: Expr) -> list[Expr]:
+    """Return `expr` and every expression inside it, parents first."""
+    out: list[Expr] = []
+    stack: list[Expr] = [expr]
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        if isinstance(node, Const):
+            continue
+        for field in attrs.fields(type(node)):
+            value = getattr(node, field.name)
+            if isinstance(value, tuple):
+                stack.extend(v for v in value if isinstance(v, EXPR_TYPES))
+            elif isinstance(value, EXPR_TYPES):
+                stack.append(value)
+    return out

@@ -1,0 +1,121 @@
+"""Diagnostics: the one error type every compiler stage reports, and its renderer."""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from collections.abc import Iterable, Mapping
+
+import attrs
+
+#: How many diagnostics one run reports before saying "... and N more".
+MAX_REPORTED = 50
+
+
+@attrs.frozen
+class Span:
+    """A region of a source file: 1-based line and column, 0-based offsets."""
+
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    start: int = 0
+    end: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+    def shifted(self, text_before: str, base: Span) -> Span:
+        """Return this span moved into `base`, as if it started after `text_before`."""
+        # Placeholders inside a string are parsed on their own; their spans are
+        # relative to the placeholder text and must be moved into the file.
+        lines_before = text_before.count("\n")
+        if self.line == 1:
+            column = base.column + len(text_before.rsplit("\n", 1)[-1]) + self.column - 1
+        else:
+            column = self.column
+        end_column = column + (self.end_column - self.column) if self.end_line == self.line else self.end_column
+        return Span(
+            base.path,
+            base.line + lines_before + self.line - 1,
+            column,
+            base.line + lines_before + self.end_line - 1,
+            end_column,
+            base.start + len(text_before) + self.start,
+            base.start + len(text_before) + self.end,
+        )
+
+
+class Severity(enum.Enum):
+    """How serious a diagnostic is: errors stop compilation, warnings do not."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@attrs.frozen
+class Diagnostic:
+    """One problem in a guideline file: a code, a message, where, and notes."""
+
+    code: str
+    message: str
+    span: Span | None
+    severity: Severity = Severity.ERROR
+    notes: tuple[str, ...] = ()
+
+    @property
+    def is_error(self) -> bool:
+        """Tell whether this diagnostic stops compilation."""
+        return self.severity is Severity.ERROR
+
+
+class CompileError(Exception):
+    """Raised by the facade when guideline files have errors; carries all of them."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]):
+        self.diagnostics = tuple(diagnostics)
+        self.sources = dict(sources)
+        super().__init__(render_all(self.diagnostics, self.sources))
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """Return "; did you mean 'x'?" for the closest candidate, or ""."""
+    close = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def render(diagnostic: Diagnostic, sources: Mapping[str, str]) -> str:
+    """Render one diagnostic: location, code, message, source line, caret, notes."""
+    span = diagnostic.span
+    where = f"{span}: " if span else ""
+    out = [f"{where}{diagnostic.severity.value}[{diagnostic.code}]: {diagnostic.message}"]
+    text = sources.get(span.path) if span else None
+    if span and text is not None:
+        lines = text.splitlines()
+        if 1 <= span.line <= len(lines):
+            source_line = lines[span.line - 1].expandtabs(1)
+            width = 1
+            if span.end_line == span.line and span.end_column > span.column:
+                width = span.end_column - span.column
+            gutter = f"{span.line:>4} | "
+            out.append(gutter + source_line)
+            out.append(" " * (len(gutter) + span.column - 1) + "^" * max(1, width))
+    out.extend(f"  = note: {note}" for note in diagnostic.notes)
+    return "\n".join(out)
+
+
+def render_all(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -> str:
+    """Render diagnostics in file order, capped at MAX_REPORTED."""
+    ordered = sorted(diagnostics, key=_order)
+    shown = [render(d, sources) for d in ordered[:MAX_REPORTED]]
+    if len(ordered) > MAX_REPORTED:
+        shown.append(f"... and {len(ordered) - MAX_REPORTED} more")
+    return "\n".join(shown)
+
+
+def _order(d: Diagnostic) -> tuple[str, int, int, str]:
+    if d.span is None:
+        return ("", 0, 0, d.code)
+    return (d.span.path, d.span.line, d.span.column, d.code)
