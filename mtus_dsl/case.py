@@ -87,8 +87,11 @@ class Case:
         allowed = schema.field_names()
         for key in data:
             if key != "id" and key not in specs:
-                errors.append(FieldError(str(key), f"unknown field{did_you_mean(str(key), allowed)} "
-                                                   f"(fields: {', '.join(allowed)})"))
+                errors.append(
+                    FieldError(
+                        str(key), f"unknown field{did_you_mean(str(key), allowed)} (fields: {', '.join(allowed)})"
+                    )
+                )
         case_id = data.get("id")
         if case_id is not None and not isinstance(case_id, str):
             errors.append(FieldError("id", f"must be a string, not {_json_kind(case_id)}"))
@@ -140,16 +143,21 @@ def _convert(raw: Any, type_: Type, where: str, schema: CaseSchema, errors: list
             code = raw.strip().upper()
             if _ICD9.match(code) or _ICD10.match(code):
                 return code
-            errors.append(FieldError(where, f"'{raw}' is not an ICD-9-CM or ICD-10-CM code "
-                                            "(for example 722.10 or M51.26)"))
+            errors.append(
+                FieldError(where, f"'{raw}' is not an ICD-9-CM or ICD-10-CM code (for example 722.10 or M51.26)")
+            )
             return _BAD
     elif kind == "enum":
         members = schema.enums.get(type_.name or "", ())
         if isinstance(raw, str):
             if raw in members:
                 return raw
-            errors.append(FieldError(where, f"'{raw}' is not a known {type_.name}{did_you_mean(raw, members)} "
-                                            f"(allowed: {', '.join(members)})"))
+            errors.append(
+                FieldError(
+                    where,
+                    f"'{raw}' is not a known {type_.name}{did_you_mean(raw, members)} (allowed: {', '.join(members)})",
+                )
+            )
             return _BAD
     elif kind == "record":
         fields = schema.records.get(type_.name or "", ())
@@ -166,14 +174,24 @@ def _convert(raw: Any, type_: Type, where: str, schema: CaseSchema, errors: list
     return _BAD
 
 
-def _convert_record(raw: Mapping[str, Any], name: str, fields: tuple[tuple[str, Type], ...], where: str,
-                    schema: CaseSchema, errors: list[FieldError]) -> Any:
+def _convert_record(
+    raw: Mapping[str, Any],
+    name: str,
+    fields: tuple[tuple[str, Type], ...],
+    where: str,
+    schema: CaseSchema,
+    errors: list[FieldError],
+) -> Any:
     names = [f for f, _ in fields]
     bad = False
     for key in raw:
         if key not in names:
-            errors.append(FieldError(f"{where}.{key}", f"unknown field of a {name}{did_you_mean(str(key), names)} "
-                                                       f"(fields: {', '.join(names)})"))
+            errors.append(
+                FieldError(
+                    f"{where}.{key}",
+                    f"unknown field of a {name}{did_you_mean(str(key), names)} (fields: {', '.join(names)})",
+                )
+            )
             bad = True
     values: dict[str, Any] = {}
     for field, field_type in fields:

@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     """The five answers a utilization review decision can give."""
 
     CERTIFY = "certify"
@@ -83,6 +83,7 @@ class Decision:
     missing: tuple[str, ...] = ()
     trace: tuple[TraceEntry, ...] = ()
     rules: tuple[str, ...] = ()  # the rules (and caps) that decided it
+    unit: str = "units"  # what requested and approved count: visits, treatments, days
 
     def to_dict(self) -> dict[str, Any]:
         """Return the decision in its documented JSON form."""
@@ -90,6 +91,7 @@ class Decision:
             "id": self.id,
             "outcome": self.outcome.value,
             "requested": self.requested,
+            "unit": self.unit,
             "approved": self.approved,
             "citations": [c.to_dict() for c in self.citations],
             "rationale": self.rationale,

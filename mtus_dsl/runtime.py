@@ -425,8 +425,11 @@ class Engine:
                 trace.append(_entry(rule, "governs", "applies to this request"))
             elif value is False:
                 out_of_force = out_of_force or reason == -2
-                trace.append(_entry(rule, "not_in_force" if reason == -2 else "not_applicable",
-                                    self._reason(rule, reason, facts)))
+                trace.append(
+                    _entry(
+                        rule, "not_in_force" if reason == -2 else "not_applicable", self._reason(rule, reason, facts)
+                    )
+                )
             else:
                 unknown.append(value)
                 trace.append(_entry(rule, "unknown", f"depends on {_names(value.facts)}, which the case does not give"))
@@ -447,14 +450,22 @@ class Engine:
             for cap in bucket.caps:
                 applies, reason = self.applies(cap, facts)
                 if applies is False:
-                    trace.append(_entry(cap, "not_in_force" if reason == -2 else "not_applicable",
-                                        self._reason(cap, reason, facts)))
+                    trace.append(
+                        _entry(
+                            cap, "not_in_force" if reason == -2 else "not_applicable", self._reason(cap, reason, facts)
+                        )
+                    )
                     continue
                 result = self._allowance(cap, facts, quantity)
                 if result.__class__ is not Unknown and result.allowed >= approved:
                     # It cannot bind, whether or not it applies: its facts do not matter.
-                    trace.append(_entry(cap, "applies" if applies is True else "unknown",
-                                        f"allows {result.allowed} more {cap.meta.unit}; does not bind"))
+                    trace.append(
+                        _entry(
+                            cap,
+                            "applies" if applies is True else "unknown",
+                            f"allows {result.allowed} more {cap.meta.unit}; does not bind",
+                        )
+                    )
                     continue
                 if applies.__class__ is Unknown or result.__class__ is Unknown:
                     missing = join(applies, result).facts
@@ -474,23 +485,40 @@ class Engine:
             outcome = Outcome.MODIFY
         deciding = [rule] + [c for c, _ in binding]
         numbers = {
-            "requested": quantity, "approved": approved, "limit": allowance.limit, "prior": allowance.prior,
-            "allowed": allowance.allowed, "period": allowance.period, "unit": rule.meta.unit,
+            "requested": quantity,
+            "approved": approved,
+            "limit": allowance.limit,
+            "prior": allowance.prior,
+            "allowed": allowance.allowed,
+            "period": allowance.period,
+            "unit": rule.meta.unit,
         }
         texts = [self._rationale(rule, facts, numbers)]
         for cap, result in binding:
-            cap_numbers = dict(numbers, limit=result.limit, prior=result.prior, allowed=result.allowed,
-                               period=result.period, unit=cap.meta.unit)
+            cap_numbers = dict(
+                numbers,
+                limit=result.limit,
+                prior=result.prior,
+                allowed=result.allowed,
+                period=result.period,
+                unit=cap.meta.unit,
+            )
             texts.append(self._rationale(cap, facts, cap_numbers))
         for fact in rule.meta.explained:
             text = self.explain[fact](facts, facts[fact])
             if text:
                 texts.append(text)
         return Decision(
-            id=case_id, outcome=outcome, requested=quantity, approved=approved,
+            id=case_id,
+            outcome=outcome,
+            requested=quantity,
+            approved=approved,
             citations=tuple(_unique(r.meta.citation for r in deciding)),
-            rationale=" ".join(_sentence(t) for t in texts), missing=(), trace=tuple(trace),
+            rationale=" ".join(_sentence(t) for t in texts),
+            missing=(),
+            trace=tuple(trace),
             rules=tuple(r.meta.name for r in deciding),
+            unit=rule.meta.unit,
         )
 
     def _allowance(self, rule: RuleHandle, facts: Facts, quantity: int) -> Any:
@@ -533,35 +561,57 @@ class Engine:
         c = rule.meta.citation
         unit = numbers["unit"]
         over = f" over {numbers['period']}" if numbers["period"] is not None else ""
-        text = f"{numbers['requested']} {unit} requested; {c.document}, {c.section}, supports {numbers['limit']} {unit}{over}"
+        supports = f"{c.document}, {c.section}, supports {numbers['limit']} {unit}{over}"
+        text = f"{numbers['requested']} {unit} requested; {supports}"
         if numbers["prior"]:
             text += f"; {numbers['prior']} already given, so {numbers['allowed']} remain"
         return text
 
-    def _needs_information(self, case_id: str | None, quantity: int, missing: frozenset[str],
-                           trace: list[TraceEntry]) -> Decision:
+    def _needs_information(
+        self, case_id: str | None, quantity: int, missing: frozenset[str], trace: list[TraceEntry]
+    ) -> Decision:
         names = tuple(sorted(missing))
         return Decision(
-            id=case_id, outcome=Outcome.NEEDS_INFORMATION, requested=quantity, approved=0, citations=(),
+            id=case_id,
+            outcome=Outcome.NEEDS_INFORMATION,
+            requested=quantity,
+            approved=0,
+            citations=(),
             rationale=f"The decision depends on {_names(missing)}, which the case does not give; "
-                      "supply it and ask again.",
-            missing=names, trace=tuple(trace), rules=(),
+            "supply it and ask again.",
+            missing=names,
+            trace=tuple(trace),
+            rules=(),
         )
 
-    def _not_addressed(self, case_id: str | None, facts: Facts, trace: list[TraceEntry],
-                       out_of_force: bool) -> Decision:
+    def _not_addressed(
+        self, case_id: str | None, facts: Facts, trace: list[TraceEntry], out_of_force: bool
+    ) -> Decision:
         service = str(facts["service"]).replace("_", " ")
         region = str(facts["body_region"]).replace("_", " ")
         date = facts["request_date"].isoformat()
         if out_of_force:
             editions = "; ".join(g.describe() for g in self.guidelines.values())
-            text = (f"No encoded guideline edition governing {service} for the {region} is in force on {date}. "
-                    f"The corpus has: {editions}.")
+            text = (
+                f"No encoded guideline edition governing {service} for the {region} is in force on {date}. "
+                f"The corpus has: {editions}."
+            )
         else:
-            text = (f"The encoded MTUS does not address {service} for the {region} in this case; "
-                    "under 8 CCR 9792.21(d) the reviewer looks to other evidence-based guidelines.")
-        return Decision(id=case_id, outcome=Outcome.NOT_ADDRESSED, requested=facts["quantity"], approved=0,
-                        citations=(), rationale=text, missing=(), trace=tuple(trace), rules=())
+            text = (
+                f"The encoded MTUS does not address {service} for the {region} in this case; "
+                "under 8 CCR 9792.21(d) the reviewer looks to other evidence-based guidelines."
+            )
+        return Decision(
+            id=case_id,
+            outcome=Outcome.NOT_ADDRESSED,
+            requested=facts["quantity"],
+            approved=0,
+            citations=(),
+            rationale=text,
+            missing=(),
+            trace=tuple(trace),
+            rules=(),
+        )
 
 
 def _entry(rule: RuleHandle, status: str, detail: str) -> TraceEntry:

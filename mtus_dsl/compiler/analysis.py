@@ -31,8 +31,14 @@ def analyse(program: ir.Program) -> list[Diagnostic]:
     cycle = _exception_cycle(program)
     if cycle:
         rule = program.rule(cycle[0])
-        return [Diagnostic("E106", "rules except each other in a circle: " + " -> ".join(cycle + [cycle[0]]),
-                           _span(rule.origin), notes=("an exception must not, through others, except itself",))]
+        return [
+            Diagnostic(
+                "E106",
+                "rules except each other in a circle: " + " -> ".join(cycle + [cycle[0]]),
+                _span(rule.origin),
+                notes=("an exception must not, through others, except itself",),
+            )
+        ]
     engine = Interpreter(program).engine()
     diagnostics: list[Diagnostic] = []
     buckets = [(key, rules) for key, (rules, _caps) in program.dispatch]
@@ -45,27 +51,43 @@ def analyse(program: ir.Program) -> list[Diagnostic]:
             witness = _witness(program, engine, service, region, [a, b])
             if witness is not None:
                 rule_a, rule_b = program.rule(a), program.rule(b)
-                diagnostics.append(Diagnostic(
-                    "E107", f"rules '{a}' and '{b}' can both decide the same request, and neither is stated to win",
-                    _span(rule_b.origin),
-                    notes=(f"'{a}' is at {rule_a.origin}",
-                           "both apply to: " + _describe(witness),
-                           f"say which wins: add 'overrides {a}' to '{b}' (or 'overrides {b}' to '{a}'), "
-                           "or make their conditions exclusive with 'when'/'unless'"),
-                ))
+                diagnostics.append(
+                    Diagnostic(
+                        "E107",
+                        f"rules '{a}' and '{b}' can both decide the same request, and neither is stated to win",
+                        _span(rule_b.origin),
+                        notes=(
+                            f"'{a}' is at {rule_a.origin}",
+                            "both apply to: " + _describe(witness),
+                            f"say which wins: add 'overrides {a}' to '{b}' (or 'overrides {b}' to '{a}'), "
+                            "or make their conditions exclusive with 'when'/'unless'",
+                        ),
+                    )
+                )
     reachable = {name for _key, (rules, caps) in program.dispatch for name in rules + caps}
     for rule in program.rules:
         if rule.name not in reachable:
-            diagnostics.append(Diagnostic(
-                "W201", f"{rule.kind} '{rule.name}' covers no service and body region", _span(rule.origin),
-                Severity.WARNING, ("check its 'services' and 'regions' lines",)))
+            diagnostics.append(
+                Diagnostic(
+                    "W201",
+                    f"{rule.kind} '{rule.name}' covers no service and body region",
+                    _span(rule.origin),
+                    Severity.WARNING,
+                    ("check its 'services' and 'regions' lines",),
+                )
+            )
             continue
         key = next(k for k, (rules, caps) in program.dispatch if rule.name in rules + caps)
         if _witness(program, engine, key[0], key[1], [rule.name], exhaustive_only=True) is False:
-            diagnostics.append(Diagnostic(
-                "W201", f"{rule.kind} '{rule.name}' can never apply: no case satisfies its conditions",
-                _span(rule.origin), Severity.WARNING,
-                ("its 'when' conditions contradict each other, or its exceptions always hold",)))
+            diagnostics.append(
+                Diagnostic(
+                    "W201",
+                    f"{rule.kind} '{rule.name}' can never apply: no case satisfies its conditions",
+                    _span(rule.origin),
+                    Severity.WARNING,
+                    ("its 'when' conditions contradict each other, or its exceptions always hold",),
+                )
+            )
     return diagnostics
 
 
@@ -74,8 +96,10 @@ def _span(origin: ir.Origin) -> Span:
 
 
 def _exception_cycle(program: ir.Program) -> list[str] | None:
-    graph = {r.name: sorted({e.rule for c in r.when + r.unless for e in ir.walk(c) if isinstance(e, ir.Applies)})
-             for r in program.rules}
+    graph = {
+        r.name: sorted({e.rule for c in r.when + r.unless for e in ir.walk(c) if isinstance(e, ir.Applies)})
+        for r in program.rules
+    }
     state: dict[str, int] = {}
     path: list[str] = []
 
@@ -84,7 +108,7 @@ def _exception_cycle(program: ir.Program) -> list[str] | None:
         path.append(node)
         for nxt in graph.get(node, ()):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):]
+                return path[path.index(nxt) :]
             if state.get(nxt) is None:
                 found = visit(nxt)
                 if found:
@@ -103,9 +127,11 @@ def _exception_cycle(program: ir.Program) -> list[str] | None:
 
 def _related(program: ir.Program, a: str, b: str) -> bool:
     """Tell whether one rule's applicability consults the other's (an exception relation)."""
+
     def consults(x: str, y: str) -> bool:
         rule = program.rule(x)
         return any(isinstance(e, ir.Applies) and e.rule == y for c in rule.when + rule.unless for e in ir.walk(c))
+
     return consults(a, b) or consults(b, a)
 
 
@@ -129,8 +155,9 @@ def _read_facts(program: ir.Program, names: Sequence[str]) -> dict[str, ir.Expr]
     return found
 
 
-def _candidates(program: ir.Program, fact: ir.Expr, constants: list[Any],
-                rules: Sequence[ir.RuleInfo]) -> list[Any] | None:
+def _candidates(
+    program: ir.Program, fact: ir.Expr, constants: list[Any], rules: Sequence[ir.RuleInfo]
+) -> list[Any] | None:
     """Values worth trying for one fact, or None when it cannot be enumerated."""
     type_ = fact.type
     name = fact.name if isinstance(fact, (ir.Input, ir.Fact)) else ""
@@ -158,13 +185,19 @@ def _candidates(program: ir.Program, fact: ir.Expr, constants: list[Any],
             for rule in rules:
                 g = guidelines[rule.guideline]
                 dates |= {d for d in (g.in_force_from, g.in_force_to) if d is not None}
-        values = {x + datetime.timedelta(days=d) for x in dates for d in (-1, 0, 1)}
-        return sorted(values) or [datetime.date(2015, 1, 1)]
+        near = {x + datetime.timedelta(days=d) for x in dates for d in (-1, 0, 1)}
+        return sorted(near) or [datetime.date(2015, 1, 1)]
     return None
 
 
-def _witness(program: ir.Program, engine: rt.Engine, service: str, region: str, names: Sequence[str],
-             exhaustive_only: bool = False) -> Any:
+def _witness(
+    program: ir.Program,
+    engine: rt.Engine,
+    service: str,
+    region: str,
+    names: Sequence[str],
+    exhaustive_only: bool = False,
+) -> Any:
     """Find facts under which every rule in `names` applies.
 
     Returns the assignment, None when none was found, or (with exhaustive_only)
@@ -186,8 +219,9 @@ def _witness(program: ir.Program, engine: rt.Engine, service: str, region: str, 
             values = [rt.Unknown(frozenset([name]))]
         domains[name] = values
     if "request_date" not in domains:
-        domains["request_date"] = _candidates(program, ir.Input("request_date", program.schema.inputs[0].type),
-                                              [], rules) or [datetime.date(2015, 1, 1)]
+        domains["request_date"] = _candidates(
+            program, ir.Input("request_date", program.schema.inputs[0].type), [], rules
+        ) or [datetime.date(2015, 1, 1)]
     keys = list(domains)
     total = 1
     for values in domains.values():
@@ -202,11 +236,11 @@ def _witness(program: ir.Program, engine: rt.Engine, service: str, region: str, 
     handles = [engine.rules[n] for n in names]
     for combo in combos:
         assignment = dict(zip(keys, combo))
-        values: dict[str, Any] = {name: rt.Unknown(frozenset([name])) for name in engine.input_names}
-        values.update(fixed)
-        values["quantity"] = 1
-        values.update(assignment)
-        facts_obj = rt.Facts(engine, values)
+        known: dict[str, Any] = {name: rt.Unknown(frozenset([name])) for name in engine.input_names}
+        known.update(fixed)
+        known["quantity"] = 1
+        known.update(assignment)
+        facts_obj = rt.Facts(engine, known)
         try:
             if all(engine.applies(h, facts_obj)[0] is True for h in handles):
                 return {**fixed, **assignment}

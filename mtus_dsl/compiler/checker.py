@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -41,8 +41,14 @@ RATIONALE_LOCALS = {
     "unit": t.TEXT,
 }
 
-BUILTIN_TYPES = {"boolean": t.BOOLEAN, "integer": t.INTEGER, "date": t.DATE, "duration": t.DURATION,
-                 "text": t.TEXT, "code": t.CODE}
+BUILTIN_TYPES = {
+    "boolean": t.BOOLEAN,
+    "integer": t.INTEGER,
+    "date": t.DATE,
+    "duration": t.DURATION,
+    "text": t.TEXT,
+    "code": t.CODE,
+}
 
 UNITS = ("visits", "treatments", "sessions", "days", "units", "months")
 
@@ -95,8 +101,14 @@ class Checker:
         codesets = tuple((c.name, c.icd9 + c.icd10) for c in self.d.conditions.values())
         ordered = _order_rules(rules)
         return ir.Program(
-            schema=schema, guidelines=guidelines, facts=facts, tables=tables, codesets=codesets,
-            rules=ordered, dispatch=_dispatch(ordered, self.d.enums), examples=examples,
+            schema=schema,
+            guidelines=guidelines,
+            facts=facts,
+            tables=tables,
+            codesets=codesets,
+            rules=ordered,
+            dispatch=_dispatch(ordered, self.d.enums),
+            examples=examples,
             sources=tuple(m.path for m in self.modules),
         )
 
@@ -106,14 +118,13 @@ class Checker:
 
     def _text(self, span: Span) -> str:
         source = self.sources.get(span.path, "")
-        return " ".join(source[span.start:span.end].split())
+        return " ".join(source[span.start : span.end].split())
 
     # --- declarations --------------------------------------------------------------
     def _declare(self, kind: str, name: str, span: Span) -> bool:
         key = f"{kind}:{name}"
         if key in self.d.spans:
-            self.error("E101", f"{kind} '{name}' is declared twice", span,
-                       f"first declared at {self.d.spans[key]}")
+            self.error("E101", f"{kind} '{name}' is declared twice", span, f"first declared at {self.d.spans[key]}")
             return False
         self.d.spans[key] = span
         return True
@@ -130,7 +141,9 @@ class Checker:
                     if self._declare("enumeration", item.name, item.span):
                         names = [m for m, _ in item.members]
                         for member, span in item.members:
-                            if names.count(member) > 1 and names.index(member) != [m for m, _ in item.members].index(member):
+                            if names.count(member) > 1 and names.index(member) != [m for m, _ in item.members].index(
+                                member
+                            ):
                                 self.error("E101", f"'{member}' is listed twice in enum '{item.name}'", span)
                         self.d.enums[item.name] = tuple(dict.fromkeys(names))
                 elif isinstance(item, n.InputDecl):
@@ -164,8 +177,12 @@ class Checker:
         for name, expected in CORE_INPUTS.items():
             decl = self.d.inputs.get(name)
             if decl is None:
-                self.error("E110", f"the program declares no input '{name}'", None,
-                           f"every program needs: input {name}: {expected} required (the prelude declares it)")
+                self.error(
+                    "E110",
+                    f"the program declares no input '{name}'",
+                    None,
+                    f"every program needs: input {name}: {expected} required (the prelude declares it)",
+                )
 
     def _type(self, ref: n.TypeRef) -> t.Type:
         if ref.optional:
@@ -182,8 +199,9 @@ class Checker:
         if ref.name in self.d.records:
             return t.Type("record", ref.name)
         known = list(BUILTIN_TYPES) + list(self.d.enums) + list(self.d.records)
-        self.error("E103", f"unknown type '{ref.name}'{did_you_mean(ref.name, known)}", ref.span,
-                   "types: " + ", ".join(known))
+        self.error(
+            "E103", f"unknown type '{ref.name}'{did_you_mean(ref.name, known)}", ref.span, "types: " + ", ".join(known)
+        )
         return t.ERROR
 
     def _resolve_types(self) -> None:
@@ -204,8 +222,9 @@ class Checker:
             self.table_types[name] = (keys, values)
 
     def _schema(self) -> CaseSchema:
-        inputs = tuple(InputSpec(name, self.input_types[name], decl.required, decl.doc)
-                       for name, decl in self.d.inputs.items())
+        inputs = tuple(
+            InputSpec(name, self.input_types[name], decl.required, decl.doc) for name, decl in self.d.inputs.items()
+        )
         return CaseSchema(inputs, dict(self.d.enums), dict(self.record_types))
 
     # --- facts ---------------------------------------------------------------------
@@ -217,15 +236,19 @@ class Checker:
             self._expect(declared, expr.type, decl.expr, f"fact '{name}' is declared {declared}")
             explain_true = self.template(decl.explain_true, {}) if decl.explain_true else None
             explain_false = self.template(decl.explain_false, {}) if decl.explain_false else None
-            infos[name] = ir.FactInfo(name, declared, expr, explain_true, explain_false,
-                                      ir.Origin(decl.span.path, decl.span.line))
+            infos[name] = ir.FactInfo(
+                name, declared, expr, explain_true, explain_false, ir.Origin(decl.span.path, decl.span.line)
+            )
         # Order facts so each comes after those it uses; a cycle is an error.
         deps = {name: {e.name for e in ir.walk(info.expr) if isinstance(e, ir.Fact)} for name, info in infos.items()}
         order = _toposort(deps)
         if order is None:
             cycle = sorted(name for name, ds in deps.items() if ds)
-            self.error("E106", "facts are defined in a circle: " + ", ".join(cycle),
-                       self.d.facts[cycle[0]].span if cycle else None)
+            self.error(
+                "E106",
+                "facts are defined in a circle: " + ", ".join(cycle),
+                self.d.facts[cycle[0]].span if cycle else None,
+            )
             return tuple(infos.values())
         return tuple(infos[name] for name in order)
 
@@ -239,19 +262,30 @@ class Checker:
                 key = self._cells(key_values, keys, span)
                 cells = self._cells(cell_values, values, span)
                 if key in seen:
-                    self.error("E101", f"table '{name}' has two rows for {', '.join(map(str, key))}", span,
-                               f"the first is at {seen[key]}")
+                    self.error(
+                        "E101",
+                        f"table '{name}' has two rows for {', '.join(map(str, key))}",
+                        span,
+                        f"the first is at {seen[key]}",
+                    )
                 seen[key] = span
                 rows.append((key, cells))
             otherwise = self._cells(decl.otherwise, values, decl.span) if decl.otherwise is not None else None
-            out.append(ir.TableInfo(name, tuple(k for k, _ in keys), tuple(v for v, _ in values), tuple(rows),
-                                    otherwise))
+            out.append(
+                ir.TableInfo(name, tuple(k for k, _ in keys), tuple(v for v, _ in values), tuple(rows), otherwise)
+            )
         return tuple(out)
 
-    def _cells(self, cells: tuple[n.Value, ...], columns: tuple[tuple[str, t.Type], ...], span: Span) -> tuple[Any, ...]:
+    def _cells(
+        self, cells: tuple[n.Value, ...], columns: tuple[tuple[str, t.Type], ...], span: Span
+    ) -> tuple[Any, ...]:
         if len(cells) != len(columns):
-            self.error("E113", f"this row has {len(cells)} values; the table has {len(columns)} columns "
-                               f"({', '.join(c for c, _ in columns)})", span)
+            self.error(
+                "E113",
+                f"this row has {len(cells)} values; the table has {len(columns)} columns "
+                f"({', '.join(c for c, _ in columns)})",
+                span,
+            )
             return tuple(None for _ in columns)
         out = []
         for cell, (column, type_) in zip(cells, columns):
@@ -271,7 +305,7 @@ class Checker:
         if kind == "integer" and cell.kind == "int":
             return cell.value
         if kind == "duration" and cell.kind == "duration":
-            amount, unit = cell.value  # type: ignore[misc]
+            amount, unit = cast(tuple[int, str], cell.value)
             return Duration(amount, unit)
         if kind == "date" and cell.kind == "date":
             return cell.value
@@ -283,8 +317,9 @@ class Checker:
             members = self.d.enums.get(type_.name or "", ())
             if cell.value in members:
                 return cell.value
-            self.error("E102", f"'{cell.value}' is not a {type_.name}{did_you_mean(str(cell.value), members)}",
-                       cell.span)
+            self.error(
+                "E102", f"'{cell.value}' is not a {type_.name}{did_you_mean(str(cell.value), members)}", cell.span
+            )
             return None
         return _BAD
 
@@ -324,13 +359,17 @@ class Checker:
             fields = self._fields(obj.type)
             if fields is None:
                 if obj.type.kind != "error":
-                    self.error("E104", f"'.{node.name}' needs a record or a table row, but this is {obj.type}",
-                               node.obj.span)
+                    self.error(
+                        "E104", f"'.{node.name}' needs a record or a table row, but this is {obj.type}", node.obj.span
+                    )
                 return ir.Attr(obj, node.name, t.ERROR)
             if node.name not in fields:
-                self.error("E102", f"{obj.type.required()} has no field '{node.name}'"
-                                   f"{did_you_mean(node.name, fields)}", node.span,
-                           "fields: " + ", ".join(fields))
+                self.error(
+                    "E102",
+                    f"{obj.type.required()} has no field '{node.name}'{did_you_mean(node.name, fields)}",
+                    node.span,
+                    "fields: " + ", ".join(fields),
+                )
                 return ir.Attr(obj, node.name, t.ERROR)
             field_type = fields[node.name]
             if obj.type.optional:
@@ -343,8 +382,11 @@ class Checker:
                 return ir.Const(None, t.ERROR)
             keys_t, _ = self.table_types[node.table.id]
             if len(node.keys) != len(keys_t):
-                self.error("E104", f"table '{node.table.id}' is looked up by {len(keys_t)} keys "
-                                   f"({', '.join(k for k, _ in keys_t)})", node.span)
+                self.error(
+                    "E104",
+                    f"table '{node.table.id}' is looked up by {len(keys_t)} keys ({', '.join(k for k, _ in keys_t)})",
+                    node.span,
+                )
             keys = []
             for key, (key_name, key_type) in zip(node.keys, keys_t):
                 value = self.expr(key, scope, key_type)
@@ -391,8 +433,9 @@ class Checker:
         if isinstance(node, n.Exists):
             operand = self.expr(node.operand, scope)
             if not operand.type.optional and operand.type.kind not in ("error", "none"):
-                self.error("E104", f"'exists' tests something that may be none, but this is always a {operand.type}",
-                           node.span)
+                self.error(
+                    "E104", f"'exists' tests something that may be none, but this is always a {operand.type}", node.span
+                )
             return ir.Exists(operand)
         if isinstance(node, n.Arith):
             left = self.expr(node.left, scope)
@@ -405,8 +448,12 @@ class Checker:
             elif lk == "date" and rk == "duration" and node.op in "+-":
                 result = t.DATE
             else:
-                self.error("E104", f"cannot compute {left.type} {node.op} {right.type}", node.span,
-                           "integers add, subtract and multiply; a date moves by a duration (date + 6 months)")
+                self.error(
+                    "E104",
+                    f"cannot compute {left.type} {node.op} {right.type}",
+                    node.span,
+                    "integers add, subtract and multiply; a date moves by a duration (date + 6 months)",
+                )
                 result = t.ERROR
             if left.type.optional or right.type.optional:
                 result = attrs.evolve(result, optional=True)
@@ -451,8 +498,9 @@ class Checker:
         if len(enums) == 1:
             return ir.Const(name, t.enum(enums[0]))
         if len(enums) > 1:
-            self.error("E102", f"'{name}' is a member of {', '.join(enums)}; compare it with a fact of one of them",
-                       node.span)
+            self.error(
+                "E102", f"'{name}' is a member of {', '.join(enums)}; compare it with a fact of one of them", node.span
+            )
             return ir.Const(name, t.ERROR)
         candidates = list(scope) + list(self.input_types) + list(self.fact_types) + list(self.member_of)
         self.error("E102", f"unknown fact '{name}'{did_you_mean(name, candidates)}", node.span)
@@ -470,8 +518,12 @@ class Checker:
             for arg, source in zip(args, node.args):
                 self._expect(t.INTEGER, arg.type.required(), source, f"{node.func}() takes integers")
             return ir.Call(node.func, args, t.INTEGER)
-        self.error("E102", f"unknown function '{node.func}'{did_you_mean(node.func, ['conditions_of', 'min', 'max'])}",
-                   node.span, "functions: conditions_of, min, max")
+        self.error(
+            "E102",
+            f"unknown function '{node.func}'{did_you_mean(node.func, ['conditions_of', 'min', 'max'])}",
+            node.span,
+            "functions: conditions_of, min, max",
+        )
         return ir.Const(None, t.ERROR)
 
     def _quantifier(self, node: n.Quantifier, scope: Mapping[str, t.Type]) -> ir.Expr:
@@ -506,16 +558,20 @@ class Checker:
     def _rules(self) -> list[ir.RuleInfo]:
         out: list[ir.RuleInfo] = []
         extra_unless: dict[str, list[tuple[ir.Expr, str]]] = {}
-        for name, (rule, section) in self.d.rules.items():
+        for name, (rule, _section) in self.d.rules.items():
             for target, span in rule.overrides:
                 if target not in self.d.rules:
-                    self.error("E105", f"'{name}' overrides an unknown rule '{target}'"
-                                       f"{did_you_mean(target, self.d.rules)}", span)
+                    self.error(
+                        "E105",
+                        f"'{name}' overrides an unknown rule '{target}'{did_you_mean(target, self.d.rules)}",
+                        span,
+                    )
                 elif target == name:
                     self.error("E106", f"rule '{name}' overrides itself", span)
                 else:
                     extra_unless.setdefault(target, []).append(
-                        (ir.Applies(name), f"excepted: '{name}' applies, and it overrides this rule"))
+                        (ir.Applies(name), f"excepted: '{name}' applies, and it overrides this rule")
+                    )
         for name, (rule, section) in self.d.rules.items():
             info = self._rule(rule, section, extra_unless.get(name, []))
             if info is not None:
@@ -527,8 +583,12 @@ class Checker:
         out = []
         for member, span in names:
             if member not in members:
-                self.error("E102", f"'{member}' is not a {enum}{did_you_mean(member, members)}", span,
-                           f"{enum} values: {', '.join(members)}")
+                self.error(
+                    "E102",
+                    f"'{member}' is not a {enum}{did_you_mean(member, members)}",
+                    span,
+                    f"{enum} values: {', '.join(members)}",
+                )
             else:
                 out.append(member)
         return tuple(out)
@@ -536,25 +596,49 @@ class Checker:
     def _rule(self, rule: n.Rule, section: n.Section, extra: list[tuple[ir.Expr, str]]) -> ir.RuleInfo | None:
         guideline = self.d.guidelines.get(section.guideline or "")
         if guideline is None:
-            self.error("E109", f"section '{section.name}' belongs to no guideline", section.span,
-                       "declare 'guideline NAME \"Title\" edition \"...\":' above it in the same file")
+            self.error(
+                "E109",
+                f"section '{section.name}' belongs to no guideline",
+                section.span,
+                'declare \'guideline NAME "Title" edition "...":\' above it in the same file',
+            )
             return None
         services = self._scope_names(rule.services or section.services, "service")
-        regions = self._scope_names(rule.regions or section.regions, "body_region") or self.d.enums.get("body_region", ())
+        regions = self._scope_names(rule.regions or section.regions, "body_region") or self.d.enums.get(
+            "body_region", ()
+        )
         if not (rule.services or section.services):
-            self.error("E114", f"section '{section.name}' does not say which services it covers", section.span,
-                       "add a line: services physical_therapy, occupational_therapy")
+            self.error(
+                "E114",
+                f"section '{section.name}' does not say which services it covers",
+                section.span,
+                "add a line: services physical_therapy, occupational_therapy",
+            )
         pages = rule.pages or section.pages
         if rule.subsection is None and pages is None:
-            self.error("E108", f"rule '{rule.name}' can decide requests but cites no page or subsection", rule.span,
-                       "add 'page N' (or 'subsection \"(c)(1)\"') to the rule or 'pages N-M' to its section")
-        citation = Citation(guideline.title, guideline.edition, section.title, str(pages) if pages else None,
-                            rule.subsection, guideline.regulation)
-        unit = _unit(rule.action, section.unit)
+            self.error(
+                "E108",
+                f"rule '{rule.name}' can decide requests but cites no page or subsection",
+                rule.span,
+                "add 'page N' (or 'subsection \"(c)(1)\"') to the rule or 'pages N-M' to its section",
+            )
+        citation = Citation(
+            guideline.title,
+            guideline.edition,
+            section.title,
+            str(pages) if pages else None,
+            rule.subsection,
+            guideline.regulation,
+        )
+        _unit(rule.action, section.unit)
         action = self._action(rule)
         if rule.kind == "cap" and action.kind != "limit":
-            self.error("E111", f"cap '{rule.name}' must be a limit (max_visits N ...)", rule.action.span,
-                       "caps hold together with whatever rule governs; only a limit can do that")
+            self.error(
+                "E111",
+                f"cap '{rule.name}' must be a limit (max_visits N ...)",
+                rule.action.span,
+                "caps hold together with whatever rule governs; only a limit can do that",
+            )
         when = []
         reasons = []
         for clause in rule.when:
@@ -580,9 +664,19 @@ class Checker:
                     if decl.explain_true or decl.explain_false:
                         explained.append(e.name)
         return ir.RuleInfo(
-            name=rule.name, kind=rule.kind, guideline=guideline.name, section=section.name, citation=citation,
-            action=action, when=tuple(when), unless=tuple(unless), reasons=tuple(reasons), rationale=rationale,
-            explained=tuple(explained), services=services, regions=tuple(regions),
+            name=rule.name,
+            kind=rule.kind,
+            guideline=guideline.name,
+            section=section.name,
+            citation=citation,
+            action=action,
+            when=tuple(when),
+            unless=tuple(unless),
+            reasons=tuple(reasons),
+            rationale=rationale,
+            explained=tuple(explained),
+            services=services,
+            regions=tuple(regions),
             origin=ir.Origin(rule.span.path, rule.span.line),
         )
 
@@ -597,12 +691,20 @@ class Checker:
         action = rule.action
         counting_default = ir.Input("prior_visits", self.input_types.get("prior_visits", t.INTEGER))
         unit = _unit(action, self.d.rules[rule.name][1].unit)
-        if isinstance(action, (n.Limit, n.Trial)) and action.counting is None and "prior_visits" not in self.input_types:
-            self.error("E102", "a limit counts 'prior_visits' unless it says 'counting ...', and no such input "
-                               "is declared", action.span)
+        if (
+            isinstance(action, (n.Limit, n.Trial))
+            and action.counting is None
+            and "prior_visits" not in self.input_types
+        ):
+            self.error(
+                "E102",
+                "a limit counts 'prior_visits' unless it says 'counting ...', and no such input is declared",
+                action.span,
+            )
         if isinstance(action, n.Limit):
             return ir.Action(
-                "limit", unit,
+                "limit",
+                unit,
                 amount=self._operand(action.amount, t.INTEGER, "a limit is a number of units"),
                 period=self._operand(action.period, t.DURATION, "'over' takes a duration (4 weeks)"),
                 counting=self._operand(action.counting, t.INTEGER, "'counting' takes a number of prior units")
@@ -610,7 +712,8 @@ class Checker:
             )
         if isinstance(action, n.Trial):
             return ir.Action(
-                "trial", unit,
+                "trial",
+                unit,
                 initial=self._operand(action.initial, t.INTEGER, "a trial is a number of units"),
                 initial_period=self._operand(action.initial_period, t.DURATION, "'over' takes a duration"),
                 total=self._operand(action.total, t.INTEGER, "'up to' takes a number of units"),
@@ -638,6 +741,7 @@ class Checker:
                 spans[name] = given.span
             try:
                 from mtus_dsl.case import Case
+
                 Case.from_dict(case, schema)
             except CaseError as error:
                 for field_error in error.errors:
@@ -652,11 +756,18 @@ class Checker:
                     self.error("E102", f"unknown input '{fact}'{did_you_mean(fact, self.input_types)}", span)
             if expect.outcome == Outcome.MODIFY.value and expect.approved is None:
                 self.error("E112", "'expect modify' needs the number approved (expect modify 10)", expect.span)
-            out.append(ir.ExampleInfo(
-                example.title, case, expect.outcome, expect.approved, tuple(r for r, _ in expect.by),
-                tuple(f for f, _ in expect.missing), ir.Origin(example.span.path, example.span.line),
-                section.name if section else None,
-            ))
+            out.append(
+                ir.ExampleInfo(
+                    example.title,
+                    case,
+                    expect.outcome,
+                    expect.approved,
+                    tuple(r for r, _ in expect.by),
+                    tuple(f for f, _ in expect.missing),
+                    ir.Origin(example.span.path, example.span.line),
+                    section.name if section else None,
+                )
+            )
         return tuple(out)
 
 
@@ -674,7 +785,7 @@ def _json(value: n.Value) -> Any:
         if isinstance(value.value, datetime.date):
             return value.value.isoformat()
         if value.kind == "duration":
-            amount, unit = value.value  # type: ignore[misc]
+            amount, unit = cast(tuple[int, str], value.value)
             return f"{amount} {unit}"
         return value.value
     if isinstance(value, n.ListValue):
@@ -710,16 +821,16 @@ def _toposort(deps: Mapping[str, Iterable[str]]) -> list[str] | None:
 def _order_rules(rules: list[ir.RuleInfo]) -> tuple[ir.RuleInfo, ...]:
     """Put each rule after the rules its `unless` consults (cycles are reported by analysis)."""
     by_name = {r.name: r for r in rules}
-    deps = {r.name: [e.rule for x in r.unless + r.when for e in ir.walk(x) if isinstance(e, ir.Applies)]
-            for r in rules}
+    deps = {r.name: [e.rule for x in r.unless + r.when for e in ir.walk(x) if isinstance(e, ir.Applies)] for r in rules}
     order = _toposort(deps)
     if order is None:
         return tuple(rules)
     return tuple(by_name[name] for name in order)
 
 
-def _dispatch(rules: tuple[ir.RuleInfo, ...], enums: Mapping[str, tuple[str, ...]]
-              ) -> tuple[tuple[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]], ...]:
+def _dispatch(
+    rules: tuple[ir.RuleInfo, ...], enums: Mapping[str, tuple[str, ...]]
+) -> tuple[tuple[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]], ...]:
     table: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
     for service in enums.get("service", ()):
         for region in enums.get("body_region", ()):

@@ -86,10 +86,17 @@ class Interpreter:
         program = self.program
         derive = {f.name: self._deriver(f) for f in program.facts}
         explain = {f.name: self._explainer(f) for f in program.facts if f.explain_true or f.explain_false}
-        handles = [rt.RuleHandle(rule_meta(r), self._checker(r), self._operands(r), self._rationale(r))
-                   for r in program.rules]
-        return rt.Engine(schema=program.schema, guidelines=[guideline_meta(g) for g in program.guidelines],
-                         rules=handles, dispatch=dict(program.dispatch), derive=derive, explain=explain)
+        handles = [
+            rt.RuleHandle(rule_meta(r), self._checker(r), self._operands(r), self._rationale(r)) for r in program.rules
+        ]
+        return rt.Engine(
+            schema=program.schema,
+            guidelines=[guideline_meta(g) for g in program.guidelines],
+            rules=handles,
+            dispatch=dict(program.dispatch),
+            derive=derive,
+            explain=explain,
+        )
 
     def _deriver(self, fact: ir.FactInfo) -> Callable[[rt.Facts], Any]:
         return lambda facts: self.eval(fact.expr, facts, {})
@@ -98,6 +105,7 @@ class Interpreter:
         def explain(facts: rt.Facts, value: Any) -> str | None:
             template = fact.explain_true if value is True else fact.explain_false if value is False else None
             return self.render(template, facts, {}) if template is not None else None
+
         return explain
 
     def _checker(self, rule: ir.RuleInfo) -> rt.Check:
@@ -116,6 +124,7 @@ class Interpreter:
                 if value is not False:
                     unknown = value if unknown is None else rt.join(unknown, value)
             return (unknown, -1) if unknown is not None else (True, -1)
+
         return check
 
     def _operands(self, rule: ir.RuleInfo) -> rt.Operands:
@@ -123,6 +132,7 @@ class Interpreter:
 
         def evaluate(facts: rt.Facts) -> tuple[Any, ...]:
             return tuple(None if e is None else self.eval(e, facts, {}) for e in operands)
+
         return evaluate
 
     def _rationale(self, rule: ir.RuleInfo) -> rt.Render | None:
@@ -144,8 +154,17 @@ def build_table(table: ir.TableInfo) -> rt.Table:
 
 def rule_meta(rule: ir.RuleInfo) -> rt.RuleMeta:
     """Return what the runtime needs to know of a rule."""
-    return rt.RuleMeta(rule.name, rule.kind, rule.guideline, rule.citation, rule.action.kind, rule.action.unit,
-                       rule.reasons, rule.explained, str(rule.origin))
+    return rt.RuleMeta(
+        rule.name,
+        rule.kind,
+        rule.guideline,
+        rule.citation,
+        rule.action.kind,
+        rule.action.unit,
+        rule.reasons,
+        rule.explained,
+        str(rule.origin),
+    )
 
 
 def guideline_meta(g: ir.GuidelineInfo) -> rt.GuidelineMeta:

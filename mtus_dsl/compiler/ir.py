@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Any
 
 import attrs
 
@@ -181,11 +181,29 @@ class Applies:
     type: Type = BOOLEAN
 
 
-Expr = Union[Const, Input, Fact, Var, Attr, Lookup, Not, And, Or, Compare, Member, Exists, Arith, Div, Call,
-             Quant, SetOf, Applies]
+Expr = (
+    Const
+    | Input
+    | Fact
+    | Var
+    | Attr
+    | Lookup
+    | Not
+    | And
+    | Or
+    | Compare
+    | Member
+    | Exists
+    | Arith
+    | Div
+    | Call
+    | Quant
+    | SetOf
+    | Applies
+)
 
 #: A rationale or explanation: literal text and expressions to show.
-Template = tuple[Union[str, Expr], ...]
+Template = tuple[str | Expr, ...]
 
 
 # --- declarations ------------------------------------------------------------------
@@ -257,8 +275,7 @@ class Action:
         if self.kind == "limit":
             return (self.amount, self.period, self.counting)
         if self.kind == "trial":
-            return (self.initial, self.initial_period, self.total, self.total_period, self.extension,
-                    self.counting)
+            return (self.initial, self.initial_period, self.total, self.total_period, self.extension, self.counting)
         return ()
 
 
@@ -318,8 +335,26 @@ class Program:
         raise KeyError(name)
 
 
-EXPR_TYPES = (Const, Input, Fact, Var, Attr, Lookup, Not, And, Or, Compare, Member, Exists, Arith, Div, Call,
-              Quant, SetOf, Applies)
+EXPR_TYPES = (
+    Const,
+    Input,
+    Fact,
+    Var,
+    Attr,
+    Lookup,
+    Not,
+    And,
+    Or,
+    Compare,
+    Member,
+    Exists,
+    Arith,
+    Div,
+    Call,
+    Quant,
+    SetOf,
+    Applies,
+)
 
 
 def walk(expr: Expr) -> list[Expr]:

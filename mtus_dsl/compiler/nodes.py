@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-from typing import Union
 
 import attrs
 
@@ -180,17 +179,34 @@ class Quantifier:
     span: Span
 
 
-Expr = Union[
-    IntLit, DateLit, DurationLit, StringLit, BoolLit, NoneLit, Name, SetLit, Attr, Lookup,
-    Not, BoolOp, Compare, Member, Exists, Arith, Div, Call, Quantifier,
-]
+Expr = (
+    IntLit
+    | DateLit
+    | DurationLit
+    | StringLit
+    | BoolLit
+    | NoneLit
+    | Name
+    | SetLit
+    | Attr
+    | Lookup
+    | Not
+    | BoolOp
+    | Compare
+    | Member
+    | Exists
+    | Arith
+    | Div
+    | Call
+    | Quantifier
+)
 
 
 @attrs.frozen
 class Template:
     """A rationale or explanation string: literal text and `{expression}` placeholders."""
 
-    parts: tuple[Union[str, Expr], ...]
+    parts: tuple[str | Expr, ...]
     span: Span
 
 
@@ -340,7 +356,7 @@ class NonCertify:
     span: Span
 
 
-Action = Union[Limit, Trial, Certify, NonCertify]
+Action = Limit | Trial | Certify | NonCertify
 
 
 @attrs.frozen
@@ -407,7 +423,7 @@ class UnknownValue:
     span: Span
 
 
-Value = Union[ScalarValue, ListValue, RecordValue, UnknownValue]
+Value = ScalarValue | ListValue | RecordValue | UnknownValue
 
 
 @attrs.frozen
@@ -457,7 +473,7 @@ class Section:
     span: Span
 
 
-Item = Union[Guideline, EnumDecl, InputDecl, RecordDecl, FactDecl, ConditionDecl, TableDecl, Section, Example]
+Item = Guideline | EnumDecl | InputDecl | RecordDecl | FactDecl | ConditionDecl | TableDecl | Section | Example
 
 
 @attrs.frozen

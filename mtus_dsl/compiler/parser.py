@@ -42,15 +42,78 @@ _TERMINAL_WORDS = {
 
 # Words with a fixed meaning in .mtus files; misspellings of these get a did-you-mean.
 KEYWORDS = (
-    "guideline", "edition", "regulation", "in", "force", "from", "to", "enum", "input",
-    "required", "record", "fact", "explain", "condition", "icd9", "icd10", "table", "key",
-    "value", "otherwise", "list", "set", "of", "integer", "section", "services", "regions",
-    "unit", "page", "pages", "cap", "when", "unless", "overrides", "subsection", "rationale",
-    "for", "trial", "up", "with", "certify", "non_certify", "over", "counting", "example",
-    "defaults", "expect", "by", "missing", "unknown", "none", "or", "and", "not", "is",
-    "exists", "rounded", "where", "any", "all", "latest", "count", "true", "false",
-    "max_visits", "max_treatments", "max_sessions", "max_days", "max_units", "modify",
-    "not_addressed", "needs_information",
+    "guideline",
+    "edition",
+    "regulation",
+    "in",
+    "force",
+    "from",
+    "to",
+    "enum",
+    "input",
+    "required",
+    "record",
+    "fact",
+    "explain",
+    "condition",
+    "icd9",
+    "icd10",
+    "table",
+    "key",
+    "value",
+    "otherwise",
+    "list",
+    "set",
+    "of",
+    "integer",
+    "section",
+    "services",
+    "regions",
+    "unit",
+    "page",
+    "pages",
+    "cap",
+    "when",
+    "unless",
+    "overrides",
+    "subsection",
+    "rationale",
+    "for",
+    "trial",
+    "up",
+    "with",
+    "certify",
+    "non_certify",
+    "over",
+    "counting",
+    "example",
+    "defaults",
+    "expect",
+    "by",
+    "missing",
+    "unknown",
+    "none",
+    "or",
+    "and",
+    "not",
+    "is",
+    "exists",
+    "rounded",
+    "where",
+    "any",
+    "all",
+    "latest",
+    "count",
+    "true",
+    "false",
+    "max_visits",
+    "max_treatments",
+    "max_sessions",
+    "max_days",
+    "max_units",
+    "modify",
+    "not_addressed",
+    "needs_information",
 )
 
 
@@ -125,22 +188,25 @@ def parse_template(value: str, span: Span) -> tuple[n.Template, list[Diagnostic]
     diagnostics: list[Diagnostic] = []
     pos = 0
     for match in re.finditer(r"\{\{|\}\}|\{([^{}]*)\}", value):
-        parts.append(value[pos:match.start()])
+        parts.append(value[pos : match.start()])
         pos = match.end()
         if match.group(1) is None:  # {{ or }} stands for a literal brace
             parts.append(match.group(0)[0])
             continue
         inner = match.group(1)
         # +1: the opening quote of the string literal precedes its value.
-        prefix = '"' + value[:match.start(1)]
+        prefix = '"' + value[: match.start(1)]
         try:
             tree = _lark().parse(inner, start="expr")
         except (lark.exceptions.UnexpectedInput, _IndentationError):
-            diagnostics.append(Diagnostic(
-                "E006", f"cannot read the placeholder {{{inner}}}",
-                _offset_span(span, prefix, len(inner)),
-                notes=("a placeholder holds one expression, for example {requested} or {allowed}",),
-            ))
+            diagnostics.append(
+                Diagnostic(
+                    "E006",
+                    f"cannot read the placeholder {{{inner}}}",
+                    _offset_span(span, prefix, len(inner)),
+                    notes=("a placeholder holds one expression, for example {requested} or {allowed}",),
+                )
+            )
             parts.append(n.StringLit("{" + inner + "}", span))
             continue
         builder = _AstBuilder(span.path, inner, base=(prefix, span))
@@ -157,10 +223,11 @@ def _offset_span(base: Span, prefix: str, width: int) -> Span:
 
 def _syntax_diagnostic(error: Exception, source: str, path: str) -> tuple[Diagnostic, int]:
     if isinstance(error, _IndentationError):
-        line = (error.token.end_line or 1)
+        line = error.token.end_line or 1
         indent = len(error.token.rsplit("\n", 1)[1])
         return Diagnostic(
-            "E005", "this line's indentation does not match any enclosing block",
+            "E005",
+            "this line's indentation does not match any enclosing block",
             Span(path, line, 1, line, indent + 1),
             notes=("indent a block's lines by the same amount, deeper than the line ending in ':'",),
         ), line
@@ -173,13 +240,15 @@ def _syntax_diagnostic(error: Exception, source: str, path: str) -> tuple[Diagno
         line = source.count("\n") or 1
         column = 1
     if isinstance(error, lark.exceptions.UnexpectedCharacters):
-        char = source[error.pos_in_stream] if error.pos_in_stream < len(source) else ""
+        pos = error.pos_in_stream or 0
+        char = source[pos] if pos < len(source) else ""
         hint = ""
         if char.isupper():
             hint = "names are lower_case_with_underscores; write codes after icd9/icd10"
         notes = (hint,) if hint else ()
-        return Diagnostic("E003", f"unexpected character {char!r}", Span(path, line, column, line, column + 1),
-                          notes=notes), line
+        return Diagnostic(
+            "E003", f"unexpected character {char!r}", Span(path, line, column, line, column + 1), notes=notes
+        ), line
     assert isinstance(error, lark.exceptions.UnexpectedToken)
     token = error.token
     expected = sorted(error.expected)
@@ -191,17 +260,25 @@ def _syntax_diagnostic(error: Exception, source: str, path: str) -> tuple[Diagno
     if token.type == "NAME":
         suggestion = did_you_mean(word, KEYWORDS)
         if suggestion:
-            return Diagnostic("E002", f"unknown keyword '{word}'{suggestion}", span,
-                              notes=(f"expected {_expected_words(expected)}",)), line
+            return Diagnostic(
+                "E002", f"unknown keyword '{word}'{suggestion}", span, notes=(f"expected {_expected_words(expected)}",)
+            ), line
     first_word = re.match(r"\s*([a-z_]+)", source.split("\n")[line - 1])
     if first_word and first_word.group(1) not in KEYWORDS:
         suggestion = did_you_mean(first_word.group(1), KEYWORDS)
         if suggestion:
             col = first_word.start(1) + 1
-            return Diagnostic("E002", f"unknown keyword '{first_word.group(1)}'{suggestion}",
-                              Span(path, line, col, line, col + len(first_word.group(1)))), line
-    shown = {"_NL": "the end of the line", "_DEDENT": "the end of the block", "_INDENT": "an indented block",
-             "$END": "the end of the file"}.get(token.type, f"'{word}'")
+            return Diagnostic(
+                "E002",
+                f"unknown keyword '{first_word.group(1)}'{suggestion}",
+                Span(path, line, col, line, col + len(first_word.group(1))),
+            ), line
+    shown = {
+        "_NL": "the end of the line",
+        "_DEDENT": "the end of the block",
+        "_INDENT": "an indented block",
+        "$END": "the end of the file",
+    }.get(token.type, f"'{word}'")
     return Diagnostic("E001", f"unexpected {shown}", span, notes=(f"expected {_expected_words(expected)}",)), line
 
 
@@ -270,8 +347,15 @@ class _AstBuilder(lark.Transformer[Token, Any]):
         return span
 
     def _tok_span(self, token: Token) -> Span:
-        span = Span(self.path, token.line or 1, token.column or 1, token.end_line or 1, token.end_column or 1,
-                    token.start_pos or 0, token.end_pos or 0)
+        span = Span(
+            self.path,
+            token.line or 1,
+            token.column or 1,
+            token.end_line or 1,
+            token.end_column or 1,
+            token.start_pos or 0,
+            token.end_pos or 0,
+        )
         if self.base is not None:
             return span.shifted(*self.base)
         return span
@@ -285,8 +369,14 @@ class _AstBuilder(lark.Transformer[Token, Any]):
         try:
             return datetime.date.fromisoformat(str(token))
         except ValueError:
-            self.diagnostics.append(Diagnostic("E007", f"'{token}' is not a real calendar date",
-                                               self._tok_span(token), notes=("write dates as YYYY-MM-DD",)))
+            self.diagnostics.append(
+                Diagnostic(
+                    "E007",
+                    f"'{token}' is not a real calendar date",
+                    self._tok_span(token),
+                    notes=("write dates as YYYY-MM-DD",),
+                )
+            )
             return datetime.date(1, 1, 1)
 
     # --- top level -------------------------------------------------------
@@ -372,8 +462,14 @@ class _AstBuilder(lark.Transformer[Token, Any]):
         name, keys, values, *rows = c
         body = tuple(r for r in rows if r[0] == "row")
         otherwise = [r[1] for r in rows if r[0] == "otherwise"]
-        return n.TableDecl(str(name), tuple(keys), tuple(values), tuple((k, v, s) for _, k, v, s in body),
-                           otherwise[-1] if otherwise else None, self._span(meta))
+        return n.TableDecl(
+            str(name),
+            tuple(keys),
+            tuple(values),
+            tuple((k, v, s) for _, k, v, s in body),
+            otherwise[-1] if otherwise else None,
+            self._span(meta),
+        )
 
     def table_key(self, c: list[Any]) -> list[n.RecordField]:
         return list(c[0])
@@ -437,8 +533,19 @@ class _AstBuilder(lark.Transformer[Token, Any]):
                 unit = line[1]
             elif line[0] == "defaults":
                 defaults.extend(line[1])
-        return n.Section(str(name), _unquote(title), pages, self.current_guideline, tuple(services), tuple(regions), unit,
-                         tuple(rules), tuple(examples), tuple(defaults), self._span(meta))
+        return n.Section(
+            str(name),
+            _unquote(title),
+            pages,
+            self.current_guideline,
+            tuple(services),
+            tuple(regions),
+            unit,
+            tuple(rules),
+            tuple(examples),
+            tuple(defaults),
+            self._span(meta),
+        )
 
     def services(self, c: list[Any]) -> tuple[str, Any]:
         return ("services", c[0])
@@ -463,8 +570,16 @@ class _AstBuilder(lark.Transformer[Token, Any]):
 
     def _rule(self, meta: Any, c: list[Any], kind: str) -> n.Rule:
         name, action, *clauses = c
-        fields: dict[str, Any] = {"when": [], "unless": [], "overrides": [], "pages": None, "subsection": None,
-                                  "rationale": None, "services": [], "regions": []}
+        fields: dict[str, Any] = {
+            "when": [],
+            "unless": [],
+            "overrides": [],
+            "pages": None,
+            "subsection": None,
+            "rationale": None,
+            "services": [],
+            "regions": [],
+        }
         for clause in clauses:
             if clause is None:
                 continue
@@ -473,9 +588,20 @@ class _AstBuilder(lark.Transformer[Token, Any]):
                     self._rule_clause(fields, inner)
             else:
                 self._rule_clause(fields, clause)
-        return n.Rule(str(name), kind, action, tuple(fields["when"]), tuple(fields["unless"]),
-                      tuple(fields["overrides"]), fields["pages"], fields["subsection"], fields["rationale"],
-                      tuple(fields["services"]), tuple(fields["regions"]), self._span(meta))
+        return n.Rule(
+            str(name),
+            kind,
+            action,
+            tuple(fields["when"]),
+            tuple(fields["unless"]),
+            tuple(fields["overrides"]),
+            fields["pages"],
+            fields["subsection"],
+            fields["rationale"],
+            tuple(fields["services"]),
+            tuple(fields["regions"]),
+            self._span(meta),
+        )
 
     def _rule_clause(self, fields: dict[str, Any], clause: tuple[str, Any]) -> None:
         key, value = clause
@@ -566,8 +692,14 @@ class _AstBuilder(lark.Transformer[Token, Any]):
         expects = [x for x in lines if isinstance(x, n.Expect)]
         span = self._span(meta)
         if len(expects) != 1:
-            self.diagnostics.append(Diagnostic("E009", "an example needs exactly one 'expect' line", span,
-                                               notes=("for example: expect modify 10 by physical_medicine",)))
+            self.diagnostics.append(
+                Diagnostic(
+                    "E009",
+                    "an example needs exactly one 'expect' line",
+                    span,
+                    notes=("for example: expect modify 10 by physical_medicine",),
+                )
+            )
         return n.Example(_unquote(title), given, expects[0] if expects else None, span)
 
     def example_defaults(self, c: list[n.Given]) -> tuple[str, list[n.Given]]:
