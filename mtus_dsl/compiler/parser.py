@@ -513,6 +513,9 @@ class _AstBuilder(lark.Transformer[Token, Any]):
     @lark.v_args(meta=True)
     def section(self, meta: Any, c: list[Any]) -> n.Section:
         name, title, *lines = c
+        guideline = self.current_guideline
+        if lines and isinstance(lines[0], tuple) and lines[0][0] == "in":
+            guideline = lines.pop(0)[1]
         pages = lines.pop(0) if lines and isinstance(lines[0], n.Pages) else None
         services: list[tuple[str, Span]] = []
         regions: list[tuple[str, Span]] = []
@@ -537,7 +540,7 @@ class _AstBuilder(lark.Transformer[Token, Any]):
             str(name),
             _unquote(title),
             pages,
-            self.current_guideline,
+            guideline,
             tuple(services),
             tuple(regions),
             unit,
@@ -546,6 +549,9 @@ class _AstBuilder(lark.Transformer[Token, Any]):
             tuple(defaults),
             self._span(meta),
         )
+
+    def section_of(self, c: list[Token]) -> tuple[str, str]:
+        return ("in", str(c[0]))
 
     def services(self, c: list[Any]) -> tuple[str, Any]:
         return ("services", c[0])
