@@ -28,8 +28,9 @@ class ExampleResult:
         return self.failure is None
 
 
-def check_example(example: ir.ExampleInfo, decide: Callable[[Mapping[str, Any]], Decision],
-                  backend: str) -> ExampleResult:
+def check_example(
+    example: ir.ExampleInfo, decide: Callable[[Mapping[str, Any]], Decision], backend: str
+) -> ExampleResult:
     """Decide an example's case and compare the decision with its `expect` line."""
     try:
         decision = decide(example.case)
@@ -48,6 +49,5 @@ def check_example(example: ir.ExampleInfo, decide: Callable[[Mapping[str, Any]],
     if example.missing and tuple(sorted(decision.missing)) != tuple(sorted(example.missing)):
         problems.append(f"missing {', '.join(decision.missing) or 'nothing'}, expected {', '.join(example.missing)}")
     if problems:
-        return ExampleResult(example, backend, decision,
-                             "; ".join(problems) + f" (rationale: {decision.rationale})")
+        return ExampleResult(example, backend, decision, "; ".join(problems) + f" (rationale: {decision.rationale})")
     return ExampleResult(example, backend, decision, None)

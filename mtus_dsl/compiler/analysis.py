@@ -41,29 +41,28 @@ def analyse(program: ir.Program) -> list[Diagnostic]:
         ]
     engine = Interpreter(program).engine()
     diagnostics: list[Diagnostic] = []
-    buckets = [(key, rules) for key, (rules, _caps) in program.dispatch]
-    checked: set[tuple[str, str]] = set()
-    for (service, region), names in buckets:
-        for a, b in itertools.combinations(names, 2):
-            if (a, b) in checked or _related(program, a, b):
-                continue
-            checked.add((a, b))
-            witness = _witness(program, engine, service, region, [a, b])
-            if witness is not None:
-                rule_a, rule_b = program.rule(a), program.rule(b)
-                diagnostics.append(
-                    Diagnostic(
-                        "E107",
-                        f"rules '{a}' and '{b}' can both decide the same request, and neither is stated to win",
-                        _span(rule_b.origin),
-                        notes=(
-                            f"'{a}' is at {rule_a.origin}",
-                            "both apply to: " + _describe(witness),
-                            f"say which wins: add 'overrides {a}' to '{b}' (or 'overrides {b}' to '{a}'), "
-                            "or make their conditions exclusive with 'when'/'unless'",
-                        ),
-                    )
+    # Each pair that shares a service and body region is searched once, over
+    # every service and region the two rules share.
+    pairs = sorted({pair for _key, (rules, _caps) in program.dispatch for pair in itertools.combinations(rules, 2)})
+    for a, b in pairs:
+        if _related(program, a, b):
+            continue
+        witness = _witness(program, engine, [a, b])
+        if witness is not None:
+            rule_a, rule_b = program.rule(a), program.rule(b)
+            diagnostics.append(
+                Diagnostic(
+                    "E107",
+                    f"rules '{a}' and '{b}' can both decide the same request, and neither is stated to win",
+                    _span(rule_b.origin),
+                    notes=(
+                        f"'{a}' is at {rule_a.origin}",
+                        "both apply to: " + _describe(witness),
+                        f"say which wins: add 'overrides {a}' to '{b}' (or 'overrides {b}' to '{a}'), "
+                        "or make their conditions exclusive with 'when'/'unless'",
+                    ),
                 )
+            )
     reachable = {name for _key, (rules, caps) in program.dispatch for name in rules + caps}
     for rule in program.rules:
         if rule.name not in reachable:
@@ -77,8 +76,7 @@ def analyse(program: ir.Program) -> list[Diagnostic]:
                 )
             )
             continue
-        key = next(k for k, (rules, caps) in program.dispatch if rule.name in rules + caps)
-        if _witness(program, engine, key[0], key[1], [rule.name], exhaustive_only=True) is False:
+        if _witness(program, engine, [rule.name], exhaustive_only=True) is False:
             diagnostics.append(
                 Diagnostic(
                     "W201",
@@ -92,7 +90,7 @@ def analyse(program: ir.Program) -> list[Diagnostic]:
 
 
 def _span(origin: ir.Origin) -> Span:
-    return Span(origin.path, origin.line, 1, origin.line, 1)
+    return Span(origin.path, origin.line, origin.column, origin.line, origin.column + origin.width)
 
 
 def _exception_cycle(program: ir.Program) -> list[str] | None:
@@ -193,8 +191,6 @@ def _candidates(
 def _witness(
     program: ir.Program,
     engine: rt.Engine,
-    service: str,
-    region: str,
     names: Sequence[str],
     exhaustive_only: bool = False,
 ) -> Any:
@@ -207,11 +203,18 @@ def _witness(
     facts = _read_facts(program, names)
     constants = [e.value for r in rules for c in r.when + r.unless for e in ir.walk(c) if isinstance(e, ir.Const)]
     constants = [v for c in constants for v in _flatten(c)]
-    fixed = {"service": service, "body_region": region}
     domains: dict[str, list[Any]] = {}
     complete = True
+    for scope_name, members in (
+        ("service", _shared(r.services for r in rules)),
+        ("body_region", _shared(r.regions for r in rules)),
+    ):
+        if not members:
+            return None
+        named = [m for m in members if m in constants]
+        domains[scope_name] = named + [m for m in members if m not in named][:1]
     for name, expr in sorted(facts.items()):
-        if name in fixed:
+        if name in domains:
             continue
         values = _candidates(program, expr, constants, rules)
         if values is None:
@@ -237,18 +240,23 @@ def _witness(
     for combo in combos:
         assignment = dict(zip(keys, combo))
         known: dict[str, Any] = {name: rt.Unknown(frozenset([name])) for name in engine.input_names}
-        known.update(fixed)
         known["quantity"] = 1
         known.update(assignment)
         facts_obj = rt.Facts(engine, known)
         try:
             if all(engine.applies(h, facts_obj)[0] is True for h in handles):
-                return {**fixed, **assignment}
+                return assignment
         except rt.RuleError:
             continue
     if exhaustive_only:
         return False if complete else None
     return None
+
+
+def _shared(scopes: Iterator[tuple[str, ...]]) -> list[str]:
+    """The members every scope has, in the first scope's order."""
+    lists = list(scopes)
+    return [m for m in lists[0] if all(m in other for other in lists[1:])]
 
 
 def _flatten(value: Any) -> list[Any]:

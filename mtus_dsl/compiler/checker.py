@@ -113,8 +113,10 @@ class Checker:
         )
 
     def error(self, code: str, message: str, span: Span | None, *notes: str) -> None:
-        """Record an error."""
-        self.diagnostics.append(Diagnostic(code, message, span, Severity.ERROR, tuple(n for n in notes if n)))
+        """Record an error (once: a section's line is checked for each of its rules)."""
+        diagnostic = Diagnostic(code, message, span, Severity.ERROR, tuple(n for n in notes if n))
+        if diagnostic not in self.diagnostics:
+            self.diagnostics.append(diagnostic)
 
     def _text(self, span: Span) -> str:
         source = self.sources.get(span.path, "")
@@ -502,6 +504,15 @@ class Checker:
                 "E102", f"'{name}' is a member of {', '.join(enums)}; compare it with a fact of one of them", node.span
             )
             return ir.Const(name, t.ERROR)
+        if hint is not None and hint.kind == "enum":
+            members = self.d.enums.get(hint.name or "", ())
+            self.error(
+                "E102",
+                f"'{name}' is not a {hint.name}{did_you_mean(name, members)}",
+                node.span,
+                f"{hint.name} values: {', '.join(members)}",
+            )
+            return ir.Const(None, t.ERROR)
         candidates = list(scope) + list(self.input_types) + list(self.fact_types) + list(self.member_of)
         self.error("E102", f"unknown fact '{name}'{did_you_mean(name, candidates)}", node.span)
         return ir.Const(None, t.ERROR)
@@ -677,7 +688,7 @@ class Checker:
             explained=tuple(explained),
             services=services,
             regions=tuple(regions),
-            origin=ir.Origin(rule.span.path, rule.span.line),
+            origin=ir.Origin(rule.span.path, rule.span.line, rule.span.column, len(rule.name)),
         )
 
     def _operand(self, node: n.Expr | None, expected: t.Type, what: str) -> ir.Expr | None:

@@ -69,38 +69,49 @@ def _ident(prefix: str, name: str) -> str:
     return ident
 
 
-def literal(value: Any) -> str:
-    """Write a value as Python source; only known types, strings through repr."""
-    if value is None or isinstance(value, (bool, int)):
-        return repr(value)
-    if isinstance(value, str):
+_CONSTRUCTORS = {
+    Type: "_Type",
+    Citation: "_Citation",
+    InputSpec: "_InputSpec",
+    CaseSchema: "_CaseSchema",
+    Record: "_Record",
+    rt.GuidelineMeta: "_rt.GuidelineMeta",
+    rt.RuleMeta: "_rt.RuleMeta",
+}
+
+#: Literals longer than this are written one item per line.
+_WIDTH = 100
+
+
+def literal(value: Any, level: int = 0) -> str:
+    """Write a value as Python source: only known types, strings through repr, long ones wrapped."""
+    if value is None or isinstance(value, (bool, int, str)):
         return repr(value)
     if isinstance(value, datetime.date):
         return f"_dt.date({value.year}, {value.month}, {value.day})"
-    if isinstance(value, tuple):
-        return "(" + "".join(literal(v) + ", " for v in value) + ")"
-    if isinstance(value, list):
-        return "[" + ", ".join(literal(v) for v in value) + "]"
-    if isinstance(value, frozenset):
-        return "frozenset({" + ", ".join(sorted(literal(v) for v in value)) + "})" if value else "frozenset()"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
     if isinstance(value, rt.Duration):
         return f"_rt.Duration({value.amount!r}, {value.unit!r})"
-    constructors = {
-        Type: "_Type",
-        Citation: "_Citation",
-        InputSpec: "_InputSpec",
-        CaseSchema: "_CaseSchema",
-        Record: "_Record",
-        rt.GuidelineMeta: "_rt.GuidelineMeta",
-        rt.RuleMeta: "_rt.RuleMeta",
-    }
-    for cls, name in constructors.items():
-        if type(value) is cls:
-            fields = ", ".join(f"{f.name}={literal(_plain(getattr(value, f.name)))}" for f in attrs.fields(cls))
-            return f"{name}({fields})"
-    raise TypeError(f"no literal for {type(value).__name__}")
+    if isinstance(value, frozenset):
+        # Sorted so the generated source does not depend on hash order.
+        return "frozenset({" + ", ".join(sorted(literal(v) for v in value)) + "})" if value else "frozenset()"
+    if isinstance(value, tuple):
+        items, open_, close, trailing = [literal(v, level + 1) for v in value], "(", ")", len(value) == 1
+    elif isinstance(value, list):
+        items, open_, close, trailing = [literal(v, level + 1) for v in value], "[", "]", False
+    elif isinstance(value, dict):
+        items = [f"{literal(k, level + 1)}: {literal(v, level + 1)}" for k, v in value.items()]
+        open_, close, trailing = "{", "}", False
+    elif type(value) in _CONSTRUCTORS:
+        cls = type(value)
+        items = [f"{f.name}={literal(_plain(getattr(value, f.name)), level + 1)}" for f in attrs.fields(cls)]
+        open_, close, trailing = _CONSTRUCTORS[cls] + "(", ")", False
+    else:
+        raise TypeError(f"no literal for {type(value).__name__}")
+    flat = open_ + ", ".join(items) + ("," if trailing else "") + close
+    if len(flat) + 4 * level <= _WIDTH and "\n" not in flat:
+        return flat
+    inner = "    " * (level + 1)
+    return open_ + "\n" + "".join(f"{inner}{item},\n" for item in items) + "    " * level + close
 
 
 def _plain(value: Any) -> Any:

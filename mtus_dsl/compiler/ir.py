@@ -215,6 +215,8 @@ class Origin:
 
     path: str
     line: int
+    column: int = 1
+    width: int = 1  # the declaration's name, for a caret under it
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}"

@@ -482,3 +482,43 @@ class Module:
 
     path: str
     items: tuple[Item, ...]
+
+
+def dump(node: object, indent: int = 0) -> str:
+    """Render an AST as an indented tree without spans, for golden files and debugging."""
+    pad = "  " * indent
+    node = _plain(node)
+    if isinstance(node, tuple) and _has_node(node):
+        return "\n".join(f"{pad}- " + dump(item, indent + 1).lstrip() for item in node)
+    if not attrs.has(type(node)):
+        return pad + repr(node)
+    simple = []
+    nested = []
+    for f in attrs.fields(type(node)):  # type: ignore[arg-type]  # attrs.has() checked it above
+        if f.name == "span":
+            continue
+        value = _plain(getattr(node, f.name))
+        if _has_node(value):
+            nested.append((f.name, value))
+        else:
+            simple.append(f"{f.name}={value!r}")
+    lines = [f"{pad}{type(node).__name__}({', '.join(simple)})"]
+    for name, value in nested:
+        lines.append(f"{pad}  {name}:")
+        lines.append(dump(value, indent + 2))
+    return "\n".join(lines)
+
+
+def _has_node(value: object) -> bool:
+    if isinstance(value, tuple):
+        return any(_has_node(v) for v in value)
+    return attrs.has(type(value))
+
+
+def _plain(value: object) -> object:
+    """Drop spans: a (name, span) pair becomes the name, a span inside a tuple disappears."""
+    if isinstance(value, tuple):
+        if len(value) == 2 and isinstance(value[1], Span):
+            return value[0]
+        return tuple(_plain(v) for v in value if not isinstance(v, Span))
+    return value

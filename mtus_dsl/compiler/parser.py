@@ -251,6 +251,17 @@ def _syntax_diagnostic(error: Exception, source: str, path: str) -> tuple[Diagno
         ), line
     assert isinstance(error, lark.exceptions.UnexpectedToken)
     token = error.token
+    opened = _unclosed_bracket(source, token.start_pos or 0)
+    if opened is not None and opened[0] < line:
+        # Inside an unclosed bracket newlines do not end lines, so the error shows
+        # up later; point at the bracket instead.
+        open_line, open_column, char = opened
+        return Diagnostic(
+            "E010",
+            f"this '{char}' is never closed",
+            Span(path, open_line, open_column, open_line, open_column + 1),
+            notes=(f"close it with '{_CLOSING[char]}' before the end of the line or expression",),
+        ), open_line
     expected = sorted(error.expected)
     width = max(1, len(str(token))) if token.type not in ("_NL", "_DEDENT", "_INDENT", "$END") else 1
     span = Span(path, line, column, line, column + width)
@@ -261,10 +272,15 @@ def _syntax_diagnostic(error: Exception, source: str, path: str) -> tuple[Diagno
         suggestion = did_you_mean(word, KEYWORDS)
         if suggestion:
             return Diagnostic(
-                "E002", f"unknown keyword '{word}'{suggestion}", span, notes=(f"expected {_expected_words(expected)}",)
+                "E002",
+                f"unknown keyword '{word}'{suggestion}",
+                span,
+                notes=(f"expected {_expected_words(expected, words_only=True)}",),
             ), line
-    first_word = re.match(r"\s*([a-z_]+)", source.split("\n")[line - 1])
-    if first_word and first_word.group(1) not in KEYWORDS:
+    # A line that starts with an unknown word followed by more words (not by
+    # ':', which starts a rule) most likely misspells a line keyword.
+    first_word = re.match(r"\s*([a-z_]+)\s+[^:\s]", source.split("\n")[line - 1])
+    if first_word and first_word.group(1) not in KEYWORDS and column > first_word.end(1):
         suggestion = did_you_mean(first_word.group(1), KEYWORDS)
         if suggestion:
             col = first_word.start(1) + 1
@@ -273,16 +289,54 @@ def _syntax_diagnostic(error: Exception, source: str, path: str) -> tuple[Diagno
                 f"unknown keyword '{first_word.group(1)}'{suggestion}",
                 Span(path, line, col, line, col + len(first_word.group(1))),
             ), line
+    if "ROUNDED" in expected and set(expected) <= {"ROUNDED", "DOT", "LSQB"}:
+        return Diagnostic(
+            "E001",
+            "a division must say how it rounds",
+            span,
+            notes=("write 'general_course / 2 rounded down' (or 'rounded up')",),
+        ), line
     shown = {
-        "_NL": "the end of the line",
-        "_DEDENT": "the end of the block",
-        "_INDENT": "an indented block",
-        "$END": "the end of the file",
+        "_NL": "end of line",
+        "_DEDENT": "end of block",
+        "_INDENT": "indented block",
+        "$END": "end of file",
     }.get(token.type, f"'{word}'")
     return Diagnostic("E001", f"unexpected {shown}", span, notes=(f"expected {_expected_words(expected)}",)), line
 
 
-def _expected_words(expected: list[str]) -> str:
+_CLOSING = {"(": ")", "[": "]", "{": "}"}
+
+
+def _unclosed_bracket(source: str, upto: int) -> tuple[int, int, str] | None:
+    """The innermost bracket still open at offset `upto` (strings and comments skipped)."""
+    stack: list[tuple[int, int, str]] = []
+    line, column = 1, 1
+    i = 0
+    while i < min(upto, len(source)):
+        char = source[i]
+        if char == '"':
+            j = i + 1
+            while j < len(source) and source[j] not in '"\n':
+                j += 2 if source[j] == "\\" else 1
+            column += j - i
+            i = j
+        elif char == "#":
+            while i < len(source) and source[i] != "\n":
+                i += 1
+            continue
+        elif char == "\n":
+            line, column = line + 1, 0
+        elif char in _CLOSING:
+            stack.append((line, column, char))
+        elif char in ")]}" and stack:
+            stack.pop()
+        i += 1
+        column += 1
+    return stack[-1] if stack else None
+
+
+def _expected_words(expected: list[str], words_only: bool = False) -> str:
     words: list[str] = []
     for name in expected:
         if name in _TERMINAL_WORDS:
@@ -292,9 +346,10 @@ def _expected_words(expected: list[str]) -> str:
             pattern = _lark().get_terminal(name).pattern
         except KeyError:
             continue
-        if pattern.type == "str":
+        if pattern.type == "str" and (not words_only or pattern.value.isidentifier()):
             words.append(f"'{pattern.value}'")
-    words = sorted(set(words))
+    # Words first (what an author most likely meant), punctuation last.
+    words = sorted(set(words), key=lambda w: (not w.strip("'").isidentifier(), w))
     if len(words) > 8:
         words = words[:8] + ["..."]
     return ", ".join(words) if words else "something else"
