@@ -170,7 +170,7 @@ def _convert(raw: Any, type_: Type, where: str, schema: CaseSchema, errors: list
             if any(item is _BAD for item in items):
                 return _BAD
             return tuple(items) if kind == "list" else frozenset(items)
-    errors.append(FieldError(where, f"must be {_describe(type_, schema)}, not {_json_kind(raw)}"))
+    errors.append(FieldError(where, f"{_describe(type_, schema)}, not {_json_kind(raw)}"))
     return _BAD
 
 

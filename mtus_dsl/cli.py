@@ -39,7 +39,11 @@ def _report(compilation: Compilation) -> None:
 
 
 def _schedule(paths: Iterable[str]) -> Schedule:
-    compilation = compile_paths(list(paths) or [default_guidelines()])
+    if paths:
+        compilation = compile_paths(list(paths))
+    else:
+        corpus = default_guidelines()
+        compilation = compile_paths([corpus], label=(corpus, "guidelines"))
     if compilation.program is None:
         _report(compilation)
         errors = sum(d.is_error for d in compilation.diagnostics)

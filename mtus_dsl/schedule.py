@@ -65,7 +65,10 @@ class Schedule:
 
 def load(paths: Iterable[str | Path] | None = None) -> Schedule:
     """Load, check and compile guideline files (None: the shipped corpus); raise CompileError on errors."""
-    return Schedule(compile_paths([default_guidelines()] if paths is None else list(paths)))
+    if paths is None:
+        corpus = default_guidelines()
+        return Schedule(compile_paths([corpus], label=(corpus, "guidelines")))
+    return Schedule(compile_paths(list(paths)))
 
 
 def loads(sources: Mapping[str, str]) -> Schedule:

@@ -84,13 +84,20 @@ def compile_sources(sources: dict[str, str], *, analyse: bool = True) -> Compila
     return Compilation(program, tuple(diagnostics), all_sources)
 
 
-def compile_paths(paths: Iterable[str | Path]) -> Compilation:
-    """Read and compile .mtus files and directories."""
+def compile_paths(paths: Iterable[str | Path], *, label: tuple[Path, str] | None = None) -> Compilation:
+    """Read and compile .mtus files and directories.
+
+    `label` = (directory, name) shows files under that directory as `name/...` in
+    diagnostics, traces and generated code, wherever the directory is installed.
+    """
     files, problems = expand(paths)
     sources: dict[str, str] = {}
     for file in files:
+        name = str(file)
+        if label is not None and file.is_relative_to(label[0]):
+            name = (Path(label[1]) / file.relative_to(label[0])).as_posix()
         try:
-            sources[str(file)] = file.read_text(encoding="utf-8")
+            sources[name] = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             problems.append(Diagnostic("E000", f"cannot read '{file}': {error}", Span(str(file), 1, 1, 1, 1)))
     if problems:

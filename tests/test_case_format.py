@@ -1,0 +1,76 @@
+"""The case format: every bad field is named with what would be right; nothing is silently defaulted."""
+
+from __future__ import annotations
+
+import pytest
+
+from mtus_dsl.case import CaseError
+from mtus_dsl.decision import Outcome
+
+
+def _errors(corpus, data) -> dict[str, str]:
+    with pytest.raises(CaseError) as info:
+        corpus.case(data)
+    return {e.field: e.message for e in info.value.errors}
+
+
+def test_unknown_field_is_named_with_a_suggestion(corpus, seed_case):
+    """A misspelled field is rejected, with the closest field and the list of fields."""
+    errors = _errors(corpus, {**seed_case, "prior_visit": 0})
+    assert "did you mean 'prior_visits'" in errors["prior_visit"]
+    assert "request_date" in errors["prior_visit"]
+
+
+def test_every_bad_field_is_reported_at_once(corpus, seed_case):
+    """A case with several problems lists all of them, each under its field."""
+    bad = {**seed_case, "request_date": "2015-13-01", "service": "physical_therapie", "quantity": "12"}
+    errors = _errors(corpus, bad)
+    assert set(errors) == {"request_date", "service", "quantity"}
+    assert "YYYY-MM-DD" in errors["request_date"]
+    assert "did you mean 'physical_therapy'" in errors["service"]
+    assert "allowed:" in errors["service"]
+    assert "whole number" in errors["quantity"] and "string" in errors["quantity"]
+
+
+def test_required_fields(corpus):
+    """request_date, service, body_region and quantity are required."""
+    errors = _errors(corpus, {})
+    assert {"request_date", "service", "body_region", "quantity"} <= set(errors)
+
+
+def test_nested_surgery_fields_are_located(corpus, seed_case):
+    """A bad surgery is named by its index and field."""
+    bad = {**seed_case, "surgeries": [{"procedure": "x", "body_region": "leg"}]}
+    errors = _errors(corpus, bad)
+    assert "not a known body_region" in errors["surgeries[0].body_region"]
+    assert "required" in errors["surgeries[0].date"]
+
+
+@pytest.mark.parametrize("value", [[1, 2], "text", 3, None])
+def test_a_case_must_be_an_object(corpus, value):
+    """Anything but a JSON object is rejected with what it was."""
+    errors = _errors(corpus, value)
+    assert "JSON object" in errors[""]
+
+
+def test_bad_codes_and_ranges(corpus, seed_case):
+    """Diagnosis codes must look like ICD codes; integers respect their declared bounds."""
+    errors = _errors(corpus, {**seed_case, "diagnoses": ["banana"], "quantity": 0, "prior_visits": -1})
+    assert "ICD" in errors["diagnoses[0]"]
+    assert "out of range" in errors["quantity"] and "out of range" in errors["prior_visits"]
+
+
+def test_null_means_unknown_not_false(corpus, seed_case):
+    """A null optional fact is unknown: a decision that needs it asks for it by name."""
+    decision = corpus.decide({**seed_case, "prior_visits": None})
+    assert decision.outcome is Outcome.NEEDS_INFORMATION
+    assert decision.missing == ("prior_visits",)
+    assert decision.approved == 0 and decision.citations == ()
+
+
+def test_absent_surgeries_are_unknown(corpus, seed_case):
+    """Leaving surgeries out does not mean 'no surgery': post-surgical status becomes unknown."""
+    case = {k: v for k, v in seed_case.items() if k != "surgeries"}
+    decision = corpus.decide(case)
+    assert decision.outcome is Outcome.NEEDS_INFORMATION
+    assert "surgeries" in decision.missing

@@ -1,0 +1,104 @@
+"""The mtus command: documented exit statuses, located messages, never a traceback."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from mtus_dsl.cli import EXIT_BAD_INPUT, EXIT_GUIDELINE_ERRORS, EXIT_OK, main
+
+from .conftest import ROOT
+
+GOOD = {"request_date": "2015-09-23", "service": "physical_therapy", "body_region": "knee", "quantity": 5,
+        "diagnoses": ["729.1"], "prior_visits": 0, "prior_visits_all_regions": 0, "surgeries": [],
+        "injury_date": "2014-11-10"}
+
+
+def _run(*args: str):
+    result = CliRunner().invoke(main, list(args))
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+def test_check_corpus_is_clean():
+    """`mtus check guidelines/` reports no errors and exits 0."""
+    result = _run("check", str(ROOT / "guidelines"))
+    assert result.exit_code == EXIT_OK, result.output
+    assert result.output.startswith("ok:")
+
+
+def test_check_reports_located_errors(tmp_path):
+    """A bad file gets path:line:col: error[E…] lines and exit status 1."""
+    bad = tmp_path / "bad.mtus"
+    bad.write_text('guideline g "G" edition "1":\n    in force from 2009-01-01\nsection s "S" pages 1:\n'
+                   "    services physical_therapy\n    r: max_visit 10\n")
+    result = _run("check", str(bad))
+    assert result.exit_code == EXIT_GUIDELINE_ERRORS
+    assert f"{bad}:5:8: error[E002]: unknown keyword 'max_visit'; did you mean 'max_visits'?" in result.output
+
+
+def test_check_missing_path():
+    """A path that does not exist is an error with its name, not a crash."""
+    result = _run("check", "no/such/dir")
+    assert result.exit_code == EXIT_GUIDELINE_ERRORS
+    assert "no such file or directory: 'no/such/dir'" in result.output
+
+
+def test_decide_bad_case_exits_2(tmp_path):
+    """A case with a bad field names it and exits 2."""
+    case = tmp_path / "case.json"
+    case.write_text(json.dumps({**GOOD, "service": "physio"}))
+    result = _run("decide", str(case))
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "service: 'physio' is not a known service" in result.output
+
+
+def test_decide_invalid_json_is_located(tmp_path):
+    """Invalid JSON is reported with line and column and exits 2."""
+    case = tmp_path / "case.json"
+    case.write_text('{"service": \n oops}')
+    result = _run("decide", str(case))
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert f"{case}:2:2: error: not valid JSON" in result.output
+
+
+def test_batch_keeps_going_and_reports_bad_lines(tmp_path):
+    """A .jsonl batch decides every good line in order and reports each bad one by line number."""
+    batch = tmp_path / "cases.jsonl"
+    lines = [json.dumps({**GOOD, "id": "first"}), "not json", json.dumps({"id": "third", "service": "x"}),
+             json.dumps({**GOOD, "id": "fourth", "quantity": 12})]
+    batch.write_text("\n".join(lines) + "\n")
+    result = _run("decide", str(batch), "--json")
+    assert result.exit_code == EXIT_BAD_INPUT
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r.get("id") for r in records] == ["first", None, "third", "fourth"]
+    assert records[0]["outcome"] == "certify" and records[3]["outcome"] == "modify"
+    assert records[1]["line"] == 2 and records[2]["line"] == 3
+    assert f"{batch}:2: error: not valid JSON" in result.output
+    assert "2 decided, 2 could not be decided" in result.output
+
+
+def test_decide_with_broken_guidelines_exits_1(tmp_path):
+    """Deciding with guideline files that have errors prints them and exits 1."""
+    bad = tmp_path / "bad.mtus"
+    bad.write_text("section s:\n")
+    case = tmp_path / "case.json"
+    case.write_text(json.dumps(GOOD))
+    result = _run("decide", str(case), "--guidelines", str(bad))
+    assert result.exit_code == EXIT_GUIDELINE_ERRORS
+    assert "error[E" in result.output
+
+
+def test_interpreter_flag_gives_the_same_answer():
+    """`--interpret` decides with the reference interpreter, with the same output."""
+    seed = str(ROOT / "examples" / "seed_imr.json")
+    assert _run("decide", seed, "--json").output == _run("decide", seed, "--json", "--interpret").output
+
+
+def test_trace_lists_rules_consulted():
+    """`--trace` shows each rule consulted with its source line and status."""
+    result = _run("decide", str(ROOT / "examples" / "seed_imr.json"), "--trace")
+    assert "neuritis (rule, guidelines/cpmtg_2009" in result.output
+    assert "governs" in result.output and "does not bind" in result.output
