@@ -153,6 +153,9 @@ def _lark() -> lark.Lark:
         propagate_positions=True,
         maybe_placeholders=False,
         start=["start", "expr"],
+        # Lark keeps the analysed LALR tables in the temp directory, keyed by
+        # the grammar's hash: a cold start then skips the grammar analysis.
+        cache=True,
     )
 
 
