@@ -138,15 +138,15 @@ class Checker:
                     if self._declare("guideline", item.name, item.span):
                         self.d.guidelines[item.name] = item
                         if item.in_force_from and item.in_force_to and item.in_force_to < item.in_force_from:
-                            self.error("E114", f"guideline '{item.name}' ends before it starts", item.span)
+                            self.error("E115", f"guideline '{item.name}' ends before it starts", item.span)
                 elif isinstance(item, n.EnumDecl):
                     if self._declare("enumeration", item.name, item.span):
                         names = [m for m, _ in item.members]
+                        seen: set[str] = set()
                         for member, span in item.members:
-                            if names.count(member) > 1 and names.index(member) != [m for m, _ in item.members].index(
-                                member
-                            ):
+                            if member in seen:
                                 self.error("E101", f"'{member}' is listed twice in enum '{item.name}'", span)
+                            seen.add(member)
                         self.d.enums[item.name] = tuple(dict.fromkeys(names))
                 elif isinstance(item, n.InputDecl):
                     if self._declare("fact", item.name, item.span):
