@@ -641,6 +641,13 @@ def _unique(citations: Iterable[Citation]) -> list[Citation]:
 
 def show(value: Any) -> str:
     """Render a value inside a rationale: dates ISO, names with spaces, sets and lists joined."""
+    cls = value.__class__
+    # The common cases first (numbers and names in every rationale); the same text as below.
+    if cls is int:
+        return str(value)
+    if cls is str:
+        text: str = value
+        return text.replace("_", " ")
     if value is None:
         return "none"
     if value.__class__ is Unknown:
