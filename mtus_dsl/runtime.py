@@ -240,7 +240,42 @@ class Table:
         return row if row is not None else self.otherwise
 
 
-def conditions_of(codesets: Mapping[str, tuple[str, ...]], condition: Any, diagnoses: Any) -> Any:
+class CodeIndex:
+    """Code sets indexed by code: exact codes and each prefix length map to their conditions.
+
+    `conditions_of` then costs a few dict lookups per diagnosis however many code
+    sets the guidelines declare, instead of a scan of every pattern.
+    """
+
+    __slots__ = ("exact", "lengths", "prefixes")
+
+    def __init__(self, codesets: Mapping[str, tuple[str, ...]]):
+        exact: dict[str, list[str]] = {}
+        prefixes: dict[str, list[str]] = {}
+        for name, patterns in codesets.items():
+            for pattern in patterns:
+                if pattern.endswith("*"):
+                    prefixes.setdefault(pattern[:-1], []).append(name)
+                else:
+                    exact.setdefault(pattern, []).append(name)
+        self.exact = {code: tuple(names) for code, names in exact.items()}
+        self.prefixes = {prefix: tuple(names) for prefix, names in prefixes.items()}
+        self.lengths = tuple(sorted({len(prefix) for prefix in prefixes}))
+
+    def add_conditions(self, code: str, found: set[str]) -> None:
+        """Add the conditions whose code sets hold `code` to `found`."""
+        names = self.exact.get(code)
+        if names:
+            found.update(names)
+        for length in self.lengths:
+            if length > len(code):
+                break
+            names = self.prefixes.get(code[:length])
+            if names:
+                found.update(names)
+
+
+def conditions_of(codesets: Mapping[str, tuple[str, ...]] | CodeIndex, condition: Any, diagnoses: Any) -> Any:
     """The set of conditions a case has: its `condition` word and its diagnoses' code sets."""
     if condition.__class__ is Unknown and diagnoses.__class__ is Unknown:
         return join(condition, diagnoses)
@@ -248,6 +283,10 @@ def conditions_of(codesets: Mapping[str, tuple[str, ...]], condition: Any, diagn
     if condition.__class__ is not Unknown:
         found.add(condition)
     if diagnoses.__class__ is not Unknown:
+        if isinstance(codesets, CodeIndex):
+            for code in diagnoses:
+                codesets.add_conditions(code, found)
+            return frozenset(found)
         for name, patterns in codesets.items():
             if any(_code_matches(code, p) for code in diagnoses for p in patterns):
                 found.add(name)

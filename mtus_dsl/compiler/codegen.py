@@ -208,7 +208,7 @@ class _Function:
         if isinstance(e, ir.Call):
             args = ", ".join(self.expr(a) for a in e.args)
             if e.func == "conditions_of":
-                return self._assign(f"_rt.conditions_of(_CODESETS, {args})")
+                return self._assign(f"_rt.conditions_of(_CODE_INDEX, {args})")
             return self._assign(f"_rt.extremum({e.func!r}, [{args}])")
         if isinstance(e, ir.Quant):
             return self._quantifier(e)
@@ -277,6 +277,7 @@ def generate(program: ir.Program) -> str:
     w.line(f"_SCHEMA = {literal(program.schema)}")
     w.line(f"_GUIDELINES = {literal(tuple(guideline_meta(g) for g in program.guidelines))}")
     w.line(f"_CODESETS = {literal(dict(program.codesets))}")
+    w.line("_CODE_INDEX = _rt.CodeIndex(_CODESETS)")
     w.line(f"_DISPATCH = {literal(dict(program.dispatch))}")
     for table in program.tables:
         names = table.key_names + table.value_names
