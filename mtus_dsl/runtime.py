@@ -427,6 +427,12 @@ class Engine:
         self.input_names = tuple(spec.name for spec in schema.inputs)
         # One Unknown per input, made once: a missing input depends on itself.
         self._unknowns = {name: Unknown(frozenset([name])) for name in self.input_names}
+        # The trace entries that do not depend on the case, made once per rule.
+        self._governs = {name: _entry(r, "governs", "applies to this request") for name, r in self.rules.items()}
+        self._excepted = {
+            name: tuple(_entry(r, "not_applicable", reason) for reason in r.meta.reasons)
+            for name, r in self.rules.items()
+        }
 
     def facts(self, case: Case) -> Facts:
         """Return the facts of a validated case, absent inputs unknown."""
@@ -461,13 +467,13 @@ class Engine:
             facts["@" + rule.meta.name] = value
             if value is True:
                 governing.append(rule)
-                trace.append(_entry(rule, "governs", "applies to this request"))
+                trace.append(self._governs[rule.meta.name])
             elif value is False:
                 out_of_force = out_of_force or reason == -2
                 trace.append(
-                    _entry(
-                        rule, "not_in_force" if reason == -2 else "not_applicable", self._reason(rule, reason, facts)
-                    )
+                    self._excepted[rule.meta.name][reason]
+                    if reason >= 0
+                    else _entry(rule, "not_in_force", self._reason(rule, reason, facts))
                 )
             else:
                 unknown.append(value)
@@ -490,9 +496,9 @@ class Engine:
                 applies, reason = self.applies(cap, facts)
                 if applies is False:
                     trace.append(
-                        _entry(
-                            cap, "not_in_force" if reason == -2 else "not_applicable", self._reason(cap, reason, facts)
-                        )
+                        self._excepted[cap.meta.name][reason]
+                        if reason >= 0
+                        else _entry(cap, "not_in_force", self._reason(cap, reason, facts))
                     )
                     continue
                 result = self._allowance(cap, facts, quantity)
