@@ -200,5 +200,27 @@ def letter(decision: Decision, case: Any, trace: bool = False) -> str:
     return "\n".join(lines)
 
 
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="The Markdown file to write (default: print)"
+)
+def catalogue(paths: tuple[str, ...], output: str | None) -> None:
+    """Write a Markdown catalogue of guideline files: sections, rules in plain words, citations, notes."""
+    from mtus_dsl.catalogue import render  # imported here: only this command needs it
+
+    compilation = compile_paths(paths)
+    if compilation.program is None:
+        _report(compilation)
+        click.echo("error: the guidelines have errors; no catalogue was written", err=True)
+        sys.exit(EXIT_GUIDELINE_ERRORS)
+    text = render(compilation)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    Path(output).write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

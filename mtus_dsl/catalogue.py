@@ -1,0 +1,537 @@
+"""Render a Markdown catalogue of a compiled corpus: guidelines, sections, rules in plain words, notes.
+
+The catalogue is for people who check the encoding against the guideline text
+page by page. It reads the compiled program (citations, rule kinds) and the
+parsed source files (the order things were written in, their exact
+expressions and the `#` comments next to them, which carry the status notes:
+"verified", "quoted", "recalled").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TypeVar, cast
+
+import attrs
+
+from mtus_dsl.compiler import PRELUDE_NAME, Compilation, ir, parser
+from mtus_dsl.compiler import nodes as n
+from mtus_dsl.diagnostics import Span
+
+_T = TypeVar("_T")
+
+COMMAND = "mtus catalogue guidelines/ -o docs/guidelines.md"
+
+_OUTCOME_WORDS = {
+    "certify": "certify",
+    "modify": "modify",
+    "non_certify": "non-certify",
+    "not_addressed": "not addressed",
+    "needs_information": "needs information",
+}
+
+
+@attrs.frozen
+class _File:
+    """One parsed source file, with its lines for reading comments."""
+
+    path: str
+    shown: str
+    module: n.Module
+    lines: tuple[str, ...]
+
+
+def render(compilation: Compilation) -> str:
+    """Return the Markdown catalogue of a compilation that produced a program."""
+    program = compilation.program
+    if program is None:
+        raise ValueError("the guidelines have errors; there is no program to catalogue")
+    files = _parse(compilation.sources)
+    return _Catalogue(program, files).render()
+
+
+def _parse(sources: Mapping[str, str]) -> list[_File]:
+    paths = [p for p in sources if p != PRELUDE_NAME]
+    shown = _shown_paths(paths)
+    files = []
+    for path in paths:
+        module, _ = parser.parse_module(sources[path], path)
+        if module is not None:
+            files.append(_File(path, shown[path], module, tuple(sources[path].split("\n"))))
+    return files
+
+
+def _shown_paths(paths: Sequence[str]) -> dict[str, str]:
+    """Show paths relative to the parent of their common directory (guidelines/x.mtus), wherever they are."""
+    if not paths:
+        return {}
+    absolute = {p: Path(os.path.abspath(p)) for p in paths}
+    common = Path(os.path.commonpath([str(a.parent) for a in absolute.values()]))
+    base = common.parent
+    return {p: a.relative_to(base).as_posix() for p, a in absolute.items()}
+
+
+class _Catalogue:
+    """Collects the parts of the corpus in the order they were written and renders them."""
+
+    def __init__(self, program: ir.Program, files: list[_File]):
+        self.program = program
+        self.files = files
+        self.rules = {r.name: r for r in program.rules}
+        self.out: list[str] = []
+        # Which rules give way to which: `b overrides a` means a gives way to b.
+        self.gives_way: dict[str, list[str]] = {}
+        for file in files:
+            for section in self._items(file, n.Section):
+                for rule in section.rules:
+                    for target, _span in rule.overrides:
+                        self.gives_way.setdefault(target, []).append(rule.name)
+
+    @staticmethod
+    def _items(file: _File, kind: type[_T]) -> list[_T]:
+        return [item for item in file.module.items if isinstance(item, kind)]
+
+    def line(self, text: str = "") -> None:
+        """Append one line of Markdown."""
+        self.out.append(text)
+
+    # --- the document ------------------------------------------------------------
+    def render(self) -> str:
+        """Return the whole catalogue."""
+        program = self.program
+        written = [(f, s) for f in self.files for s in self._items(f, n.Section)]
+        # Page order within a guideline, as a reviewer reads the PDF; sections
+        # without pages (regulations cited by subsection) keep their file order.
+        sections = sorted(written, key=lambda fs: fs[1].pages.ranges[0][0] if fs[1].pages else 0)
+        rules = sum(len(s.rules) for _f, s in sections)
+        self.line("# The MTUS guideline catalogue")
+        self.line()
+        self.line(f"Generated from the `.mtus` corpus by `{COMMAND}`; do not edit it by hand.")
+        self.line("`tests/test_catalogue.py` fails when this file and the corpus disagree.")
+        self.line()
+        self.line(
+            f"{len(program.guidelines)} guideline editions, {len(sections)} sections, {rules} rules, "
+            f"{len(program.examples)} examples."
+        )
+        self.line()
+        self.line(
+            'Status notes come from the comments next to each rule: "verified" (seen in the regulation '
+            'text or an official DWC page), "quoted" (as IMR reviewers quote it; the primary page not '
+            'checked), "recalled" (from general knowledge of the regulation: check against the PDF). '
+            "Rules of one section are alternatives: exactly one governs a request. Caps hold together "
+            "with whichever rule governs. A fact the case does not give is unknown, never false: when a "
+            "decision depends on it, the answer is needs_information naming it."
+        )
+        self.line()
+        self.line("## Contents")
+        self.line()
+        for guideline in program.guidelines:
+            self.line(f"- [{guideline.title} ({guideline.edition})](#{_anchor(guideline.name)})")
+            for file, section in sections:
+                if self._guideline_of(file, section) == guideline.name:
+                    self.line(f"  - [{section.title}](#{_anchor(section.name)})")
+        self.line("- [Tables](#tables)")
+        self.line("- [Conditions and their codes](#conditions)")
+        self.line("- [Case fields the guidelines add](#case-fields)")
+        self.line("- [Derived facts](#derived-facts)")
+        self.line()
+        for guideline in program.guidelines:
+            self._guideline(guideline, sections)
+        self._tables()
+        self._conditions()
+        self._inputs()
+        self._facts()
+        return "\n".join(self.out).rstrip("\n") + "\n"
+
+    def _guideline_of(self, file: _File, section: n.Section) -> str | None:
+        if section.guideline is not None:
+            return section.guideline
+        for rule in section.rules:
+            info = self.rules.get(rule.name)
+            if info is not None:
+                return info.guideline
+        return None
+
+    def _guideline(self, guideline: ir.GuidelineInfo, sections: list[tuple[_File, n.Section]]) -> None:
+        self.line(f'<a id="{_anchor(guideline.name)}"></a>')
+        self.line()
+        self.line(f"## {guideline.title} ({guideline.edition})")
+        self.line()
+        declared = self._declaration(guideline.name)
+        start = guideline.in_force_from.isoformat() if guideline.in_force_from else "always"
+        end = guideline.in_force_to.isoformat() if guideline.in_force_to else "today (no end date)"
+        self.line(f"- Name in the corpus: `{guideline.name}`")
+        if guideline.regulation:
+            self.line(f"- Regulation: {guideline.regulation}")
+        self.line(f"- In force for requests dated: {start} to {end}")
+        if declared is not None:
+            file, node = declared
+            self.line(f"- Declared in: `{file.shown}` line {node.span.line}")
+            self._notes(_header_comment(file.lines))
+        self.line()
+        for file, section in sections:
+            if self._guideline_of(file, section) == guideline.name:
+                self._section(file, section)
+
+    def _declaration(self, name: str) -> tuple[_File, n.Guideline] | None:
+        for file in self.files:
+            for item in self._items(file, n.Guideline):
+                if item.name == name:
+                    return file, item
+        return None
+
+    # --- sections and rules ------------------------------------------------------
+    def _section(self, file: _File, section: n.Section) -> None:
+        self.line(f'<a id="{_anchor(section.name)}"></a>')
+        self.line()
+        pages = f", {_pages_words(section.pages)}" if section.pages else ""
+        self.line(f"### {section.title}{pages}")
+        self.line()
+        services = ", ".join(_words(s) for s, _ in section.services) or "none"
+        regions = ", ".join(_words(r) for r, _ in section.regions) or "every body region"
+        self.line(f"- Section `{section.name}` in `{file.shown}` line {section.span.line}")
+        self.line(f"- Services: {services}; body regions: {regions}; counted in {section.unit or 'visits'}")
+        first_section = self._items(file, n.Section)[0] is section
+        notes = _comment_above(file.lines, section.span.line)
+        if first_section and not self._items(file, n.Guideline):
+            # A file that only adds sections: its opening comment describes them.
+            header = _header_comment(file.lines)
+            notes = header + [line for line in notes if line not in header]
+        self._notes(notes)
+        self.line()
+        for rule in section.rules:
+            self._rule(file, section, rule)
+        self._examples(section)
+
+    def _rule(self, file: _File, section: n.Section, rule: n.Rule) -> None:
+        info = self.rules.get(rule.name)
+        kind = "cap" if rule.kind == "cap" else "rule"
+        self.line(f"#### `{rule.name}` ({kind})")
+        self.line()
+        unit = _unit_of(rule.action, section.unit)
+        self.line(f"- **Decides:** {self._action(rule, unit, file)}")
+        for clause in rule.when:
+            self.line(f"- **Applies when:** `{_source(file, clause.span)}`")
+        for clause in rule.unless:
+            self.line(f"- **Except when:** `{_source(file, clause.span)}`")
+        if rule.overrides:
+            names = ", ".join(f"`{name}`" for name, _ in rule.overrides)
+            self.line(f"- **Wins over:** {names} (when both apply, this rule governs)")
+        if rule.name in self.gives_way:
+            names = ", ".join(f"`{name}`" for name in self.gives_way[rule.name])
+            self.line(f"- **Gives way to:** {names}")
+        if rule.services:
+            self.line(f"- **Services:** {', '.join(_words(s) for s, _ in rule.services)}")
+        if rule.regions:
+            self.line(f"- **Body regions:** {', '.join(_words(r) for r, _ in rule.regions)}")
+        if info is not None:
+            self.line(f"- **Cites:** {info.citation}")
+        if rule.rationale is not None:
+            self.line(f"- **Rationale:** “{_template(rule.rationale)}”")
+        self.line(f"- **Source:** `{file.shown}` line {rule.span.line}")
+        self._notes(_comment_above(file.lines, rule.span.line) + _comments_inside(file.lines, rule.span.line))
+        self.line()
+
+    def _action(self, rule: n.Rule, unit: str, file: _File) -> str:
+        action = rule.action
+        if isinstance(action, n.Limit):
+            amount = _number(file, action.amount)
+            if amount == "1":
+                unit = unit.removesuffix("s")
+            over = f" over {_source(file, action.period.span)}" if action.period is not None else ""
+            counted = _counted(file, action.counting)
+            if rule.kind == "cap":
+                return (
+                    f"a cap of {amount} {unit}{over}, {counted}; it holds together with whichever rule governs "
+                    "and can only lower the number approved"
+                )
+            return f"certifies at most {amount} {unit}{over}, {counted}; more is modified to what remains"
+        if isinstance(action, n.Trial):
+            first = _number(file, action.initial)
+            first_over = f" over {_source(file, action.initial_period.span)}" if action.initial_period else ""
+            total = _number(file, action.total)
+            total_over = f" over {_source(file, action.total_period.span)}" if action.total_period else ""
+            extension = _source(file, action.extension.span)
+            counted = _counted(file, action.counting)
+            return (
+                f"a trial of {first} {unit}{first_over}; once it is given, up to {total} {unit}{total_over} in all, "
+                f"only with `{extension}` (without it, nothing more); {counted}"
+            )
+        if isinstance(action, n.Certify):
+            return f"certifies every {unit[:-1] if unit.endswith('s') else unit} requested (caps still apply)"
+        return "non-certifies the request: not medically necessary"
+
+    def _examples(self, section: n.Section) -> None:
+        if not section.examples:
+            return
+        self.line(f"#### Examples ({len(section.examples)})")
+        self.line()
+        self.line("| example | expected | by rules | missing |")
+        self.line("| --- | --- | --- | --- |")
+        for example in section.examples:
+            expect = example.expect
+            if expect is None:
+                continue
+            outcome = _OUTCOME_WORDS.get(expect.outcome, expect.outcome)
+            if expect.approved is not None and expect.outcome in ("certify", "modify", "non_certify"):
+                outcome += f" {expect.approved}"
+            by = ", ".join(f"`{r}`" for r, _ in expect.by)
+            missing = ", ".join(f"`{m}`" for m, _ in expect.missing)
+            self.line(f"| {_cell(example.title)} | {outcome} | {by} | {missing} |")
+        self.line()
+
+    def _notes(self, notes: Iterable[str]) -> None:
+        paragraphs = _paragraphs(notes)
+        if not paragraphs:
+            return
+        self.line("- **Notes:**")
+        for paragraph in paragraphs:
+            self.line(f"  > {paragraph}")
+            self.line("  >")
+        self.out.pop()
+
+    # --- declarations --------------------------------------------------------------
+    def _tables(self) -> None:
+        self.line('<a id="tables"></a>')
+        self.line()
+        self.line("## Tables")
+        self.line()
+        for file in self.files:
+            for table in self._items(file, n.TableDecl):
+                self.line(f"### `{table.name}`")
+                self.line()
+                self.line(f"- Declared in `{file.shown}` line {table.span.line}")
+                self._notes(_comment_above(file.lines, table.span.line))
+                self.line()
+                columns = [f.name for f in table.keys] + [f.name for f in table.values]
+                self.line("| " + " | ".join(columns) + " | notes |")
+                self.line("|" + " --- |" * (len(columns) + 1))
+                for keys, values, span in table.rows:
+                    cells = [_value(v) for v in keys + values]
+                    comments = _comment_above(file.lines, span.line) + _trailing_comment(file.lines[span.line - 1])
+                    note = " ".join(_paragraphs(comments))
+                    self.line("| " + " | ".join(cells) + f" | {_cell(note)} |")
+                if table.otherwise is not None:
+                    cells = ["any other"] * len(table.keys) + [_value(v) for v in table.otherwise]
+                    self.line("| " + " | ".join(cells) + " |  |")
+                self.line()
+
+    def _conditions(self) -> None:
+        self.line('<a id="conditions"></a>')
+        self.line()
+        self.line("## Conditions and their codes")
+        self.line()
+        self.line("A trailing `*` matches every code that starts with what precedes it.")
+        self.line()
+        self.line("| condition | meaning | ICD-9-CM | ICD-10-CM | declared in |")
+        self.line("| --- | --- | --- | --- | --- |")
+        for file in self.files:
+            for condition in self._items(file, n.ConditionDecl):
+                icd9 = ", ".join(condition.icd9) or "-"
+                icd10 = ", ".join(condition.icd10) or "-"
+                self.line(
+                    f"| `{condition.name}` | {_cell(condition.label)} | {icd9} | {icd10} | "
+                    f"`{file.shown}` line {condition.span.line} |"
+                )
+        self.line()
+
+    def _inputs(self) -> None:
+        self.line('<a id="case-fields"></a>')
+        self.line()
+        self.line("## Case fields the guidelines add")
+        self.line()
+        self.line(
+            "Optional fields of the case format, besides those of the prelude (docs/case-format.md). "
+            "A decision that depends on one the case leaves out is needs_information naming it."
+        )
+        self.line()
+        self.line("| field | type | meaning | declared in |")
+        self.line("| --- | --- | --- | --- |")
+        for file in self.files:
+            for item in self._items(file, n.InputDecl):
+                self.line(
+                    f"| `{item.name}` | {_type(item.type)} | {_cell(item.doc or '')} | "
+                    f"`{file.shown}` line {item.span.line} |"
+                )
+        for file in self.files:
+            for enum in self._items(file, n.EnumDecl):
+                members = ", ".join(f"`{m}`" for m, _ in enum.members)
+                self.line()
+                self.line(f"`{enum.name}` is one of: {members}.")
+        self.line()
+
+    def _facts(self) -> None:
+        self.line('<a id="derived-facts"></a>')
+        self.line()
+        self.line("## Derived facts")
+        self.line()
+        self.line("Facts the guidelines compute from the case; rules test them by name.")
+        self.line()
+        for file in self.files:
+            for fact in self._items(file, n.FactDecl):
+                self.line(f"### `{fact.name}`")
+                self.line()
+                if fact.doc:
+                    self.line(f"{fact.doc[0].upper()}{fact.doc[1:]}.")
+                    self.line()
+                self.line(f"- Type: {_type(fact.type)}")
+                self.line(f"- Definition: `{_source(file, fact.expr.span)}`")
+                self.line(f"- Declared in `{file.shown}` line {fact.span.line}")
+                self._notes(_comment_above(file.lines, fact.span.line))
+                self.line()
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def _anchor(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def _words(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _pages_words(pages: n.Pages) -> str:
+    text = str(pages)
+    return ("pp. " if "-" in text or "," in text else "p. ") + text
+
+
+def _unit_of(action: n.Action, section_unit: str | None) -> str:
+    if isinstance(action, n.Limit):
+        return action.unit
+    return section_unit or "visits"
+
+
+def _source(file: _File, span: Span) -> str:
+    """The text of a span, on one line (continuation backslashes and line breaks folded)."""
+    text = "\n".join(file.lines)[span.start : span.end]
+    return " ".join(text.replace("\\\n", " ").split())
+
+
+def _number(file: _File, expr: n.Expr) -> str:
+    text = _source(file, expr.span)
+    return text if isinstance(expr, n.IntLit) else f"`{text}`"
+
+
+def _counted(file: _File, counting: n.Expr | None) -> str:
+    if counting is None:
+        return "counting the `prior_visits` already given"
+    if isinstance(counting, n.IntLit) and counting.value == 0:
+        return "counting nothing already given"
+    return f"counting the `{_source(file, counting.span)}` already given"
+
+
+def _template(template: n.Template) -> str:
+    parts = []
+    for part in template.parts:
+        if isinstance(part, str):
+            parts.append(part)
+        else:
+            parts.append("{" + _expr_words(part) + "}")
+    return "".join(parts)
+
+
+def _expr_words(expr: n.Expr) -> str:
+    """A placeholder's expression, as written (placeholders are short: names, fields, a division)."""
+    if isinstance(expr, n.Name):
+        return expr.id
+    if isinstance(expr, n.Attr):
+        return f"{_expr_words(expr.obj)}.{expr.name}"
+    if isinstance(expr, n.Div):
+        return f"{_expr_words(expr.left)} / {_expr_words(expr.right)} rounded {expr.rounding}"
+    if isinstance(expr, n.IntLit):
+        return str(expr.value)
+    return "…"
+
+
+def _value(value: n.Value) -> str:
+    if isinstance(value, n.ScalarValue):
+        if value.kind == "none":
+            return "none"
+        if value.kind == "duration":
+            amount, unit = cast(tuple[int, str], value.value)
+            return f"{amount} {unit[:-1] if amount == 1 else unit}"
+        return str(value.value)
+    return "…"
+
+
+def _type(ref: n.TypeRef) -> str:
+    if ref.name in ("list", "set") and ref.of is not None:
+        text = f"{ref.name} of {_type(ref.of)}"
+    elif ref.name == "integer" and ref.low is not None:
+        text = f"integer {ref.low}..{ref.high}"
+    else:
+        text = ref.name
+    return f"{text} or none" if ref.optional else text
+
+
+def _header_comment(lines: Sequence[str]) -> list[str]:
+    """The comment block a file opens with."""
+    out = []
+    for line in lines:
+        stripped = line.strip()
+        if not stripped.startswith("#"):
+            break
+        out.append(stripped)
+    return out
+
+
+def _comment_above(lines: Sequence[str], line_number: int) -> list[str]:
+    """The comment lines directly above 1-based line `line_number` (no blank line between)."""
+    out: list[str] = []
+    index = line_number - 2
+    while index >= 0 and lines[index].strip().startswith("#"):
+        out.append(lines[index].strip())
+        index -= 1
+    return list(reversed(out))
+
+
+def _trailing_comment(line: str) -> list[str]:
+    """The comment that ends a line of code (a `#` outside any string), if any."""
+    quoted = False
+    for index, char in enumerate(line):
+        if char == '"':
+            quoted = not quoted
+        elif char == "#" and not quoted:
+            return [line[index:].strip()] if line[:index].strip() else []
+    return []
+
+
+def _comments_inside(lines: Sequence[str], line_number: int) -> list[str]:
+    """Comment lines inside the indented block that line `line_number` opens."""
+    header = lines[line_number - 1]
+    indent = len(header) - len(header.lstrip())
+    out = []
+    for line in lines[line_number:]:
+        stripped = line.strip()
+        if not stripped:
+            break
+        if len(line) - len(line.lstrip()) <= indent:
+            break
+        if stripped.startswith("#"):
+            out.append(stripped)
+    return out
+
+
+def _paragraphs(comments: Iterable[str]) -> list[str]:
+    """Join comment lines into paragraphs; a bare `#` line separates them; rulers are dropped."""
+    paragraphs: list[str] = []
+    current: list[str] = []
+    for comment in comments:
+        text = comment.lstrip("#").strip()
+        if not text or set(text) <= set("-= "):
+            if current:
+                paragraphs.append(" ".join(current))
+                current = []
+            continue
+        current.append(text.strip("- ").strip() if text.startswith("---") else text)
+    if current:
+        paragraphs.append(" ".join(current))
+    return paragraphs

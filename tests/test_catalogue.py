@@ -1,0 +1,71 @@
+"""The committed catalogue (docs/guidelines.md) is what `mtus catalogue` generates from the corpus now."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from mtus_dsl.catalogue import COMMAND, render
+from mtus_dsl.cli import main
+from mtus_dsl.compiler import compile_paths, compile_sources
+
+from .conftest import ROOT
+
+_COMMITTED = ROOT / "docs" / "guidelines.md"
+
+
+def _generated() -> str:
+    return render(compile_paths([ROOT / "guidelines"]))
+
+
+def test_committed_catalogue_matches_the_corpus():
+    """docs/guidelines.md cannot drift from the corpus: regenerate it with the command when this fails."""
+    assert _COMMITTED.read_text(encoding="utf-8") == _generated(), f"run: {COMMAND}"
+
+
+def test_command_writes_the_same_catalogue(tmp_path):
+    """`mtus catalogue PATH -o FILE` writes exactly what render() returns."""
+    out = tmp_path / "guidelines.md"
+    result = CliRunner().invoke(main, ["catalogue", str(ROOT / "guidelines"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text(encoding="utf-8") == _generated()
+
+
+def test_catalogue_names_every_rule_with_its_citation(corpus):
+    """Each rule appears with its citation; each section with its pages; status notes are kept."""
+    text = _generated()
+    for rule in corpus.program.rules:
+        assert f"#### `{rule.name}`" in text
+        assert str(rule.citation) in text
+    assert "### Physical Medicine, pp. 98-99" in text
+    assert "| meniscectomy | knee | 12 | 12 weeks | 6 months | verified |" in text
+    assert "recalled" in text and "quoted" in text
+
+
+def test_catalogue_shows_comments_as_notes():
+    """Comments above a rule and inside its block become its notes; the file's opening comment, the guideline's."""
+    source = (
+        "# The document's opening note.\n"
+        'guideline g "G" edition "1":\n'
+        "    in force from 2010-01-01\n"
+        "\n"
+        'section s "S" pages 3:\n'
+        "    services massage\n"
+        "    # above the rule (recalled)\n"
+        "    r: max_visits 4\n"
+        "        # inside the rule\n"
+        "        page 3\n"
+    )
+    text = render(compile_sources({"g/a.mtus": source}))
+    assert "> The document's opening note." in text
+    assert "> above the rule (recalled) inside the rule" in text
+    assert "certifies at most 4 visits, counting the `prior_visits` already given" in text
+
+
+def test_catalogue_refuses_guidelines_with_errors(tmp_path):
+    """A corpus with errors gets its diagnostics and exit status 1, not a catalogue."""
+    bad = tmp_path / "bad.mtus"
+    bad.write_text('guideline g "G" edition "1":\n    in force from 2010-01-01\n\nsection s "S" pages 1:\n'
+                   "    services massage\n    r: max_visits 4 when no_such_fact\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["catalogue", str(bad)])
+    assert result.exit_code == 1
+    assert "no catalogue was written" in result.output
