@@ -369,6 +369,12 @@ class Bucket:
     rules: tuple[RuleHandle, ...]
     caps: tuple[RuleHandle, ...]
 
+    @property
+    def unit(self) -> str:
+        """What requests here count (visits, treatments, days): the unit of the first rule."""
+        first = self.rules or self.caps
+        return first[0].meta.unit if first else "units"
+
 
 class Facts(dict[str, Any]):
     """The facts of one case: inputs filled in, derived facts computed once, on first use."""
@@ -458,7 +464,7 @@ class Engine:
         bucket = self.buckets.get((facts["service"], facts["body_region"]))
         trace: list[TraceEntry] = []
         if bucket is None:
-            return self._not_addressed(case_id, facts, trace, out_of_force=False)
+            return self._not_addressed(case_id, facts, trace, out_of_force=False, unit="units")
         governing: list[RuleHandle] = []
         unknown: list[Any] = []
         out_of_force = False
@@ -482,13 +488,13 @@ class Engine:
             raise ConflictError("rules " + " and ".join(r.meta.name for r in governing) + " both govern this case")
         if not governing:
             if unknown:
-                return self._needs_information(case_id, quantity, join(*unknown).facts, trace)
-            return self._not_addressed(case_id, facts, trace, out_of_force)
+                return self._needs_information(case_id, quantity, join(*unknown).facts, trace, bucket.unit)
+            return self._not_addressed(case_id, facts, trace, out_of_force, bucket.unit)
         rule = governing[0]
         allowance = self._allowance(rule, facts, quantity)
         if allowance.__class__ is Unknown:
             trace.append(_entry(rule, "unknown", f"its limit depends on {_names(allowance.facts)}"))
-            return self._needs_information(case_id, quantity, allowance.facts, trace)
+            return self._needs_information(case_id, quantity, allowance.facts, trace, rule.meta.unit)
         approved = min(quantity, allowance.allowed)
         cap_results: list[tuple[RuleHandle, _Allowance]] = []
         if approved > 0:
@@ -515,7 +521,7 @@ class Engine:
                 if applies.__class__ is Unknown or result.__class__ is Unknown:
                     missing = join(applies, result).facts
                     trace.append(_entry(cap, "unknown", f"may bind; depends on {_names(missing)}"))
-                    return self._needs_information(case_id, quantity, missing, trace)
+                    return self._needs_information(case_id, quantity, missing, trace, rule.meta.unit)
                 cap_results.append((cap, result))
                 approved = min(approved, result.allowed)
         binding = [(c, r) for c, r in cap_results if r.allowed == approved]
@@ -613,7 +619,7 @@ class Engine:
         return text
 
     def _needs_information(
-        self, case_id: str | None, quantity: int, missing: frozenset[str], trace: list[TraceEntry]
+        self, case_id: str | None, quantity: int, missing: frozenset[str], trace: list[TraceEntry], unit: str
     ) -> Decision:
         names = tuple(sorted(missing))
         return Decision(
@@ -627,10 +633,11 @@ class Engine:
             missing=names,
             trace=tuple(trace),
             rules=(),
+            unit=unit,
         )
 
     def _not_addressed(
-        self, case_id: str | None, facts: Facts, trace: list[TraceEntry], out_of_force: bool
+        self, case_id: str | None, facts: Facts, trace: list[TraceEntry], out_of_force: bool, unit: str
     ) -> Decision:
         service = str(facts["service"]).replace("_", " ")
         region = str(facts["body_region"]).replace("_", " ")
@@ -656,6 +663,7 @@ class Engine:
             missing=(),
             trace=tuple(trace),
             rules=(),
+            unit=unit,
         )
 
 
