@@ -237,12 +237,11 @@ def _witness(
         rng = random.Random(0)
         combos = (tuple(rng.choice(domains[k]) for k in keys) for _ in range(MAX_ASSIGNMENTS))
     handles = [engine.rules[n] for n in names]
+    blank: dict[str, Any] = {name: rt.Unknown(frozenset([name])) for name in engine.input_names}
+    blank["quantity"] = 1
     for combo in combos:
         assignment = dict(zip(keys, combo))
-        known: dict[str, Any] = {name: rt.Unknown(frozenset([name])) for name in engine.input_names}
-        known["quantity"] = 1
-        known.update(assignment)
-        facts_obj = rt.Facts(engine, known)
+        facts_obj = rt.Facts(engine, {**blank, **assignment})
         try:
             if all(engine.applies(h, facts_obj)[0] is True for h in handles):
                 return assignment
