@@ -3,7 +3,8 @@
 - docs/language.md: every ```mtus block compiles (with the prelude only) without a
   diagnostic, and every `example` it holds gets its `expect`ed decision under both
   backends. ```mtus-fragment blocks are pieces of a file and are skipped.
-- any doc: a ```mtus-error CODE block gives diagnostics with exactly that code.
+- any doc: a ```mtus-error CODE block gives diagnostics with exactly that code, and the
+  ```text block right after it, if there is one, is what `mtus check example.mtus` prints.
 - docs/errors.md: one `## CODE` section per diagnostic code the package can emit; each
   ```mtus block in a section gives diagnostics with exactly that code, and the ```text
   block after it is what `mtus check example.mtus` prints; a ```console block shows an
@@ -53,13 +54,17 @@ def _language_blocks() -> list[tuple[int, str]]:
     return [(line, body) for line, info, body in _blocks(DOCS / "language.md") if info == "mtus"]
 
 
-def _error_blocks() -> list[tuple[str, int, str, str]]:
-    return [
-        (path.name, line, info.split()[1], body)
-        for path in sorted(DOCS.glob("*.md"))
-        for line, info, body in _blocks(path)
-        if info.startswith("mtus-error")
-    ]
+def _error_blocks() -> list[tuple[str, int, str, str, str | None]]:
+    """Return (doc, line, code, body, the ```text block right after it or None) for each ```mtus-error block."""
+    out = []
+    for path in sorted(DOCS.glob("*.md")):
+        blocks = _blocks(path)
+        for index, (line, info, body) in enumerate(blocks):
+            if info.startswith("mtus-error"):
+                following = blocks[index + 1] if index + 1 < len(blocks) else None
+                shown = following[2] if following and following[1] == "text" else None
+                out.append((path.name, line, info.split()[1], body, shown))
+    return out
 
 
 def _codes(diagnostics) -> set[str]:
@@ -85,11 +90,14 @@ def test_language_block_compiles_and_decides(line, body):
         assert schedule.decide(example.case) == schedule.interpret(example.case)
 
 
-@pytest.mark.parametrize(("doc", "line", "code", "body"), _error_blocks())
-def test_error_block_gives_its_code(doc, line, code, body):
-    """A ```mtus-error CODE block gives diagnostics with exactly that code."""
+@pytest.mark.parametrize(("doc", "line", "code", "body", "shown"), _error_blocks())
+def test_error_block_gives_its_code(doc, line, code, body, shown, tmp_path, monkeypatch):
+    """A ```mtus-error CODE block gives exactly that code, and the output shown after it (if any)."""
     compilation = compile_sources({f"{doc}:{line}": body})
     assert _codes(compilation.diagnostics) == {code}
+    if shown is not None:
+        (tmp_path / "example.mtus").write_text(body, encoding="utf-8")
+        assert _check(tmp_path, monkeypatch, ["check", "example.mtus"]) == shown
 
 
 # --- the error catalogue ---------------------------------------------------------------
@@ -138,7 +146,11 @@ def _check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]) -> 
     return result.output
 
 
-@pytest.mark.parametrize(("code", "line", "info", "body", "shown"), _examples(), ids=lambda v: v if isinstance(v, str) and CODE.match(v) else "")
+@pytest.mark.parametrize(
+    ("code", "line", "info", "body", "shown"),
+    _examples(),
+    ids=lambda v: v if isinstance(v, str) and CODE.match(v) else "",
+)
 def test_catalogue_example(code, line, info, body, shown, tmp_path, monkeypatch):
     """The example gives exactly its section's code, with the output the catalogue shows."""
     assert shown is not None, f"errors.md:{line}: show the output in a ```text block after the example"
