@@ -67,7 +67,8 @@ class Record:
     values: Mapping[str, Any]
 
     def __str__(self) -> str:
-        return ", ".join(_show(v) for v in self.values.values())
+        # Called for every surgery shown in a rationale: kept to one tight loop.
+        return ", ".join([v.isoformat() if v.__class__ is datetime.date else _show(v) for v in self.values.values()])
 
 
 @attrs.frozen

@@ -395,13 +395,20 @@ class Facts(dict[str, Any]):
         key = "@" + rule
         if key in self:
             return dict.__getitem__(self, key)
-        value = self.engine.applies(self.engine.rules[rule], self)[0]
+        engine = self.engine
+        if (self["service"], self["body_region"]) in engine.scopes[rule]:
+            value = engine.applies(engine.rules[rule], self)[0]
+        else:
+            # A rule applies only to the services and body regions it covers.
+            value = False
         self[key] = value
         return value
 
 
 @attrs.frozen
-class _Allowance:
+class Allowance:
+    """What a limit allows for one case: its number, the prior units counted, what remains, its period."""
+
     limit: int
     prior: int
     allowed: int
@@ -420,6 +427,7 @@ class Engine:
         dispatch: Mapping[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]],
         derive: Mapping[str, Callable[[Facts], Any]],
         explain: Mapping[str, Callable[[Facts, Any], str | None]],
+        fast: Mapping[tuple[str, str], Callable[[Facts, str | None], Decision | None]] | None = None,
     ):
         self.schema = schema
         self.guidelines = {g.name: g for g in guidelines}
@@ -428,8 +436,16 @@ class Engine:
             key: Bucket(tuple(self.rules[r] for r in rule_names), tuple(self.rules[c] for c in cap_names))
             for key, (rule_names, cap_names) in dispatch.items()
         }
+        self.scopes: dict[str, set[tuple[str, str]]] = {name: set() for name in self.rules}
+        for key, (rule_names, cap_names) in dispatch.items():
+            for name in rule_names + cap_names:
+                self.scopes[name].add(key)
         self.derive = derive
         self.explain = explain
+        # Compiled code's straight-line decisions, by (service, body region): each
+        # returns None to hand the case to the generic path below (an unknown fact,
+        # an edition not in force, no rule or several rules governing).
+        self.fast = dict(fast or {})
         self.input_names = tuple(spec.name for spec in schema.inputs)
         # One Unknown per input, made once: a missing input depends on itself.
         self._unknowns = {name: Unknown(frozenset([name])) for name in self.input_names}
@@ -450,7 +466,13 @@ class Engine:
         """Decide one request."""
         if not isinstance(case, Case):
             case = Case.from_dict(case, self.schema)
-        return self._decide(case.id, self.facts(case))
+        facts = self.facts(case)
+        fast = self.fast.get((facts["service"], facts["body_region"]))
+        if fast is not None:
+            decision = fast(facts, case.id)
+            if decision is not None:
+                return decision
+        return self._decide(case.id, facts)
 
     def applies(self, rule: RuleHandle, facts: Facts) -> tuple[Any, int]:
         """Check a rule's edition, `when` and `unless` clauses."""
@@ -496,7 +518,7 @@ class Engine:
             trace.append(_entry(rule, "unknown", f"its limit depends on {_names(allowance.facts)}"))
             return self._needs_information(case_id, quantity, allowance.facts, trace, rule.meta.unit)
         approved = min(quantity, allowance.allowed)
-        cap_results: list[tuple[RuleHandle, _Allowance]] = []
+        cap_results: list[tuple[RuleHandle, Allowance]] = []
         if approved > 0:
             for cap in bucket.caps:
                 applies, reason = self.applies(cap, facts)
@@ -524,6 +546,20 @@ class Engine:
                     return self._needs_information(case_id, quantity, missing, trace, rule.meta.unit)
                 cap_results.append((cap, result))
                 approved = min(approved, result.allowed)
+        return self.conclude(case_id, facts, quantity, rule, allowance, approved, cap_results, trace)
+
+    def conclude(
+        self,
+        case_id: str | None,
+        facts: Facts,
+        quantity: int,
+        rule: RuleHandle,
+        allowance: Allowance,
+        approved: int,
+        cap_results: list[tuple[RuleHandle, Allowance]],
+        trace: list[TraceEntry],
+    ) -> Decision:
+        """Finish a decision once the governing rule and the caps are known: outcome, citations, rationale."""
         binding = [(c, r) for c, r in cap_results if r.allowed == approved]
         for cap, result in cap_results:
             status = "binds" if (cap, result) in binding else "applies"
@@ -534,7 +570,6 @@ class Engine:
             outcome = Outcome.NON_CERTIFY
         else:
             outcome = Outcome.MODIFY
-        deciding = [rule] + [c for c, _ in binding]
         numbers = {
             "requested": quantity,
             "approved": approved,
@@ -559,16 +594,22 @@ class Engine:
             text = self.explain[fact](facts, facts[fact])
             if text:
                 texts.append(text)
+        if binding:
+            citations = tuple(_unique([rule.meta.citation] + [c.meta.citation for c, _ in binding]))
+            names = (rule.meta.name, *(c.meta.name for c, _ in binding))
+        else:
+            citations = (rule.meta.citation,)
+            names = (rule.meta.name,)
         return Decision(
             id=case_id,
             outcome=outcome,
             requested=quantity,
             approved=approved,
-            citations=tuple(_unique(r.meta.citation for r in deciding)),
-            rationale=" ".join(_sentence(t) for t in texts),
+            citations=citations,
+            rationale=" ".join([_sentence(t) for t in texts]),
             missing=(),
             trace=tuple(trace),
-            rules=tuple(r.meta.name for r in deciding),
+            rules=names,
             unit=rule.meta.unit,
         )
 
@@ -576,29 +617,29 @@ class Engine:
         """How many more units `rule` allows, or Unknown if that depends on unknown facts."""
         action = rule.meta.action
         if action == "certify":
-            return _Allowance(quantity, 0, quantity, None)
+            return Allowance(quantity, 0, quantity, None)
         if action == "non_certify":
-            return _Allowance(0, 0, 0, None)
+            return Allowance(0, 0, 0, None)
         ops = rule.operands(facts)
         if action == "limit":
             amount, period, prior = ops
             if amount.__class__ is Unknown or prior.__class__ is Unknown or period.__class__ is Unknown:
                 return join(amount, prior, period)
-            return _Allowance(amount, prior, max(0, amount - prior), period)
+            return Allowance(amount, prior, max(0, amount - prior), period)
         initial, initial_period, total, total_period, extension, prior = ops
         if prior.__class__ is Unknown or initial.__class__ is Unknown:
             return join(prior, initial)
         if prior < initial:
             if initial_period.__class__ is Unknown:
                 return initial_period
-            return _Allowance(initial, prior, initial - prior, initial_period)
+            return Allowance(initial, prior, initial - prior, initial_period)
         if extension.__class__ is Unknown:
             return extension
         if extension is True:
             if total.__class__ is Unknown or total_period.__class__ is Unknown:
                 return join(total, total_period)
-            return _Allowance(total, prior, max(0, total - prior), total_period)
-        return _Allowance(initial, prior, 0, initial_period)
+            return Allowance(total, prior, max(0, total - prior), total_period)
+        return Allowance(initial, prior, 0, initial_period)
 
     def _reason(self, rule: RuleHandle, reason: int, facts: Facts) -> str:
         if reason == -2:
