@@ -530,8 +530,14 @@ class Engine:
                     )
                     continue
                 result = self._allowance(cap, facts, quantity)
-                if result.__class__ is not Unknown and result.allowed >= approved:
-                    # It cannot bind, whether or not it applies: its facts do not matter.
+                if result.__class__ is not Unknown and (
+                    result.allowed >= quantity
+                    or result.allowed > approved
+                    or (result.allowed == approved and applies is not True)
+                ):
+                    # It does not hold the request down. A cap that ties with the
+                    # limit binds too and is cited, but only if it surely applies: a
+                    # tie cannot change the numbers, so it never asks for facts.
                     trace.append(
                         _entry(
                             cap,

@@ -552,7 +552,7 @@ def _governor(w: _Writer, function: str, rule: ir.RuleInfo, caps: list[ir.RuleIn
                         with w.indent():
                             w.line("return None")
                         w.line("callowed = climit - cprior if climit > cprior else 0")
-                        w.line("if callowed >= approved:")
+                        w.line("if callowed >= q or callowed > approved or (callowed == approved and cv is not True):")
                         with w.indent():
                             detail = f"f'allows {{callowed}} more {_fstring_text(cap.action.unit)}; does not bind'"
                             status = "'applies' if cv is True else 'unknown'"
