@@ -91,7 +91,7 @@ def _runtime_calls(schedule: mtus_dsl.Schedule, case: mtus_dsl.Case, rounds: int
     try:
         facts = engine.facts(case)
         rule = engine.rules[decision.rules[0]]
-        allowance = engine._allowance(rule, facts, decision.requested)
+        allowance = engine.allowance(rule, facts, decision.requested)
         numbers = {
             "requested": decision.requested, "approved": decision.approved, "limit": allowance.limit,
             "prior": allowance.prior, "allowed": allowance.allowed, "period": allowance.period,
@@ -101,14 +101,14 @@ def _runtime_calls(schedule: mtus_dsl.Schedule, case: mtus_dsl.Case, rounds: int
         if explained is not None:
             facts[explained]
         calls: dict[str, Callable[[], Any]] = {
-            "Engine._allowance (per governing rule and cap)": lambda: engine._allowance(rule, facts,
+            "Engine.allowance (per governing rule and cap)": lambda: engine.allowance(rule, facts,
                                                                                         decision.requested),
             "Engine._rationale (template + show())": lambda: engine._rationale(rule, facts, numbers),
             "TraceEntry(...) (one per case-dependent line)": lambda: rt._entry(rule, "applies", "allows 20 more"),
             "Decision(...)": lambda: mtus_dsl.Decision(
                 decision.id, decision.outcome, decision.requested, decision.approved, decision.citations,
                 decision.rationale, decision.missing, decision.trace, decision.rules, decision.unit),
-            "_sentence() (per rationale sentence)": lambda: rt._sentence(decision.rationale),
+            "sentence() (per rationale sentence)": lambda: rt.sentence(decision.rationale),
         }
         if explained is not None:
             calls[f"explain {explained} (template + show())"] = lambda: engine.explain[explained](

@@ -222,5 +222,19 @@ def catalogue(paths: tuple[str, ...], output: str | None) -> None:
     click.echo(f"wrote {output}")
 
 
+@main.command(name="test")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--thorough", is_flag=True, help="Many more cases, random each run (for releases); default: fast and deterministic."
+)
+@click.option("-k", "select", default=None, help="Run only the checks whose name contains this text.")
+def test_command(paths: tuple[str, ...], thorough: bool, select: str | None) -> None:
+    """Run each file's examples and properties; print shrunk counterexamples ready to paste."""
+    from mtus_dsl.testing.runner import run_command  # Hypothesis loads only for this command
+
+    err = lambda text: click.echo(text, err=True)  # noqa: E731
+    sys.exit(run_command(paths, thorough=thorough, select=select, out=click.echo, err=err))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -201,7 +201,12 @@ def quantify(kind: str, results: list[tuple[Any, Any]]) -> Any:
         return len(matches)
     if not matches:
         return None
-    return max(matches, key=lambda r: r.values["date"])
+    return max(matches, key=record_date)
+
+
+def record_date(record: Record) -> Any:
+    """The date of a record: what `latest` picks by."""
+    return record.values["date"]
 
 
 def extremum(func: str, args: list[Any]) -> Any:
@@ -346,7 +351,7 @@ class RuleMeta:
 
 #: How a backend checks a rule: (True | False | Unknown, index of the deciding clause or -1).
 Check = Callable[["Facts"], tuple[Any, int]]
-#: How a backend evaluates an action's operands; see Engine._allowance for their order.
+#: How a backend evaluates an action's operands; see Engine.allowance for their order.
 Operands = Callable[["Facts"], tuple[Any, ...]]
 #: How a backend renders a rule's rationale from the facts and the decision's numbers.
 Render = Callable[["Facts", Mapping[str, Any]], str]
@@ -427,7 +432,7 @@ class Engine:
         dispatch: Mapping[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]],
         derive: Mapping[str, Callable[[Facts], Any]],
         explain: Mapping[str, Callable[[Facts, Any], str | None]],
-        fast: Mapping[tuple[str, str], Callable[[Facts, str | None], Decision | None]] | None = None,
+        fast: Mapping[tuple[str, str], Callable[[Mapping[str, Any], str | None], Decision | None]] | None = None,
     ):
         self.schema = schema
         self.guidelines = {g.name: g for g in guidelines}
@@ -445,7 +450,9 @@ class Engine:
         # Compiled code's straight-line decisions, by (service, body region): each
         # returns None to hand the case to the generic path below (an unknown fact,
         # an edition not in force, no rule or several rules governing).
-        self.fast = dict(fast or {})
+        self.fast: dict[tuple[str, str], Callable[[Mapping[str, Any], str | None], Decision | None]] = dict(
+            fast or {}
+        )
         self.input_names = tuple(spec.name for spec in schema.inputs)
         # One Unknown per input, made once: a missing input depends on itself.
         self._unknowns = {name: Unknown(frozenset([name])) for name in self.input_names}
@@ -462,17 +469,24 @@ class Engine:
         values.update(case.values)
         return Facts(self, values)
 
+    def facts_from(self, values: Mapping[str, Any], memo: Mapping[str, Any]) -> Facts:
+        """Facts from given inputs and derived facts already computed (compiled code's fast path)."""
+        return Facts(self, {**self._unknowns, **values, **memo})
+
     def decide(self, case: Case | Mapping[str, Any]) -> Decision:
         """Decide one request."""
         if not isinstance(case, Case):
             case = Case.from_dict(case, self.schema)
-        facts = self.facts(case)
-        fast = self.fast.get((facts["service"], facts["body_region"]))
+        values = case.values
+        key = (values["service"], values["body_region"])
+        if key not in self.buckets:
+            return self.not_addressed(case.id, values, [], out_of_force=False, unit="units")
+        fast = self.fast.get(key)
         if fast is not None:
-            decision = fast(facts, case.id)
+            decision = fast(values, case.id)
             if decision is not None:
                 return decision
-        return self._decide(case.id, facts)
+        return self._decide(case.id, self.facts(case))
 
     def applies(self, rule: RuleHandle, facts: Facts) -> tuple[Any, int]:
         """Check a rule's edition, `when` and `unless` clauses."""
@@ -486,7 +500,7 @@ class Engine:
         bucket = self.buckets.get((facts["service"], facts["body_region"]))
         trace: list[TraceEntry] = []
         if bucket is None:
-            return self._not_addressed(case_id, facts, trace, out_of_force=False, unit="units")
+            return self.not_addressed(case_id, facts, trace, out_of_force=False, unit="units")
         governing: list[RuleHandle] = []
         unknown: list[Any] = []
         out_of_force = False
@@ -510,13 +524,13 @@ class Engine:
             raise ConflictError("rules " + " and ".join(r.meta.name for r in governing) + " both govern this case")
         if not governing:
             if unknown:
-                return self._needs_information(case_id, quantity, join(*unknown).facts, trace, bucket.unit)
-            return self._not_addressed(case_id, facts, trace, out_of_force, bucket.unit)
+                return self.needs_information(case_id, quantity, join(*unknown).facts, trace, bucket.unit)
+            return self.not_addressed(case_id, facts, trace, out_of_force, bucket.unit)
         rule = governing[0]
-        allowance = self._allowance(rule, facts, quantity)
+        allowance = self.allowance(rule, facts, quantity)
         if allowance.__class__ is Unknown:
-            trace.append(_entry(rule, "unknown", f"its limit depends on {_names(allowance.facts)}"))
-            return self._needs_information(case_id, quantity, allowance.facts, trace, rule.meta.unit)
+            trace.append(limit_unknown_entry(rule, allowance))
+            return self.needs_information(case_id, quantity, allowance.facts, trace, rule.meta.unit)
         approved = min(quantity, allowance.allowed)
         cap_results: list[tuple[RuleHandle, Allowance]] = []
         if approved > 0:
@@ -529,7 +543,7 @@ class Engine:
                         else _entry(cap, "not_in_force", self._reason(cap, reason, facts))
                     )
                     continue
-                result = self._allowance(cap, facts, quantity)
+                result = self.allowance(cap, facts, quantity)
                 if result.__class__ is not Unknown and (
                     result.allowed >= quantity
                     or result.allowed > approved
@@ -549,7 +563,7 @@ class Engine:
                 if applies.__class__ is Unknown or result.__class__ is Unknown:
                     missing = join(applies, result).facts
                     trace.append(_entry(cap, "unknown", f"may bind; depends on {_names(missing)}"))
-                    return self._needs_information(case_id, quantity, missing, trace, rule.meta.unit)
+                    return self.needs_information(case_id, quantity, missing, trace, rule.meta.unit)
                 cap_results.append((cap, result))
                 approved = min(approved, result.allowed)
         return self.conclude(case_id, facts, quantity, rule, allowance, approved, cap_results, trace)
@@ -612,14 +626,14 @@ class Engine:
             requested=quantity,
             approved=approved,
             citations=citations,
-            rationale=" ".join([_sentence(t) for t in texts]),
+            rationale=" ".join([sentence(t) for t in texts]),
             missing=(),
             trace=tuple(trace),
             rules=names,
             unit=rule.meta.unit,
         )
 
-    def _allowance(self, rule: RuleHandle, facts: Facts, quantity: int) -> Any:
+    def allowance(self, rule: RuleHandle, facts: Facts, quantity: int) -> Any:
         """How many more units `rule` allows, or Unknown if that depends on unknown facts."""
         action = rule.meta.action
         if action == "certify":
@@ -656,18 +670,12 @@ class Engine:
     def _rationale(self, rule: RuleHandle, facts: Facts, numbers: Mapping[str, Any]) -> str:
         if rule.rationale is not None:
             return rule.rationale(facts, numbers)
-        c = rule.meta.citation
-        unit = numbers["unit"]
-        over = f" over {numbers['period']}" if numbers["period"] is not None else ""
-        supports = f"{c.document}, {c.section}, supports {numbers['limit']} {unit}{over}"
-        text = f"{numbers['requested']} {unit} requested; {supports}"
-        if numbers["prior"]:
-            text += f"; {numbers['prior']} already given, so {numbers['allowed']} remain"
-        return text
+        return default_rationale(rule.meta.citation, numbers)
 
-    def _needs_information(
+    def needs_information(
         self, case_id: str | None, quantity: int, missing: frozenset[str], trace: list[TraceEntry], unit: str
     ) -> Decision:
+        """The answer when the decision depends on facts the case does not give: name them."""
         names = tuple(sorted(missing))
         return Decision(
             id=case_id,
@@ -683,9 +691,10 @@ class Engine:
             unit=unit,
         )
 
-    def _not_addressed(
-        self, case_id: str | None, facts: Facts, trace: list[TraceEntry], out_of_force: bool, unit: str
+    def not_addressed(
+        self, case_id: str | None, facts: Mapping[str, Any], trace: list[TraceEntry], out_of_force: bool, unit: str
     ) -> Decision:
+        """The answer when no encoded rule governs the request (reads only the case's inputs)."""
         service = str(facts["service"]).replace("_", " ")
         region = str(facts["body_region"]).replace("_", " ")
         date = facts["request_date"].isoformat()
@@ -714,6 +723,45 @@ class Engine:
         )
 
 
+def default_rationale(citation: Citation, numbers: Mapping[str, Any]) -> str:
+    """The rationale of a rule that states none: what was asked, what the guideline supports."""
+    unit = numbers["unit"]
+    over = f" over {numbers['period']}" if numbers["period"] is not None else ""
+    supports = f"{citation.document}, {citation.section}, supports {numbers['limit']} {unit}{over}"
+    text = f"{numbers['requested']} {unit} requested; {supports}"
+    if numbers["prior"]:
+        text += f"; {numbers['prior']} already given, so {numbers['allowed']} remain"
+    return text
+
+
+class GiveUp(Exception):
+    """Raised inside compiled code's fast path to hand a case to the three-valued path."""
+
+
+def known_int(value: Any) -> int:
+    """Return `value` if it is an integer; otherwise give up the fast path."""
+    if value.__class__ is not int:
+        raise GiveUp
+    return int(value)
+
+
+def known(value: Any) -> Any:
+    """Return `value` unless it is unknown; otherwise give up the fast path."""
+    if value.__class__ is Unknown:
+        raise GiveUp
+    return value
+
+
+def limit_unknown_entry(rule: RuleHandle, value: Unknown) -> TraceEntry:
+    """The trace entry of a governing rule whose limit depends on facts the case does not give."""
+    return _entry(rule, "unknown", f"its limit depends on {_names(value.facts)}")
+
+
+def unknown_entry(engine: Engine, rule: str, value: Unknown) -> TraceEntry:
+    """The trace entry of a rule whose applicability depends on facts the case does not give."""
+    return _entry(engine.rules[rule], "unknown", f"depends on {_names(value.facts)}, which the case does not give")
+
+
 def _entry(rule: RuleHandle, status: str, detail: str) -> TraceEntry:
     return TraceEntry(rule.meta.name, rule.meta.kind, status, detail, rule.meta.source)
 
@@ -723,7 +771,8 @@ def _names(facts: Iterable[str]) -> str:
     return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
 
 
-def _sentence(text: str) -> str:
+def sentence(text: str) -> str:
+    """Capitalise a text and end it with a period, as every rationale sentence is."""
     text = text.strip()
     if not text:
         return text

@@ -73,3 +73,28 @@ def test_comments_cite_rule_sources(corpus):
     assert "# rule neuritis  (" in corpus.python_source
     line = next(x for x in corpus.python_source.splitlines() if x.startswith("# rule neuritis"))
     assert "cpmtg_2009" in line and "Physical Medicine" in line
+
+
+def test_fast_path_answers_the_seed_and_agrees(corpus, seed_case):
+    """The straight-line path decides the seed itself, with the interpreter's exact decision."""
+    case = corpus.case(seed_case)
+    fast = corpus.engine.fast[(case.values["service"], case.values["body_region"])]
+    decision = fast(case.values, case.id)
+    assert decision is not None
+    assert decision == corpus.interpret(case)
+
+
+def test_fast_path_agrees_wherever_it_answers(corpus):
+    """On every corpus example the straight-line path either hands over (None) or decides exactly as the interpreter.
+
+    It must also answer most of them itself: a path that always handed over would be correct but slow.
+    """
+    answered = 0
+    for example in corpus.program.examples:
+        case = corpus.case(example.case)
+        fast = corpus.engine.fast.get((case.values["service"], case.values["body_region"]))
+        decision = fast(case.values, case.id) if fast else None
+        if decision is not None:
+            answered += 1
+            assert decision == corpus.interpret(case), example.title
+    assert answered >= len(corpus.program.examples) // 2

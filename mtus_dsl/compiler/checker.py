@@ -41,6 +41,14 @@ RATIONALE_LOCALS = {
     "unit": t.TEXT,
 }
 
+# What a property may read of the decision (ir.DECISION_VALUES), besides any fact.
+PROPERTY_LOCALS = {
+    "outcome": t.enum("outcome"),
+    "approved": t.INTEGER,
+    "requested": t.INTEGER,
+}
+OUTCOMES = tuple(o.value for o in Outcome)
+
 BUILTIN_TYPES = {
     "boolean": t.BOOLEAN,
     "integer": t.INTEGER,
@@ -65,6 +73,7 @@ class _Declarations:
     sections: dict[str, n.Section] = attrs.Factory(dict)
     rules: dict[str, tuple[n.Rule, n.Section]] = attrs.Factory(dict)
     examples: list[tuple[n.Example, n.Section | None]] = attrs.Factory(list)
+    properties: dict[str, n.Property] = attrs.Factory(dict)
     spans: dict[str, Span] = attrs.Factory(dict)
 
 
@@ -91,6 +100,7 @@ class Checker:
         tables = self._tables()
         rules = self._rules()
         examples = self._examples()
+        properties = self._properties()
         if any(d.is_error for d in self.diagnostics):
             return None
         schema = self._schema()
@@ -110,6 +120,7 @@ class Checker:
             dispatch=_dispatch(ordered, self.d.enums),
             examples=examples,
             sources=tuple(m.path for m in self.modules),
+            properties=properties,
         )
 
     def error(self, code: str, message: str, span: Span | None, *notes: str) -> None:
@@ -172,6 +183,9 @@ class Checker:
                     self.d.examples.extend((example, item) for example in item.examples)
                 elif isinstance(item, n.Example):
                     self.d.examples.append((item, None))
+                elif isinstance(item, n.Property):
+                    if self._declare("property", item.name, item.span):
+                        self.d.properties[item.name] = item
         self.d.enums["condition"] = tuple(self.d.conditions)
         for enum_name, members in self.d.enums.items():
             for member in members:
@@ -485,7 +499,7 @@ class Checker:
         name = node.id
         if name in scope:
             return ir.Var(name, scope[name])
-        if hint is not None and hint.kind == "enum" and name in self.d.enums.get(hint.name or "", ()):
+        if hint is not None and hint.kind == "enum" and name in _members(self.d.enums, hint.name or ""):
             return ir.Const(name, t.enum(hint.name or ""))
         if name in self.input_types:
             type_ = self.input_types[name]
@@ -505,7 +519,7 @@ class Checker:
             )
             return ir.Const(name, t.ERROR)
         if hint is not None and hint.kind == "enum":
-            members = self.d.enums.get(hint.name or "", ())
+            members = _members(self.d.enums, hint.name or "")
             self.error(
                 "E102",
                 f"'{name}' is not a {hint.name}{did_you_mean(name, members)}",
@@ -735,6 +749,23 @@ class Checker:
             )
         return ir.Action("certify" if isinstance(action, n.Certify) else "non_certify", unit)
 
+    # --- properties ----------------------------------------------------------------
+    def _properties(self) -> tuple[ir.PropertyInfo, ...]:
+        out = []
+        for name, prop in self.d.properties.items():
+            lines = []
+            for kind, clauses in (("for", prop.conditions), ("expect", prop.expectations)):
+                checked = []
+                for clause in clauses:
+                    expr = self.expr(clause, PROPERTY_LOCALS)
+                    self._expect(t.BOOLEAN, expr.type, clause, f"'{kind}' needs a condition")
+                    checked.append(expr)
+                lines.append(tuple(checked))
+            origin = ir.Origin(prop.span.path, prop.span.line)
+            texts = tuple(self._text(e.span) for e in prop.expectations)
+            out.append(ir.PropertyInfo(name, prop.description, lines[0], lines[1], texts, origin))
+        return tuple(out)
+
     # --- examples ------------------------------------------------------------------
     def _examples(self) -> tuple[ir.ExampleInfo, ...]:
         schema = self._schema()
@@ -783,6 +814,13 @@ class Checker:
 
 
 _BAD = object()
+
+
+def _members(enums: Mapping[str, tuple[str, ...]], name: str) -> tuple[str, ...]:
+    """The members of an enumeration; `outcome` (what properties compare decisions with) is built in."""
+    if name == "outcome" and name not in enums:
+        return OUTCOMES
+    return enums.get(name, ())
 
 
 def _unit(action: n.Action, section_unit: str | None) -> str:

@@ -21,7 +21,7 @@ import attrs
 
 from mtus_dsl import runtime as rt
 from mtus_dsl.case import CaseSchema, InputSpec, Record
-from mtus_dsl.compiler import ir
+from mtus_dsl.compiler import ir, straightline
 from mtus_dsl.compiler.interpreter import guideline_meta, rule_meta
 from mtus_dsl.decision import Citation, TraceEntry
 from mtus_dsl.types import Type
@@ -36,10 +36,12 @@ Call decide(case) with a dict in the case format (or a mtus_dsl.case.Case).
 # ruff: noqa
 # mypy: ignore-errors
 import datetime as _dt
+import functools as _functools
 
 from mtus_dsl import runtime as _rt
 from mtus_dsl.case import CaseSchema as _CaseSchema, InputSpec as _InputSpec, Record as _Record
-from mtus_dsl.decision import Citation as _Citation, TraceEntry as _TraceEntry
+from mtus_dsl.decision import Citation as _Citation, Decision as _Decision, Outcome as _Outcome
+from mtus_dsl.decision import TraceEntry as _TraceEntry
 from mtus_dsl.types import Type as _Type
 
 _U = _rt.Unknown
@@ -54,6 +56,10 @@ _attr = _rt.attr
 _arith = _rt.arith
 _divide = _rt.divide
 _show = _rt.show
+_sentence = _rt.sentence
+_int = _rt.known_int
+_known = _rt.known
+_GiveUp = _rt.GiveUp
 '''
 
 
@@ -294,7 +300,6 @@ def generate(program: ir.Program) -> str:
         _fact(w, fact)
     for rule in program.rules:
         _rule(w, rule)
-    fast = _decisions(w, program)
     w.line()
     w.line("# --- the engine that combines them ------------------------------------------")
     w.line("_ENGINE = _rt.Engine(")
@@ -314,15 +319,18 @@ def generate(program: ir.Program) -> str:
         w.line("derive={" + ", ".join(f"{f.name!r}: {_ident('_fact_', f.name)}" for f in program.facts) + "},")
         explained = [f for f in program.facts if f.explain_true or f.explain_false]
         w.line("explain={" + ", ".join(f"{f.name!r}: {_ident('_explain_', f.name)}" for f in explained) + "},")
-        w.line("fast={")
-        with w.indent():
-            for key, function in fast:
-                w.line(f"{literal(key)}: {function},")
-        w.line("},")
     w.line(")")
-    # The straight-line decisions finish through the engine's shared conclusion.
-    w.line("_conclude = _ENGINE.conclude")
-    w.line("_handles = _ENGINE.rules")
+    w.line()
+    w.line("_unknown_entry = _functools.partial(_rt.unknown_entry, _ENGINE)")
+    lines, fast = straightline.generate(program, literal)
+    for line in lines:
+        w.line(line)
+    w.line()
+    w.line("_ENGINE.fast.update({")
+    with w.indent():
+        for key, function in fast:
+            w.line(f"{literal(key)}: {function},")
+    w.line("})")
     w.line("schema = _SCHEMA")
     w.line()
     w.line()
@@ -394,187 +402,6 @@ def _rule(w: _Writer, rule: ir.RuleInfo) -> None:
                 },
             )
             w.line(f"return {fn.template(rule.rationale)}")
-
-
-def _decisions(w: _Writer, program: ir.Program) -> list[tuple[tuple[str, str], str]]:
-    """Write one straight-line decision per distinct list of rules and caps; return the dispatch to them.
-
-    They decide exactly as `Engine._decide` does when every fact they read is
-    known, every edition is in force and one rule governs; otherwise they return
-    None and the engine's generic path decides (needs_information, not_addressed).
-    """
-    rules = {r.name: r for r in program.rules}
-    guidelines = {g.name: g for g in program.guidelines}
-    w.line()
-    w.line()
-    w.line("# --- straight-line decisions, one per list of rules --------------------------")
-    for rule in program.rules:
-        entries = tuple(
-            TraceEntry(rule.name, rule.kind, "not_applicable", reason, str(rule.origin)) for reason in rule.reasons
-        )
-        governs = TraceEntry(rule.name, rule.kind, "governs", "applies to this request", str(rule.origin))
-        w.line(f"{_ident('_governs_', rule.name)} = {literal(governs)}")
-        w.line(f"{_ident('_excepted_', rule.name)} = {literal(entries)}")
-    drivers: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
-    governors: dict[tuple[str, tuple[str, ...]], str] = {}
-    fast: list[tuple[tuple[str, str], str]] = []
-    for key, (rule_names, cap_names) in program.dispatch:
-        if not rule_names:
-            continue
-        content = (rule_names, cap_names)
-        if content not in drivers:
-            drivers[content] = f"_decide_{len(drivers) + 1}"
-            for name in rule_names:
-                if (name, cap_names) not in governors:
-                    governors[(name, cap_names)] = f"_govern_{len(governors) + 1}"
-                    _governor(w, governors[(name, cap_names)], rules[name], [rules[c] for c in cap_names])
-            _driver(
-                w,
-                drivers[content],
-                [rules[n] for n in rule_names],
-                [rules[c] for c in cap_names],
-                guidelines,
-                {n: governors[(n, cap_names)] for n in rule_names},
-            )
-        fast.append((key, drivers[content]))
-    return fast
-
-
-def _in_force(rules: list[ir.RuleInfo], guidelines: dict[str, ir.GuidelineInfo]) -> list[str]:
-    checks = []
-    for name in sorted({r.guideline for r in rules}):
-        g = guidelines[name]
-        if g.in_force_from is not None:
-            checks.append(f"d < {literal(g.in_force_from)}")
-        if g.in_force_to is not None:
-            checks.append(f"d > {literal(g.in_force_to)}")
-    return checks
-
-
-def _driver(
-    w: _Writer,
-    function: str,
-    rules: list[ir.RuleInfo],
-    caps: list[ir.RuleInfo],
-    guidelines: dict[str, ir.GuidelineInfo],
-    governors: dict[str, str],
-) -> None:
-    w.line()
-    w.line()
-    w.line(f"# rules {', '.join(r.name for r in rules)}; caps {', '.join(c.name for c in caps) or 'none'}")
-    w.line(f"def {function}(f, case_id):")
-    with w.indent():
-        checks = _in_force(rules + caps, guidelines)
-        if checks:
-            w.line("d = f['request_date']")
-            w.line(f"if {' or '.join(checks)}:")
-            with w.indent():
-                w.line("return None")
-        for index, rule in enumerate(rules):
-            w.line(f"v{index}, r{index} = {_ident('_check_', rule.name)}(f)")
-            w.line(f"if v{index}.__class__ is _U:")
-            with w.indent():
-                w.line("return None")
-            w.line(f"f[{'@' + rule.name!r}] = v{index}")
-        count = " + ".join(f"(v{i} is True)" for i in range(len(rules)))
-        w.line(f"if {count} != 1:")
-        with w.indent():
-            w.line("return None")
-        w.line("trace = [")
-        with w.indent():
-            for index, rule in enumerate(rules):
-                governs, excepted = _ident("_governs_", rule.name), _ident("_excepted_", rule.name)
-                w.line(f"{governs} if v{index} is True else {excepted}[r{index}],")
-        w.line("]")
-        for index, rule in enumerate(rules):
-            w.line(f"if v{index} is True:")
-            with w.indent():
-                w.line(f"return {governors[rule.name]}(f, case_id, trace)")
-
-
-def _governor(w: _Writer, function: str, rule: ir.RuleInfo, caps: list[ir.RuleInfo]) -> None:
-    w.line()
-    w.line()
-    w.line(f"# {rule.name} governs; caps {', '.join(c.name for c in caps) or 'none'}")
-    w.line(f"def {function}(f, case_id, trace):")
-    with w.indent():
-        w.line("q = f['quantity']")
-        kind = rule.action.kind
-        if kind == "limit":
-            w.line(f"limit, period, prior = {_ident('_operands_', rule.name)}(f)")
-            w.line("if limit.__class__ is _U or period.__class__ is _U or prior.__class__ is _U:")
-            with w.indent():
-                w.line("return None")
-            w.line("allowed = limit - prior if limit > prior else 0")
-        elif kind == "trial":
-            operands = _ident("_operands_", rule.name)
-            w.line(f"initial, initial_period, total, total_period, extension, prior = {operands}(f)")
-            w.line("if prior.__class__ is _U or initial.__class__ is _U:")
-            with w.indent():
-                w.line("return None")
-            w.line("if prior < initial:")
-            with w.indent():
-                w.line("if initial_period.__class__ is _U:")
-                with w.indent():
-                    w.line("return None")
-                w.line("limit, allowed, period = initial, initial - prior, initial_period")
-            w.line("elif extension is True:")
-            with w.indent():
-                w.line("if total.__class__ is _U or total_period.__class__ is _U:")
-                with w.indent():
-                    w.line("return None")
-                w.line("limit, period = total, total_period")
-                w.line("allowed = total - prior if total > prior else 0")
-            w.line("elif extension is False:")
-            with w.indent():
-                w.line("limit, allowed, period = initial, 0, initial_period")
-            w.line("else:")
-            with w.indent():
-                w.line("return None")
-        elif kind == "certify":
-            w.line("limit, prior, allowed, period = q, 0, q, None")
-        else:
-            w.line("limit, prior, allowed, period = 0, 0, 0, None")
-        w.line("approved = q if q < allowed else allowed")
-        w.line("applied = []")
-        if caps:
-            w.line("if approved > 0:")
-            with w.indent():
-                for cap in caps:
-                    w.line(f"cv, cr = {_ident('_check_', cap.name)}(f)")
-                    w.line("if cv is False:")
-                    with w.indent():
-                        w.line(f"trace.append({_ident('_excepted_', cap.name)}[cr])")
-                    w.line("else:")
-                    with w.indent():
-                        w.line(f"climit, cperiod, cprior = {_ident('_operands_', cap.name)}(f)")
-                        w.line("if climit.__class__ is _U or cperiod.__class__ is _U or cprior.__class__ is _U:")
-                        with w.indent():
-                            w.line("return None")
-                        w.line("callowed = climit - cprior if climit > cprior else 0")
-                        w.line("if callowed >= q or callowed > approved or (callowed == approved and cv is not True):")
-                        with w.indent():
-                            detail = f"f'allows {{callowed}} more {_fstring_text(cap.action.unit)}; does not bind'"
-                            status = "'applies' if cv is True else 'unknown'"
-                            w.line(
-                                f"trace.append(_TraceEntry({cap.name!r}, 'cap', {status}, {detail}, "
-                                f"{str(cap.origin)!r}))"
-                            )
-                        w.line("elif cv is not True:")
-                        with w.indent():
-                            w.line("return None")
-                        w.line("else:")
-                        with w.indent():
-                            allowance = "_rt.Allowance(climit, cprior, callowed, cperiod)"
-                            w.line(f"applied.append((_handles[{cap.name!r}], {allowance}))")
-                            w.line("approved = callowed")
-        allowance = "_rt.Allowance(limit, prior, allowed, period)"
-        w.line(f"return _conclude(case_id, f, q, _handles[{rule.name!r}], {allowance}, approved, applied, trace)")
-
-
-def _fstring_text(text: str) -> str:
-    """Escape text for the inside of a single-quoted f-string."""
-    return repr(text)[1:-1].replace("{", "{{").replace("}", "}}")
 
 
 def load_module(source: str, name: str = "mtus_compiled") -> types.ModuleType:

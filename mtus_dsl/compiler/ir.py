@@ -316,6 +316,22 @@ class ExampleInfo:
 
 
 @attrs.frozen
+class PropertyInfo:
+    """An author-stated property, checked by `mtus test` over generated cases."""
+
+    name: str
+    description: str
+    conditions: tuple[Expr, ...]  # `for`: the cases it is about
+    expectations: tuple[Expr, ...]  # `expect`: what must hold of them
+    texts: tuple[str, ...]  # each `expect` line as written, for failure reports
+    origin: Origin
+
+
+#: What a property may read of the decision, besides the facts of the case.
+DECISION_VALUES = ("outcome", "approved", "requested")
+
+
+@attrs.frozen
 class Program:
     """A whole set of guidelines, ready to interpret or to compile."""
 
@@ -328,6 +344,7 @@ class Program:
     dispatch: tuple[tuple[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]], ...]
     examples: tuple[ExampleInfo, ...]
     sources: tuple[str, ...]
+    properties: tuple[PropertyInfo, ...] = ()
 
     def rule(self, name: str) -> RuleInfo:
         """Return the rule called `name`."""

@@ -473,7 +473,20 @@ class Section:
     span: Span
 
 
-Item = Guideline | EnumDecl | InputDecl | RecordDecl | FactDecl | ConditionDecl | TableDecl | Section | Example
+@attrs.frozen
+class Property:
+    """An author-stated property: every case meeting the `for` conditions meets the `expect` ones."""
+
+    name: str
+    description: str
+    conditions: tuple[Expr, ...]  # `for` lines
+    expectations: tuple[Expr, ...]  # `expect` lines
+    span: Span
+
+
+Item = (
+    Guideline | EnumDecl | InputDecl | RecordDecl | FactDecl | ConditionDecl | TableDecl | Section | Example | Property
+)
 
 
 @attrs.frozen

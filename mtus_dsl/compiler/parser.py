@@ -114,6 +114,7 @@ KEYWORDS = (
     "modify",
     "not_addressed",
     "needs_information",
+    "property",
 )
 
 
@@ -765,6 +766,20 @@ class _AstBuilder(lark.Transformer[Token, Any]):
                 )
             )
         return n.Example(_unquote(title), given, expects[0] if expects else None, span)
+
+    # --- properties ---------------------------------------------------------
+    @lark.v_args(meta=True)
+    def property_decl(self, meta: Any, c: list[Any]) -> n.Property:
+        name, description, *lines = c
+        conditions = tuple(expr for kind, expr in lines if kind == "for")
+        expectations = tuple(expr for kind, expr in lines if kind == "expect")
+        return n.Property(str(name), _unquote(description), conditions, expectations, self._span(meta))
+
+    def property_for(self, c: list[Any]) -> tuple[str, Any]:
+        return ("for", c[0])
+
+    def property_expect(self, c: list[Any]) -> tuple[str, Any]:
+        return ("expect", c[0])
 
     def example_defaults(self, c: list[n.Given]) -> tuple[str, list[n.Given]]:
         return ("defaults", c)

@@ -1,0 +1,449 @@
+"""The properties every set of guidelines must satisfy, and the ones authors state in .mtus files.
+
+Each built-in property is a function of one generated case (and more values it
+may draw) that raises `Violation` when the property fails. Several re-derive
+what a decision must be from the IR with the reference interpreter, as an
+oracle independent of the decision engine: `approved` from the deciding
+rule's allowance and the caps, exceptions from the `unless` clauses.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+from hypothesis import assume, target
+from hypothesis import strategies as st
+
+from mtus_dsl import runtime as rt
+from mtus_dsl.case import Case, CaseSchema
+from mtus_dsl.compiler import ir
+from mtus_dsl.compiler.interpreter import Interpreter
+from mtus_dsl.decision import STRICTNESS, Decision, Outcome
+from mtus_dsl.schedule import Schedule
+from mtus_dsl.testing.strategies import DECIDED, CaseStrategies, builder, expressions, to_json
+from mtus_dsl.types import Type
+
+
+class Violation(AssertionError):
+    """A property does not hold for a case; `related` holds other cases that show it (label, case)."""
+
+    def __init__(self, message: str, related: Sequence[tuple[str, Mapping[str, Any]]] = ()):
+        super().__init__(message)
+        self.message = message
+        self.related = tuple((label, dict(case)) for label, case in related)
+
+
+class Context:
+    """What the properties need of one compiled set of guidelines: both backends and the IR."""
+
+    def __init__(self, schedule: Schedule):
+        self.schedule = schedule
+        self.program = schedule.program
+        self.evaluator = Interpreter(schedule.program)
+        self.engine = schedule.interpreter
+        self.strategies: CaseStrategies = builder(schedule)
+        self.dispatch = dict(schedule.program.dispatch)
+        # Inputs the language reads as "none", not unknown, when a partner input is given:
+        # conditions_of(condition, diagnoses) is unknown only when both are; either one given
+        # is taken as the whole story of the case's conditions.
+        self.closed: dict[str, set[str]] = {}
+        for expr in expressions(schedule.program):
+            for node in ir.walk(expr):
+                if isinstance(node, ir.Call) and node.func == "conditions_of" and len(node.args) == 2:
+                    first, second = node.args
+                    if isinstance(first, ir.Input) and isinstance(second, ir.Input):
+                        self.closed.setdefault(first.name, set()).add(second.name)
+                        self.closed.setdefault(second.name, set()).add(first.name)
+
+    def decide(self, data: Mapping[str, Any]) -> Decision:
+        """Decide with the compiled code; a case the engine cannot decide is left to `totality`."""
+        try:
+            return self.schedule.decide(data)
+        except Exception:
+            assume(False)
+            raise  # pragma: no cover
+
+    def facts(self, data: Mapping[str, Any]) -> rt.Facts:
+        """The facts of a case, as the reference interpreter computes them."""
+        return self.engine.facts(Case.from_dict(data, self.program.schema))
+
+    def eval(self, expr: ir.Expr, facts: rt.Facts, env: Mapping[str, Any] | None = None) -> Any:
+        """Evaluate an IR expression with the reference interpreter; a failing one is left to `totality`."""
+        try:
+            return self.evaluator.eval(expr, facts, env or {})
+        except rt.RuleError:
+            assume(False)
+            raise  # pragma: no cover
+
+
+def summary(decision: Decision | None) -> str:
+    """Say a decision in a few words: `modify 10 of 12 by neuritis, visit_cap`."""
+    if decision is None:
+        return "no decision"
+    text = decision.outcome.value
+    if decision.outcome.value in DECIDED:
+        text += f" {decision.approved} of {decision.requested}"
+    if decision.rules:
+        text += " by " + ", ".join(decision.rules)
+    if decision.missing:
+        text += " (missing " + ", ".join(decision.missing) + ")"
+    return text
+
+
+def attempt(decide: Callable[[Mapping[str, Any]], Decision], data: Mapping[str, Any]) -> Decision | str:
+    """Decide a case; an exception becomes its type and message."""
+    try:
+        return decide(data)
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
+
+
+# --- the built-in properties -------------------------------------------------------------------
+
+
+def agreement(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
+    """Compiled code and the reference interpreter give the same whole decision (or the same error)."""
+    compiled = attempt(ctx.schedule.decide, data)
+    interpreted = attempt(ctx.schedule.interpret, data)
+    if compiled == interpreted:
+        return
+    if isinstance(compiled, Decision) and isinstance(interpreted, Decision):
+        fields = [f.name for f in attrs.fields(Decision) if getattr(compiled, f.name) != getattr(interpreted, f.name)]
+        detail = "; ".join(f"{f}: {getattr(compiled, f)!r} vs {getattr(interpreted, f)!r}" for f in fields[:3])
+        raise Violation(f"compiled code and interpreter differ in {', '.join(fields)} ({detail})")
+    shown = [summary(x) if isinstance(x, Decision) else x for x in (compiled, interpreted)]
+    raise Violation(f"compiled code gives {shown[0]}; the interpreter gives {shown[1]}")
+
+
+def totality(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
+    """Every valid case gets exactly one well-formed decision, never an exception."""
+    try:
+        decision = ctx.schedule.decide(data)
+    except Exception as error:
+        raise Violation(f"deciding this case raised {type(error).__name__}: {error}") from error
+    problems = well_formed(decision, data)
+    if problems:
+        raise Violation(f"the decision ({summary(decision)}) is malformed: " + "; ".join(problems))
+
+
+def well_formed(decision: Decision, data: Mapping[str, Any]) -> list[str]:
+    """List what is inconsistent in a decision: its outcome, numbers, rules and missing facts."""
+    problems = []
+    outcome = decision.outcome.value
+    if decision.requested != data.get("quantity"):
+        problems.append(f"requested is {decision.requested}, the case asks for {data.get('quantity')}")
+    if not 0 <= decision.approved <= decision.requested:
+        problems.append(f"approved {decision.approved} is outside 0..{decision.requested}")
+    expected_approved = {
+        "certify": decision.approved == decision.requested,
+        "modify": 0 < decision.approved < decision.requested,
+    }.get(outcome, decision.approved == 0)
+    if not expected_approved:
+        problems.append(f"{outcome} with {decision.approved} of {decision.requested} approved")
+    if (outcome in DECIDED) != bool(decision.rules):
+        problems.append(f"{outcome} decided by {list(decision.rules)}")
+    if (outcome == "needs_information") != bool(decision.missing):
+        problems.append(f"{outcome} naming missing facts {list(decision.missing)}")
+    return problems
+
+
+def monotonicity(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
+    """Asking for fewer units never gives a stricter outcome, nor more units; approved never exceeds requested."""
+    decision = ctx.decide(data)
+    assume(decision.outcome in STRICTNESS)
+    if decision.approved > decision.requested:
+        raise Violation(f"approved {decision.approved} exceeds the {decision.requested} requested")
+    quantity = data["quantity"]
+    spec = ctx.program.schema.inputs
+    low = next((s.type.low for s in spec if s.name == "quantity"), None) or 1
+    if quantity <= low:
+        return
+    fewer = more.draw(st.integers(low, quantity - 1), label="fewer units")
+    smaller = {**data, "quantity": fewer}
+    other = ctx.decide(smaller)
+    related = [(f"the same case asking for {fewer}", smaller)]
+    before, after = decision.outcome, other.outcome
+    if before in STRICTNESS and after in STRICTNESS and STRICTNESS[after] < STRICTNESS[before]:
+        raise Violation(
+            f"asking for {fewer} instead of {quantity} gives a stricter outcome: "
+            f"{summary(other)} instead of {summary(decision)}",
+            related,
+        )
+    if before in STRICTNESS and after in STRICTNESS and other.approved > decision.approved:
+        raise Violation(
+            f"asking for {fewer} instead of {quantity} approves more: {summary(other)} instead of {summary(decision)}",
+            related,
+        )
+    if before in STRICTNESS and after is Outcome.NOT_ADDRESSED:
+        raise Violation(
+            f"asking for {fewer} instead of {quantity} is not addressed, although {quantity} is: {summary(decision)}",
+            related,
+        )
+
+
+def modify_exact(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
+    """`approved` is exactly what the deciding rule still allows, lowered by the caps that apply."""
+    decision = ctx.decide(data)
+    assume(decision.outcome.value in DECIDED)
+    expected, binding, explain = expected_approval(ctx, data, decision.rules[0])
+    if decision.approved != expected:
+        raise Violation(f"approved {decision.approved} ({summary(decision)}), but {explain}: {expected}")
+    listed = set(decision.rules[1:])
+    if not listed <= binding or (binding and not listed):
+        raise Violation(
+            f"the decision names caps {sorted(listed)}, but the caps that bind at {expected} are {sorted(binding)}"
+        )
+    if decision.outcome is Outcome.MODIFY:
+        exact = {**data, "quantity": decision.approved}
+        again = ctx.decide(exact)
+        if again.outcome is not Outcome.CERTIFY or again.approved != decision.approved:
+            raise Violation(
+                f"{summary(decision)}, but asking for exactly {decision.approved} gives {summary(again)}",
+                [(f"the same case asking for {decision.approved}", exact)],
+            )
+
+
+def expected_approval(ctx: Context, data: dict[str, Any], rule_name: str) -> tuple[int, set[str], str]:
+    """Re-derive `approved` from the IR: the rule's allowance, then every cap that applies; and the binding caps."""
+    facts = ctx.facts(data)
+    quantity = data["quantity"]
+    rule = ctx.program.rule(rule_name)
+    allowed = allowance(ctx, rule, facts, quantity)
+    if isinstance(allowed, rt.Unknown):
+        raise Violation(f"decided, although {rule_name}'s allowance depends on {sorted(allowed.facts)}")
+    approved = min(quantity, allowed)
+    explain = f"{rule_name} allows {allowed} more"
+    if approved == 0:
+        return 0, set(), explain
+    caps = ctx.dispatch.get((data["service"], data["body_region"]), ((), ()))[1]
+    known: dict[str, int] = {}
+    for name in caps:
+        cap = ctx.program.rule(name)
+        applies = ctx.engine.applies(ctx.engine.rules[name], facts)[0]
+        if applies is False:
+            continue
+        cap_allowed = allowance(ctx, cap, facts, quantity)
+        if applies is True and not isinstance(cap_allowed, rt.Unknown):
+            known[name] = cap_allowed
+    for name, cap_allowed in known.items():
+        explain += f", cap {name} allows {cap_allowed}"
+    final = min([approved, *known.values()])
+    for name in caps:
+        if name in known:
+            continue
+        cap = ctx.program.rule(name)
+        applies = ctx.engine.applies(ctx.engine.rules[name], facts)[0]
+        cap_allowed = allowance(ctx, cap, facts, quantity)
+        if applies is not False and (isinstance(cap_allowed, rt.Unknown) or cap_allowed < final):
+            raise Violation(f"decided, although cap {name} may bind and depends on facts the case does not give")
+    binding = {name for name, value in known.items() if value == final and value < approved}
+    return final, binding, explain + ", so it should approve"
+
+
+def allowance(ctx: Context, rule: ir.RuleInfo, facts: rt.Facts, quantity: int) -> Any:
+    """How many more units a rule allows (an oracle for the engine), or Unknown."""
+    action = rule.action
+    if action.kind == "certify":
+        return quantity
+    if action.kind == "non_certify":
+        return 0
+    values: list[Any] = [None if e is None else ctx.eval(e, facts) for e in action.operands()]
+    if action.kind == "limit":
+        amount, period, prior = values
+        if any(isinstance(v, rt.Unknown) for v in values):
+            return rt.join(amount, period, prior)
+        return max(0, amount - prior)
+    initial, initial_period, total, total_period, extension, prior = values
+    if isinstance(prior, rt.Unknown) or isinstance(initial, rt.Unknown):
+        return rt.join(prior, initial)
+    if prior < initial:
+        return initial_period if isinstance(initial_period, rt.Unknown) else initial - prior
+    if isinstance(extension, rt.Unknown):
+        return extension
+    if extension is True:
+        if isinstance(total, rt.Unknown) or isinstance(total_period, rt.Unknown):
+            return rt.join(total, total_period)
+        return max(0, total - prior)
+    return 0
+
+
+def exceptions_dominate(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
+    """When a rule's `unless` condition (or an overriding rule) holds, that rule does not decide."""
+    decision = ctx.decide(data)
+    assume(bool(decision.rules))
+    facts = ctx.facts(data)
+    for name in decision.rules:
+        rule = ctx.program.rule(name)
+        for clause, reason in zip(rule.unless, rule.reasons[len(rule.when) :]):
+            if ctx.eval(clause, facts) is True:
+                raise Violation(f"{name} decides ({summary(decision)}), although its exception holds: {reason}")
+
+
+def citations(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
+    """Every certify, modify and non_certify cites document, section, and page or subsection, of each deciding rule."""
+    decision = ctx.decide(data)
+    assume(decision.outcome.value in DECIDED)
+    if not decision.citations:
+        raise Violation(f"{summary(decision)} cites nothing")
+    for citation in decision.citations:
+        missing = [f for f in ("document", "edition", "section") if not getattr(citation, f)]
+        if not (citation.pages or citation.subsection):
+            missing.append("page or subsection")
+        if missing:
+            raise Violation(f"{summary(decision)} cites {citation}, without {', '.join(missing)}")
+    for name in decision.rules:
+        if ctx.program.rule(name).citation not in decision.citations:
+            raise Violation(f"{summary(decision)}, but the citation of {name} is not among its citations")
+
+
+def needs_information(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
+    """needs_information exactly when the outcome depends on an unknown fact, and names it.
+
+    Checked both ways: the facts it names are inputs the case leaves out; and giving values
+    to every input a case leaves out never changes a decision that did not ask for them.
+    """
+    decision = ctx.decide(data)
+    absent = [spec for spec in ctx.program.schema.inputs if data.get(spec.name) is None]
+    absent_names = {spec.name for spec in absent}
+    if decision.outcome is Outcome.NEEDS_INFORMATION:
+        if not decision.missing:
+            raise Violation("needs_information names no missing fact")
+        strange = [m for m in decision.missing if m not in absent_names]
+        if strange:
+            raise Violation(f"needs_information names {strange}, which the case gives (or are not inputs)")
+    elif decision.missing:
+        raise Violation(f"{summary(decision)} names missing facts")
+    fill = [s for s in absent if not any(data.get(p) is not None for p in ctx.closed.get(s.name, ()))]
+    if not fill:
+        return
+    filled = dict(data)
+    for spec in fill:
+        filled[spec.name] = ctx.strategies.draw_value(more.draw, spec.type, filled)
+    complete = ctx.decide(filled)
+    related = [("the same case with the unknown facts given", filled)]
+    if complete.outcome is Outcome.NEEDS_INFORMATION:
+        raise Violation(f"with every fact given, the decision still needs {', '.join(complete.missing)}", related)
+    if decision.outcome is Outcome.NEEDS_INFORMATION:
+        return
+    before = (decision.outcome, decision.approved, decision.rules)
+    after = (complete.outcome, complete.approved, complete.rules)
+    if before != after:
+        names = ", ".join(s.name for s in fill)
+        raise Violation(
+            f"{summary(decision)} does not say it needs {names}, but giving them changes it to {summary(complete)}",
+            related,
+        )
+
+
+@attrs.frozen
+class BuiltinProperty:
+    """A property every set of guidelines must satisfy."""
+
+    name: str
+    title: str
+    check: Callable[[Context, dict[str, Any], st.DataObject], None]
+    unknown: float = 0.1  # the chance each optional input is left out of a generated case
+
+
+BUILTIN_PROPERTIES = (
+    BuiltinProperty("agreement", "compiled code and the interpreter give the same decision", agreement),
+    BuiltinProperty("totality", "every valid case gets exactly one well-formed decision", totality),
+    BuiltinProperty("monotonicity", "asking for fewer units never gives a stricter outcome", monotonicity),
+    BuiltinProperty("modify_exact", "approved is exactly what the deciding rule and caps allow", modify_exact),
+    BuiltinProperty(
+        "exceptions", "when an unless condition holds, the excepted rule does not decide", exceptions_dominate
+    ),
+    BuiltinProperty("citations", "every decision cites document, section and page or subsection", citations),
+    BuiltinProperty(
+        "needs_information",
+        "needs_information exactly when the outcome depends on an unknown fact",
+        needs_information,
+        unknown=0.4,
+    ),
+)
+
+
+# --- author-stated properties ------------------------------------------------------------------
+
+
+def check_stated(ctx: Context, prop: ir.PropertyInfo, data: dict[str, Any]) -> bool:
+    """Check an author's property on one case; return whether the case was one it is about (and known)."""
+    decision = ctx.decide(data)
+    # Steer the search toward large approvals: where stated limits break.
+    target(float(decision.approved), label="approved")
+    facts = ctx.facts(data)
+    env = {"outcome": decision.outcome.value, "approved": decision.approved, "requested": decision.requested}
+    for clause in prop.conditions:
+        if ctx.eval(clause, facts, env) is not True:
+            return False
+    checked = True
+    for clause, text in zip(prop.expectations, prop.texts):
+        value = ctx.eval(clause, facts, env)
+        if value is False:
+            raise Violation(f"'expect {text}' does not hold: the decision is {summary(decision)}")
+        checked = checked and value is True
+    return checked
+
+
+def stated_fields(prop: ir.PropertyInfo, schema: CaseSchema) -> dict[str, Any]:
+    """Fields a property's `for` lines pin down or bound, to generate mostly cases it is about.
+
+    `service = x` fixes a field, `service in {x, y}` picks among values, `request_date > D`
+    (or <, <=, >=, on an integer or date input) draws values on the right side of D.
+    """
+    types = {spec.name: spec.type for spec in schema.inputs}
+    fields: dict[str, Any] = {}
+    stack = list(prop.conditions)
+    while stack:
+        expr = stack.pop()
+        if isinstance(expr, ir.And):
+            stack.extend((expr.left, expr.right))
+        elif isinstance(expr, ir.Compare):
+            left, right, op = expr.left, expr.right, expr.op
+            if isinstance(right, ir.Input) and isinstance(left, ir.Const):
+                left, right, op = right, left, _FLIPPED.get(op, op)
+            if not (isinstance(left, ir.Input) and left.name in types and isinstance(right, ir.Const)):
+                continue
+            if right.value is None:
+                continue
+            if op == "=":
+                fields[left.name] = to_json(right.value)
+            elif op in _FLIPPED:
+                side = _beyond(op, right.value, types[left.name])
+                if side is not None:
+                    fields[left.name] = side
+        elif isinstance(expr, ir.Member) and not expr.negated:
+            if isinstance(expr.item, ir.Input) and isinstance(expr.collection, ir.Const):
+                if expr.item.name in types and expr.collection.value:
+                    options = sorted(to_json(v) for v in expr.collection.value)
+                    fields[expr.item.name] = st.sampled_from(options)
+    return fields
+
+
+_FLIPPED = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}
+
+
+def _beyond(op: str, bound: Any, type_: Type) -> st.SearchStrategy[Any] | None:
+    """Values on the side of `bound` that `op` asks for: the nearest first, then farther."""
+    step = 0 if op in ("<=", ">=") else 1
+    sign = 1 if op in (">", ">=") else -1
+    if isinstance(bound, datetime.date) and type_.kind == "date":
+        try:
+            day = bound + datetime.timedelta(days=sign * step)
+            far = bound + datetime.timedelta(days=sign * 3 * 365)
+        except OverflowError:
+            return None
+        dates = st.one_of(st.just(day), st.dates(min(day, far), max(day, far)))
+        return dates.map(datetime.date.isoformat)
+    if type(bound) is int and type_.kind == "integer":
+        first = bound + sign * step
+        low, high = min(first, first + sign * 30), max(first, first + sign * 30)
+        if type_.low is not None:
+            low = max(low, type_.low)
+        if type_.high is not None:
+            high = min(high, type_.high)
+        return st.integers(low, high) if low <= high else None
+    return None

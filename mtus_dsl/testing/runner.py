@@ -1,0 +1,370 @@
+"""Run a set of guidelines' examples and properties, file by file, and report shrunk counterexamples.
+
+A `Suite` lists the checks of each file: one per example (decided by both
+backends), one per built-in property when the file has rules (cases aimed at
+the services and regions its rules cover), one per property the file states.
+`mtus test` and the pytest plugin both run these checks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import HypothesisException, Unsatisfiable
+
+from mtus_dsl.compiler import PRELUDE_NAME, compile_paths, ir
+from mtus_dsl.compiler.parser import KEYWORDS
+from mtus_dsl.decision import Decision
+from mtus_dsl.diagnostics import render_all
+from mtus_dsl.examples import check_example
+from mtus_dsl.schedule import Schedule
+from mtus_dsl.testing.profiles import profile
+from mtus_dsl.testing.properties import (
+    BUILTIN_PROPERTIES,
+    BuiltinProperty,
+    Context,
+    Violation,
+    attempt,
+    check_stated,
+    stated_fields,
+    summary,
+)
+from mtus_dsl.testing.strategies import DECIDED
+
+
+@attrs.frozen
+class Counterexample:
+    """The smallest case Hypothesis found that breaks a property, with the decision it gets now."""
+
+    case: Mapping[str, Any]
+    decision: Decision | None
+    error: str | None
+    message: str
+    related: tuple[tuple[str, Mapping[str, Any], Decision | None, str | None], ...] = ()
+
+
+@attrs.frozen
+class Verdict:
+    """What a check found: passed or not, what it tried (or what failed), and a counterexample if any."""
+
+    passed: bool
+    detail: str
+    counterexample: Counterexample | None = None
+
+
+@attrs.frozen(eq=False)
+class Check:
+    """One thing to test in one file: an example, a built-in property, or a property the file states."""
+
+    file: str
+    kind: str  # example | builtin | property
+    name: str
+    line: int
+    judge: Callable[[], Verdict]
+
+    def run(self) -> CheckResult:
+        """Run the check."""
+        verdict = self.judge()
+        return CheckResult(self, verdict.passed, verdict.detail, verdict.counterexample)
+
+
+@attrs.frozen
+class CheckResult:
+    """How one check fared."""
+
+    check: Check
+    passed: bool
+    detail: str
+    counterexample: Counterexample | None = None
+
+
+class Suite:
+    """The checks of a compiled set of guidelines, grouped by file."""
+
+    def __init__(self, schedule: Schedule, *, thorough: bool = False, settings_: settings | None = None):
+        self.schedule = schedule
+        self.program = schedule.program
+        self.context = Context(schedule)
+        self.settings = settings_ or profile(thorough)
+
+    def files(self) -> list[str]:
+        """The guideline files compiled (not the prelude)."""
+        return [path for path in self.program.sources if path != PRELUDE_NAME]
+
+    def checks(self, file: str) -> list[Check]:
+        """Every check of one file: its examples, the built-in properties if it has rules, its own properties."""
+        out: list[Check] = []
+        for example in self.program.examples:
+            if example.origin.path == file:
+                name = f"example: {example.title}"
+                out.append(Check(file, "example", name, example.origin.line, self._example(example)))
+        rules = [r for r in self.program.rules if r.origin.path == file]
+        if rules:
+            line = min(r.origin.line for r in rules)
+            for prop in BUILTIN_PROPERTIES:
+                judge = self._builtin(prop, [r.name for r in rules])
+                out.append(Check(file, "builtin", f"{prop.name}: {prop.title}", line, judge))
+        for stated in self.program.properties:
+            if stated.origin.path == file:
+                name = f"property {stated.name}: {stated.description}"
+                out.append(Check(file, "property", name, stated.origin.line, self._stated(stated)))
+        return out
+
+    def run(self, file: str) -> list[CheckResult]:
+        """Run every check of one file."""
+        return [check.run() for check in self.checks(file)]
+
+    # --- the three kinds of check ----------------------------------------------------------
+    def _example(self, example: ir.ExampleInfo) -> Callable[[], Verdict]:
+        def judge() -> Verdict:
+            results = [
+                check_example(example, self.schedule.decide, "compiled"),
+                check_example(example, self.schedule.interpret, "interpreter"),
+            ]
+            failures = [f"{r.backend}: {r.failure}" for r in results if not r.passed]
+            return Verdict(not failures, "; ".join(failures) or "compiled and interpreted")
+
+        return judge
+
+    def _builtin(self, prop: BuiltinProperty, rules: Sequence[str]) -> Callable[[], Verdict]:
+        def body(data: dict[str, Any], more: st.DataObject) -> bool:
+            prop.check(self.context, data, more)
+            return True
+
+        strategy = self.context.strategies.case_data(rules=rules, unknown=prop.unknown)
+        return lambda: self._search(strategy, body)
+
+    def _stated(self, stated: ir.PropertyInfo) -> Callable[[], Verdict]:
+        def body(data: dict[str, Any], more: st.DataObject) -> bool:
+            return check_stated(self.context, stated, data)
+
+        fields = stated_fields(stated, self.program.schema)
+        # Aim at the rules that may decide the cases it is about: those of the services it names.
+        services = fields.get("service")
+        named = {services} if isinstance(services, str) else set(getattr(services, "elements", ()))
+        rules = [r.name for r in self.program.rules if named & set(r.services)] or None
+        strategy = self.context.strategies.case_data(rules=rules, fields=fields)
+        return lambda: self._search(strategy, body, must_check=True)
+
+    # --- searching for counterexamples -----------------------------------------------------
+    def _search(
+        self,
+        strategy: st.SearchStrategy[dict[str, Any]],
+        body: Callable[[dict[str, Any], st.DataObject], bool],
+        must_check: bool = False,
+    ) -> Verdict:
+        failures: list[tuple[dict[str, Any], Exception]] = []
+        counts = {"cases": 0, "checked": 0}
+
+        @self.settings
+        @given(data=strategy, more=st.data())
+        def search(data: dict[str, Any], more: st.DataObject) -> None:
+            counts["cases"] += 1
+            try:
+                if body(data, more):
+                    counts["checked"] += 1
+            except HypothesisException:
+                raise
+            except Exception as error:
+                failures.append((data, error))
+                raise
+
+        try:
+            search()
+        except Unsatisfiable:
+            return Verdict(False, "no generated case could be decided (see totality)")
+        except Exception as error:
+            if not failures:
+                return Verdict(False, f"the search failed: {type(error).__name__}: {error}")
+            # Hypothesis replays the shrunk case last: the last failure is the smallest one.
+            data, found = failures[-1]
+            return Verdict(False, _message(found), self._counterexample(data, found))
+        if must_check and counts["checked"] == 0:
+            return Verdict(
+                False,
+                f"none of {counts['cases']} generated cases met its 'for' lines with every 'expect' known: "
+                "nothing was checked",
+            )
+        if must_check:
+            return Verdict(True, f"{counts['checked']} cases it is about, of {counts['cases']} generated")
+        return Verdict(True, f"{counts['checked']} cases")
+
+    def _counterexample(self, data: dict[str, Any], error: Exception) -> Counterexample:
+        decided = attempt(self.schedule.decide, data)
+        decision = decided if isinstance(decided, Decision) else None
+        failure = decided if isinstance(decided, str) else None
+        related = []
+        for label, case in getattr(error, "related", ()):
+            other = attempt(self.schedule.decide, case)
+            related.append(
+                (label, case, other if isinstance(other, Decision) else None, other if isinstance(other, str) else None)
+            )
+        return Counterexample(dict(data), decision, failure, _message(error), tuple(related))
+
+
+def _message(error: Exception) -> str:
+    if isinstance(error, Violation):
+        return error.message
+    return f"the check itself failed: {type(error).__name__}: {error}"
+
+
+# --- reports -------------------------------------------------------------------------------------
+
+_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def mtus_value(value: Any) -> str:
+    """Write a JSON case value as an .mtus example value."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        if (_NAME.fullmatch(value) and value not in KEYWORDS) or _DATE.fullmatch(value):
+            return value
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(mtus_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {mtus_value(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
+
+
+def read_inputs(program: ir.Program, service: Any, region: Any) -> set[str]:
+    """The inputs the rules for a service and body region read, through facts and other rules."""
+    dispatch = dict(program.dispatch)
+    rules, caps = dispatch.get((service, region), ((), ()))
+    facts = {f.name: f for f in program.facts}
+    pending: list[ir.Expr] = []
+    seen_rules: set[str] = set()
+    seen_facts: set[str] = set()
+    found: set[str] = set()
+    for name in (*rules, *caps):
+        seen_rules.add(name)
+        rule = program.rule(name)
+        pending += [*rule.when, *rule.unless, *(e for e in rule.action.operands() if e is not None)]
+    while pending:
+        for node in ir.walk(pending.pop()):
+            if isinstance(node, ir.Input):
+                found.add(node.name)
+            elif isinstance(node, ir.Fact) and node.name not in seen_facts and node.name in facts:
+                seen_facts.add(node.name)
+                pending.append(facts[node.name].expr)
+            elif isinstance(node, ir.Applies) and node.rule not in seen_rules:
+                seen_rules.add(node.rule)
+                rule = program.rule(node.rule)
+                pending += [*rule.when, *rule.unless]
+    return found
+
+
+def example_block(
+    title: str, case: Mapping[str, Any], decision: Decision | None, error: str | None, program: ir.Program
+) -> str:
+    """Write a case as an `example` block stating the decision it gets now, ready to paste into a .mtus file.
+
+    It gives every input the case gives, and `unknown` for every other input the rules for its
+    service and body region read (so a section's `example defaults` cannot fill them in).
+    """
+    lines = [f"example {json.dumps(title)}:"]
+    read = read_inputs(program, case.get("service"), case.get("body_region"))
+    for spec in program.schema.inputs:
+        value = case.get(spec.name)
+        if value is not None:
+            lines.append(f"    {spec.name}: {mtus_value(value)}")
+        elif spec.name in read:
+            lines.append(f"    {spec.name}: unknown")
+    if decision is None:
+        lines.append(f"    # deciding this case fails ({error}); state the decision it should get")
+        lines.append("    expect not_addressed")
+        return "\n".join(lines)
+    lines.append("    # the decision it gets now: change this line to the decision it should get")
+    expect = f"    expect {decision.outcome.value}"
+    if decision.outcome.value in DECIDED:
+        expect += f" {decision.approved}"
+    if decision.rules:
+        expect += " by " + ", ".join(decision.rules)
+    if decision.missing:
+        expect += " missing " + ", ".join(decision.missing)
+    lines.append(expect)
+    return "\n".join(lines)
+
+
+def render_result(result: CheckResult, program: ir.Program, indent: str = "  ") -> str:
+    """Render one result: a line, and for a failure its message and counterexample (JSON and example block)."""
+    mark = "ok  " if result.passed else "FAIL"
+    if result.passed:
+        return f"{indent}{mark}  {result.check.name} ({result.detail})"
+    lines = [f"{indent}{mark}  {result.check.name}"]
+    more = indent + "      "
+    lines.append(f"{more}{result.detail}")
+    found = result.counterexample
+    if found is None:
+        return "\n".join(lines)
+    shown = summary(found.decision) if found.decision else found.error
+    lines.append(f"{more}counterexample (decided: {shown}):")
+    lines.append(_indented(json.dumps(found.case, indent=None), more + "  "))
+    lines.append(f"{more}as an example block:")
+    title = f"{result.check.name.split(':')[0]}: counterexample"
+    lines.append(_indented(example_block(title, found.case, found.decision, found.error, program), more + "  "))
+    for label, case, decision, error in found.related:
+        lines.append(f"{more}{label} (decided: {summary(decision) if decision else error}):")
+        lines.append(_indented(json.dumps(case, indent=None), more + "  "))
+        lines.append(_indented(example_block(label, case, decision, error, program), more + "  "))
+    return "\n".join(lines)
+
+
+def _indented(text: str, indent: str) -> str:
+    return "\n".join(indent + line if line else line for line in text.split("\n"))
+
+
+# --- `mtus test` ---------------------------------------------------------------------------------
+
+
+def run_command(
+    paths: Sequence[str],
+    *,
+    thorough: bool,
+    out: Callable[[str], None],
+    err: Callable[[str], None],
+    select: str | None = None,
+) -> int:
+    """Compile `paths`, run every file's checks (those whose name holds `select`), print results.
+
+    Return the exit status: 0 when every check passed, 1 when a check failed or the files have errors.
+    """
+    started = time.monotonic()
+    compilation = compile_paths(paths)
+    if compilation.program is None:
+        err(render_all(compilation.diagnostics, compilation.sources))
+        errors = sum(d.is_error for d in compilation.diagnostics)
+        err(f"error: the guidelines have {errors} error(s); nothing was tested")
+        return 1
+    schedule = Schedule(compilation)
+    suite = Suite(schedule, thorough=thorough)
+    passed = failed = 0
+    for file in suite.files():
+        out(file)
+        checks = suite.checks(file)
+        if not checks:
+            out("  (no examples, rules or properties here to test)")
+        results = [c.run() for c in checks if select is None or select in c.name]
+        examples = [r for r in results if r.check.kind == "example"]
+        if examples and all(r.passed for r in examples):
+            out(f"  ok    {len(examples)} example(s), each decided as stated by compiled code and interpreter")
+        for result in results:
+            passed += result.passed
+            failed += not result.passed
+            if result.check.kind != "example" or not all(r.passed for r in examples):
+                out(render_result(result, schedule.program))
+    seconds = time.monotonic() - started
+    which = "thorough" if thorough else "ci"
+    out(f"{passed} passed, {failed} failed ({which} profile, {seconds:.1f}s)")
+    return 1 if failed else 0
