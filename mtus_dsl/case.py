@@ -235,7 +235,7 @@ def _json_kind(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
-        return "true/false"
+        return "true" if value else "false"
     if isinstance(value, (int, float)):
         return f"the number {value}"
     if isinstance(value, str):

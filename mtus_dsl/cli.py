@@ -47,7 +47,7 @@ def _schedule(paths: Iterable[str]) -> Schedule:
     if compilation.program is None:
         _report(compilation)
         errors = sum(d.is_error for d in compilation.diagnostics)
-        click.echo(f"error: the guidelines have {errors} error(s); nothing was decided", err=True)
+        click.echo(f"error: the guidelines have {errors} error(s); stopped before using them", err=True)
         sys.exit(EXIT_GUIDELINE_ERRORS)
     return Schedule(compilation)
 
@@ -79,7 +79,7 @@ def check(paths: tuple[str, ...]) -> None:
 def compile_command(paths: tuple[str, ...], output: str) -> None:
     """Compile guideline files into one standalone Python module with decide(case)."""
     schedule = _schedule(paths)
-    Path(output).write_text(schedule.python_source, encoding="utf-8")
+    _write(output, schedule.python_source)
     click.echo(f"wrote {output}: {len(schedule.program.rules)} rule(s)")
 
 
@@ -125,6 +125,15 @@ def decide(file: str, guideline_paths: tuple[str, ...], as_json: bool, trace: bo
         click.echo(json.dumps(decision.to_dict(), indent=2))
     else:
         click.echo(letter(decision, data, trace))
+
+
+def _write(output: str, text: str) -> None:
+    """Write an output file; a path that cannot be written is bad input (exit 2), never a traceback."""
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as error:
+        click.echo(f"error: cannot write {output}: {error.strerror or error}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 def _decide_batch(file: str, text: str, decide_one: Any, as_json: bool, trace: bool) -> int:
@@ -218,7 +227,7 @@ def catalogue(paths: tuple[str, ...], output: str | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    Path(output).write_text(text, encoding="utf-8")
+    _write(output, text)
     click.echo(f"wrote {output}")
 
 

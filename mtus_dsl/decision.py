@@ -61,7 +61,7 @@ class TraceEntry:
 
     rule: str
     kind: str  # "rule" or "cap"
-    status: str  # governs, applies, binds, not_applicable, excepted, not_in_force, unknown
+    status: str  # governs, applies, binds, not_applicable, not_in_force, unknown
     detail: str
     source: str  # path:line of the rule in its .mtus file
 

@@ -102,3 +102,10 @@ def test_trace_lists_rules_consulted():
     result = _run("decide", str(ROOT / "examples" / "seed_imr.json"), "--trace")
     assert "neuritis (rule, guidelines/cpmtg_2009" in result.output
     assert "governs" in result.output and "does not bind" in result.output
+
+
+def test_unwritable_output_exits_2(tmp_path):
+    """`-o` into a directory that does not exist is reported with exit 2, not a traceback."""
+    result = _run("compile", str(ROOT / "guidelines"), "-o", str(tmp_path / "missing" / "rules.py"))
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "cannot write" in result.output

@@ -80,3 +80,20 @@ def test_installed_command_runs_without_traceback():
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "modified to 10 of 12 visits" in proc.stdout
+
+
+def test_compiled_module_does_not_load_the_compiler(tmp_path):
+    """A module written by `mtus compile` runs on the small runtime alone: Lark and the compiler stay unloaded."""
+    out = tmp_path / "rules.py"
+    assert CliRunner().invoke(main, ["compile", str(ROOT / "guidelines"), "-o", str(out)]).exit_code == 0
+    script = (
+        "import importlib.util, json, sys\n"
+        f"spec = importlib.util.spec_from_file_location('rules', {str(out)!r})\n"
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+        f"decision = module.decide(json.load(open({str(ROOT / 'examples' / 'seed_imr.json')!r})))\n"
+        "print(decision.outcome.value, decision.approved,"
+        " 'lark' in sys.modules, 'mtus_dsl.compiler' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["modify", "10", "False", "False"]
