@@ -67,7 +67,17 @@ class Duration:
 
 
 def add_duration(date: datetime.date, duration: Duration, sign: int = 1) -> datetime.date:
-    """Add (or subtract) a duration; months and years keep the day, clamped to the month's end."""
+    """Add (or subtract) a duration; months and years keep the day, clamped to the month's end.
+
+    A date beyond the calendar (before 0001-01-01, after 9999-12-31) is a RuleError.
+    """
+    try:
+        return _add_duration(date, duration, sign)
+    except (OverflowError, ValueError):
+        raise RuleError(f"{date.isoformat()} {'+' if sign > 0 else '-'} {duration} is not a date") from None
+
+
+def _add_duration(date: datetime.date, duration: Duration, sign: int) -> datetime.date:
     amount = duration.amount * sign
     if duration.unit == "days":
         return date + datetime.timedelta(days=amount)
@@ -533,6 +543,7 @@ class Engine:
             return self.needs_information(case_id, quantity, allowance.facts, trace, rule.meta.unit)
         approved = min(quantity, allowance.allowed)
         cap_results: list[tuple[RuleHandle, Allowance]] = []
+        doubtful: list[tuple[RuleHandle, Any, Any]] = []
         if approved > 0:
             for cap in bucket.caps:
                 applies, reason = self.applies(cap, facts)
@@ -561,11 +572,23 @@ class Engine:
                     )
                     continue
                 if applies.__class__ is Unknown or result.__class__ is Unknown:
-                    missing = join(applies, result).facts
-                    trace.append(_entry(cap, "unknown", f"may bind; depends on {_names(missing)}"))
-                    return self.needs_information(case_id, quantity, missing, trace, rule.meta.unit)
+                    # Whether it binds is settled once the caps that surely apply have had their say.
+                    doubtful.append((cap, applies, result))
+                    continue
                 cap_results.append((cap, result))
                 approved = min(approved, result.allowed)
+            missing: frozenset[str] = frozenset()
+            for cap, applies, result in doubtful:
+                if result.__class__ is not Unknown and (
+                    result.allowed > approved or (result.allowed == approved and applies is not True)
+                ):
+                    trace.append(_entry(cap, "unknown", f"allows {result.allowed} more {cap.meta.unit}; does not bind"))
+                    continue
+                depends = join(applies, result).facts
+                trace.append(_entry(cap, "unknown", f"may bind; depends on {_names(depends)}"))
+                missing |= depends
+            if missing:
+                return self.needs_information(case_id, quantity, missing, trace, rule.meta.unit)
         return self.conclude(case_id, facts, quantity, rule, allowance, approved, cap_results, trace)
 
     def conclude(

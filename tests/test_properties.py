@@ -301,3 +301,27 @@ def test_cases_rejects_unknown_fields(corpus):
     """Fixing a field the case format does not have is an error naming it."""
     with pytest.raises(ValueError, match="unknown case field 'servce'; did you mean 'service'"):
         cases(corpus, servce="massage")
+
+
+def test_a_cap_that_cannot_bind_asks_for_nothing(tmp_path):
+    """Found by the needs_information property: a cap that may apply asked for its facts although a cap that
+    surely applies already held the request lower; the engine now settles the sure caps first."""
+    path = _write(
+        tmp_path,
+        """
+        general: max_visits 10
+        cap maybe: max_visits 8 counting 0
+            when functional_improvement
+        cap surely: max_visits 5 counting 0
+        """,
+    )
+    schedule = mtus_dsl.load([path])
+    case = {"request_date": "2015-01-01", "service": "physical_therapy", "body_region": "knee", "quantity": 9,
+            "prior_visits": 0}
+    for decide in (schedule.decide, schedule.interpret):
+        decision = decide(case)
+        assert (decision.outcome.value, decision.approved, decision.rules) == ("modify", 5, ("general", "surely"))
+    # With the surely-applying cap above the maybe-cap's allowance, the facts are asked for again.
+    looser = mtus_dsl.loads({"toy.mtus": path.read_text().replace("max_visits 5", "max_visits 9")})
+    assert looser.decide(case).missing == ("functional_improvement",)
+    assert _mtus_test(str(path), "-k", "needs_information").exit_code == 0

@@ -183,7 +183,8 @@ def _candidates(
             for rule in rules:
                 g = guidelines[rule.guideline]
                 dates |= {d for d in (g.in_force_from, g.in_force_to) if d is not None}
-        near = {x + datetime.timedelta(days=d) for x in dates for d in (-1, 0, 1)}
+        # The day before 0001-01-01 and after 9999-12-31 do not exist: skip them.
+        near = {x + datetime.timedelta(days=d) for x in dates for d in (-1, 0, 1) if _in_calendar(x, d)}
         return sorted(near) or [datetime.date(2015, 1, 1)]
     return None
 
@@ -256,6 +257,13 @@ def _shared(scopes: Iterator[tuple[str, ...]]) -> list[str]:
     """The members every scope has, in the first scope's order."""
     lists = list(scopes)
     return [m for m in lists[0] if all(m in other for other in lists[1:])]
+
+
+def _in_calendar(date: datetime.date, days: int) -> bool:
+    """Tell whether moving `date` by `days` stays within the dates Python can represent."""
+    return datetime.date.min + datetime.timedelta(days=max(0, -days)) <= date <= datetime.date.max - datetime.timedelta(
+        days=max(0, days)
+    )
 
 
 def _flatten(value: Any) -> list[Any]:

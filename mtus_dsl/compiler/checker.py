@@ -207,6 +207,8 @@ class Checker:
             assert ref.of is not None
             return t.Type(ref.name, of=self._type(ref.of))
         if ref.name == "integer":
+            if ref.low is not None and ref.high is not None and ref.low > ref.high:
+                self.error("E104", f"integer {ref.low}..{ref.high} runs backwards: no number is in it", ref.span)
             return t.Type("integer", low=ref.low, high=ref.high)
         if ref.name in BUILTIN_TYPES:
             return BUILTIN_TYPES[ref.name]

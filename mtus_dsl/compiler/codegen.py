@@ -276,7 +276,8 @@ class _Function:
 def generate(program: ir.Program) -> str:
     """Return the Python source of a module whose `decide(case)` decides like the interpreter."""
     w = _Writer()
-    sources = "\n".join(f"  {_comment(s)}" for s in program.sources)
+    # The sources are listed in the module docstring: no quote may close it.
+    sources = "\n".join(f"  {_comment(s)}".replace('"', '\\"') for s in program.sources)
     for line in HEADER.format(sources=sources).splitlines():
         w.line(line)
     w.line()

@@ -7,6 +7,7 @@ import datetime
 import functools
 import importlib.resources
 import re
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -180,10 +181,47 @@ def parse_module(text: str, path: str) -> tuple[n.Module | None, list[Diagnostic
             continue
         if diagnostics:
             return None, diagnostics
+        too_deep = _too_deep(tree, path)
+        if too_deep is not None:
+            return None, [too_deep]
         builder = _AstBuilder(path, text)
-        module = n.Module(path, tuple(builder.transform(tree).children))
+        try:
+            module = n.Module(path, tuple(builder.transform(tree).children))
+        except lark.exceptions.VisitError as error:
+            if not isinstance(error.orig_exc, _BadString):
+                raise
+            return None, [*builder.diagnostics, error.orig_exc.diagnostic(builder)]
         return module, builder.diagnostics
     return None, diagnostics
+
+
+#: How deeply a file's declarations and expressions may nest. Every later stage recurses on them,
+#: and each `and`/`or` nested on the right is one more indented block in the generated Python,
+#: which allows at most 100.
+MAX_DEPTH = 100
+#: Each quantifier is a loop in the generated Python, which nests at most 20 blocks.
+MAX_QUANTIFIERS = 16
+
+
+def _too_deep(tree: lark.Tree[Token], path: str, start: int = 1) -> Diagnostic | None:
+    """Report a declaration nested more than MAX_DEPTH levels, or quantifiers more than MAX_QUANTIFIERS."""
+    stack: list[tuple[lark.Tree[Token], int, int, Any]] = [(tree, start, 0, tree.meta)]
+    while stack:
+        node, depth, quantifiers, anchor = stack.pop()
+        quantifiers += node.data == "quantifier"
+        if depth > MAX_DEPTH or quantifiers > MAX_QUANTIFIERS:
+            line, column = getattr(anchor, "line", 1), getattr(anchor, "column", 1)
+            what = f"{MAX_DEPTH} levels" if depth > MAX_DEPTH else f"{MAX_QUANTIFIERS} quantifiers"
+            return Diagnostic(
+                "E001",
+                f"this declaration nests more than {what} deep",
+                Span(path, line, column, line, column + 1),
+                notes=("split a long expression into facts: fact NAME: boolean = ...",),
+            )
+        for child in node.children:
+            if isinstance(child, lark.Tree):
+                stack.append((child, depth + 1, quantifiers, child.meta if depth == 1 else anchor))
+    return None
 
 
 def parse_template(value: str, span: Span) -> tuple[n.Template, list[Diagnostic]]:
@@ -214,7 +252,16 @@ def parse_template(value: str, span: Span) -> tuple[n.Template, list[Diagnostic]
             parts.append(n.StringLit("{" + inner + "}", span))
             continue
         builder = _AstBuilder(span.path, inner, base=(prefix, span))
-        parts.append(builder.transform(tree))
+        too_deep = _too_deep(tree, span.path, start=6)  # a rationale sits as deep as a rule's clause
+        if too_deep is not None:
+            diagnostics.append(attrs.evolve(too_deep, span=_offset_span(span, prefix, len(inner))))
+            continue
+        try:
+            parts.append(builder.transform(tree))
+        except lark.exceptions.VisitError as error:
+            if not isinstance(error.orig_exc, _BadString):
+                raise
+            diagnostics.append(error.orig_exc.diagnostic(builder))
         diagnostics.extend(builder.diagnostics)
     parts.append(value[pos:])
     return n.Template(tuple(p for p in parts if p != ""), span), diagnostics
@@ -380,8 +427,32 @@ def _blank_out(lines: list[str], line: int) -> bool:
     return True
 
 
+class _BadString(Exception):
+    """A string literal whose escapes mean nothing (\\x4, \\N{NOPE}): reported as E003, never a crash."""
+
+    def __init__(self, token: str, reason: str):
+        super().__init__(reason)
+        self.token = token
+        self.reason = reason
+
+    def diagnostic(self, builder: _AstBuilder) -> Diagnostic:
+        """Locate the string (in the file, or inside a placeholder)."""
+        span = builder._tok_span(self.token) if isinstance(self.token, Token) else Span(builder.path, 1, 1, 1, 2)
+        return Diagnostic(
+            "E003",
+            f"unexpected character after a backslash in this string ({self.reason})",
+            span,
+            notes=('write \\" for a quote and \\\\ for a backslash',),
+        )
+
+
 def _unquote(token: str) -> str:
-    value = pyast.literal_eval(token)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # \q: an unknown escape stays as written
+            value = pyast.literal_eval(token)
+    except (SyntaxError, ValueError) as error:
+        raise _BadString(token, str(error).split(" (<unknown>")[0].rsplit(": ", 1)[-1]) from None
     assert isinstance(value, str)
     return value
 

@@ -243,6 +243,41 @@ def expected_approval(ctx: Context, data: dict[str, Any], rule_name: str) -> tup
     return final, binding, explain + ", so it should approve"
 
 
+def settled_approval(ctx: Context, data: dict[str, Any]) -> int | None:
+    """The units approved whatever the unknown facts are, when one rule surely governs; else None.
+
+    It is settled when the governing rule's allowance is known and every cap that may apply
+    but is not sure to (or whose allowance is unknown) allows at least what the rule and the
+    caps that surely apply leave.
+    """
+    facts = ctx.facts(data)
+    quantity = data["quantity"]
+    rules, caps = ctx.dispatch.get((data["service"], data["body_region"]), ((), ()))
+    verdicts = [(name, ctx.engine.applies(ctx.engine.rules[name], facts)[0]) for name in rules]
+    governing = [name for name, verdict in verdicts if verdict is True]
+    if len(governing) != 1:
+        return None
+    allowed = allowance(ctx, ctx.program.rule(governing[0]), facts, quantity)
+    if isinstance(allowed, rt.Unknown):
+        return None
+    approved: int = min(quantity, allowed)
+    if approved == 0:
+        return 0
+    doubtful = []
+    for name in caps:
+        applies = ctx.engine.applies(ctx.engine.rules[name], facts)[0]
+        if applies is False:
+            continue
+        cap_allowed = allowance(ctx, ctx.program.rule(name), facts, quantity)
+        if applies is True and not isinstance(cap_allowed, rt.Unknown):
+            approved = min(approved, cap_allowed)
+        else:
+            doubtful.append(cap_allowed)
+    if any(isinstance(a, rt.Unknown) or a < approved for a in doubtful):
+        return None
+    return approved
+
+
 def allowance(ctx: Context, rule: ir.RuleInfo, facts: rt.Facts, quantity: int) -> Any:
     """How many more units a rule allows (an oracle for the engine), or Unknown."""
     action = rule.action
@@ -314,6 +349,13 @@ def needs_information(ctx: Context, data: dict[str, Any], more: st.DataObject) -
         strange = [m for m in decision.missing if m not in absent_names]
         if strange:
             raise Violation(f"needs_information names {strange}, which the case gives (or are not inputs)")
+        settled = settled_approval(ctx, data)
+        if settled is not None:
+            raise Violation(
+                f"needs_information naming {', '.join(decision.missing)}, but whatever they are, the governing "
+                f"rule and the caps that surely apply allow {settled} of {data['quantity']}, and no other cap "
+                "can lower that"
+            )
     elif decision.missing:
         raise Violation(f"{summary(decision)} names missing facts")
     fill = [s for s in absent if not any(data.get(p) is not None for p in ctx.closed.get(s.name, ()))]

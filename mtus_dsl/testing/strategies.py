@@ -160,11 +160,12 @@ def case_to_data(case: Case) -> dict[str, Any]:
 
 # --- strategies ------------------------------------------------------------------------------
 
-_MIN_DATE = datetime.date(1900, 1, 1)
-_MAX_DATE = datetime.date(2199, 12, 31)
+# Dates are drawn from these years when the rules name no date at all.
+_FIRST = datetime.date(2000, 1, 1)
+_LAST = datetime.date(2020, 12, 31)
 _WORD = string.ascii_lowercase + "_"
 _LENGTHS = st.integers(0, 3)
-_DECADE = datetime.timedelta(days=3652)
+_COMPOUND = ("list", "set", "record")
 #: Below the chance of leaving an optional input out leaves it out; shrinks towards leaving it out.
 _PERCENT = st.integers(0, 99)
 
@@ -202,6 +203,8 @@ class CaseStrategies:
         known = self.bounds.integers
         low = type_.low if type_.low is not None else min([0, *known])
         high = type_.high if type_.high is not None else max([100, *known]) * 2
+        if low > high:
+            return st.nothing()
         near = sorted({v for n in (*known, low) for v in (n - 1, n, n + 1) if low <= v <= high})
         small = min(high, max([low + 12, *(v + 3 for v in near)]))
         # Branches are picked about evenly: the lowest (no prior visits), small numbers and the
@@ -219,11 +222,12 @@ class CaseStrategies:
         """
         marks = self.bounds.dates + self.bounds.editions
         near = sorted({d for m in marks for k in (-1, 0, 1) if (d := _shift(m, k)) is not None})
-        low = max(_MIN_DATE, min(marks, default=datetime.date(2000, 1, 1)) - datetime.timedelta(days=3 * 365))
-        high = min(_MAX_DATE, max(marks, default=datetime.date(2020, 1, 1)) + datetime.timedelta(days=3 * 365))
+        # Three years either side of the dates the rules name.
+        low = (_shift(min(marks), -1095) or datetime.date.min) if marks else _FIRST
+        high = (_shift(max(marks), 1095) or datetime.date.max) if marks else _LAST
         wanted = set(editions) if editions is not None else {g.name for g in self.program.guidelines}
         spans = [
-            (g.in_force_from or low, g.in_force_to or max(high, (g.in_force_from or low) + _DECADE))
+            (g.in_force_from or low, g.in_force_to or max(high, _shift(g.in_force_from or low, 3652) or high))
             for g in self.program.guidelines
             if g.name in wanted
         ]
@@ -231,7 +235,7 @@ class CaseStrategies:
         options = [st.dates(a, b) for a, b in spans if a <= b] * 3
         if near:
             options.append(st.sampled_from(near))
-        options.append(st.dates(low, high))
+        options.append(st.dates(min(low, high), max(low, high)))
         return st.one_of(options)
 
     def text(self) -> st.SearchStrategy[str]:
@@ -373,6 +377,8 @@ class CaseStrategies:
                 # Absent (unknown) shrinks first, so counterexamples show only the facts that matter.
                 if absent and not spec.required and draw(_PERCENT) < absent:
                     continue
+                if not spec.required and self.scalar(spec.type).is_empty and spec.type.kind not in _COMPOUND:
+                    continue  # no value is valid (an enumeration with no members): leave it out
                 data[name] = self.draw_value(draw, spec.type, data)
             if "quantity" not in fixed and "quantity" in self.specs:
                 data["quantity"] = self._quantity(draw, data)
