@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import calendar
 import datetime
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -490,7 +490,7 @@ class Engine:
         values = case.values
         key = (values["service"], values["body_region"])
         if key not in self.buckets:
-            return self.not_addressed(case.id, values, [], out_of_force=False, unit="units")
+            return self.not_addressed(case.id, values, [], out_of_force=(), unit="units")
         fast = self.fast.get(key)
         if fast is not None:
             decision = fast(values, case.id)
@@ -510,10 +510,10 @@ class Engine:
         bucket = self.buckets.get((facts["service"], facts["body_region"]))
         trace: list[TraceEntry] = []
         if bucket is None:
-            return self.not_addressed(case_id, facts, trace, out_of_force=False, unit="units")
+            return self.not_addressed(case_id, facts, trace, out_of_force=(), unit="units")
         governing: list[RuleHandle] = []
         unknown: list[Any] = []
-        out_of_force = False
+        out_of_force: list[str] = []
         for rule in bucket.rules:
             value, reason = self.applies(rule, facts)
             facts["@" + rule.meta.name] = value
@@ -521,7 +521,8 @@ class Engine:
                 governing.append(rule)
                 trace.append(self._governs[rule.meta.name])
             elif value is False:
-                out_of_force = out_of_force or reason == -2
+                if reason == -2 and rule.meta.guideline not in out_of_force:
+                    out_of_force.append(rule.meta.guideline)
                 trace.append(
                     self._excepted[rule.meta.name][reason]
                     if reason >= 0
@@ -539,7 +540,8 @@ class Engine:
         rule = governing[0]
         allowance = self.allowance(rule, facts, quantity)
         if allowance.__class__ is Unknown:
-            trace.append(limit_unknown_entry(rule, allowance))
+            # The rule governs, but its count is unknown: one entry says both.
+            trace[trace.index(self._governs[rule.meta.name])] = limit_unknown_entry(rule, allowance)
             return self.needs_information(case_id, quantity, allowance.facts, trace, rule.meta.unit)
         approved = min(quantity, allowance.allowed)
         cap_results: list[tuple[RuleHandle, Allowance]] = []
@@ -715,17 +717,29 @@ class Engine:
         )
 
     def not_addressed(
-        self, case_id: str | None, facts: Mapping[str, Any], trace: list[TraceEntry], out_of_force: bool, unit: str
+        self,
+        case_id: str | None,
+        facts: Mapping[str, Any],
+        trace: list[TraceEntry],
+        out_of_force: Collection[str],
+        unit: str,
     ) -> Decision:
-        """The answer when no encoded rule governs the request (reads only the case's inputs)."""
+        """The answer when no encoded rule governs the request (reads only the case's inputs).
+
+        `out_of_force` names the editions whose rules were passed over only because
+        they are not in force on the request date.
+        """
         service = str(facts["service"]).replace("_", " ")
         region = str(facts["body_region"]).replace("_", " ")
         date = facts["request_date"].isoformat()
         if out_of_force:
+            stale = [self.guidelines[name] for name in out_of_force]
+            named = " and ".join(f"{g.title} ({g.edition})" for g in stale)
+            verb = "is" if len(stale) == 1 else "are"
             editions = "; ".join(g.describe() for g in self.guidelines.values())
             text = (
-                f"No encoded guideline edition governing {service} for the {region} is in force on {date}. "
-                f"The corpus has: {editions}."
+                f"No encoded rule in force on {date} governs {service} for the {region}: {named} {verb} not in "
+                f"force on that date. The corpus has: {editions}."
             )
         else:
             text = (
@@ -750,6 +764,9 @@ def default_rationale(citation: Citation, numbers: Mapping[str, Any]) -> str:
     """The rationale of a rule that states none: what was asked, what the guideline supports."""
     unit = numbers["unit"]
     over = f" over {numbers['period']}" if numbers["period"] is not None else ""
+    if numbers["limit"] == 0:
+        where = f"{citation.document}, {citation.section}"
+        return f"{numbers['requested']} {unit} requested; {where}, does not support them"
     supports = f"{citation.document}, {citation.section}, supports {numbers['limit']} {unit}{over}"
     text = f"{numbers['requested']} {unit} requested; {supports}"
     if numbers["prior"]:

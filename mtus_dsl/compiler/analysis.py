@@ -153,6 +153,20 @@ def _read_facts(program: ir.Program, names: Sequence[str]) -> dict[str, ir.Expr]
     return found
 
 
+def _reached_rules(program: ir.Program, names: Sequence[str]) -> list[str]:
+    """The rules in `names` and every rule their clauses consult, directly or not."""
+    seen: list[str] = []
+    pending = list(names)
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.append(name)
+        rule = program.rule(name)
+        pending.extend(e.rule for c in rule.when + rule.unless for e in ir.walk(c) if isinstance(e, ir.Applies))
+    return seen
+
+
 def _candidates(
     program: ir.Program, fact: ir.Expr, constants: list[Any], rules: Sequence[ir.RuleInfo]
 ) -> list[Any] | None:
@@ -173,9 +187,9 @@ def _candidates(
         return [frozenset()] + [frozenset([m]) for m in named] + ([frozenset(named)] if len(named) > 1 else [])
     if kind == "integer":
         numbers = {c for c in constants if isinstance(c, int) and not isinstance(c, bool)}
-        values = {0} | {x + d for x in numbers for d in (-1, 0, 1)}
         low = type_.low if type_.low is not None else 0
-        return sorted(v for v in values if v >= low)
+        values = {0, low} | {x + d for x in numbers for d in (-1, 0, 1)}
+        return sorted(v for v in values if v >= low and (type_.high is None or v <= type_.high))
     if kind == "date":
         dates = {c for c in constants if isinstance(c, datetime.date)}
         if name == "request_date":
@@ -202,7 +216,10 @@ def _witness(
     """
     rules = [program.rule(n) for n in names]
     facts = _read_facts(program, names)
-    constants = [e.value for r in rules for c in r.when + r.unless for e in ir.walk(c) if isinstance(e, ir.Const)]
+    # Constants of the rules reached through `unless other_rule` too: their
+    # conditions decide whether the rules under test apply.
+    reached = [program.rule(n) for n in _reached_rules(program, names)]
+    constants = [e.value for r in reached for c in r.when + r.unless for e in ir.walk(c) if isinstance(e, ir.Const)]
     constants = [v for c in constants for v in _flatten(c)]
     domains: dict[str, list[Any]] = {}
     complete = True

@@ -131,7 +131,8 @@ class Checker:
 
     def _text(self, span: Span) -> str:
         source = self.sources.get(span.path, "")
-        return " ".join(source[span.start : span.end].split())
+        # A clause continued with a backslash reads as one line in the trace.
+        return " ".join(source[span.start : span.end].replace("\\\n", " ").split())
 
     # --- declarations --------------------------------------------------------------
     def _declare(self, kind: str, name: str, span: Span) -> bool:
@@ -227,6 +228,9 @@ class Checker:
             self.record_types[name] = tuple((f.name, self._type(f.type)) for f in record.fields)
         for name, decl in self.d.inputs.items():
             self.input_types[name] = self._type(decl.type)
+            if "duration" in str(self.input_types[name]):
+                self.error("E103", f"input '{name}' cannot be a duration: a case gives numbers, dates and words",
+                           decl.type.span, "give the length as an integer number of days, weeks or months")
             expected = CORE_INPUTS.get(name)
             if expected is not None and not decl.required:
                 self.error("E110", f"input '{name}' must be required", decl.span)
@@ -261,7 +265,7 @@ class Checker:
         deps = {name: {e.name for e in ir.walk(info.expr) if isinstance(e, ir.Fact)} for name, info in infos.items()}
         order = _toposort(deps)
         if order is None:
-            cycle = sorted(name for name, ds in deps.items() if ds)
+            cycle = _cycle(deps)
             self.error(
                 "E106",
                 "facts are defined in a circle: " + ", ".join(cycle),
@@ -300,7 +304,7 @@ class Checker:
         if len(cells) != len(columns):
             self.error(
                 "E113",
-                f"this row has {len(cells)} values; the table has {len(columns)} columns "
+                f"this row has {_count(len(cells), 'value')}; the table has {_count(len(columns), 'column')} "
                 f"({', '.join(c for c, _ in columns)})",
                 span,
             )
@@ -430,7 +434,8 @@ class Checker:
             lt, rt = left.type.required(), right.type.required()
             if not (lt.accepts(rt) or rt.accepts(lt)):
                 self.error("E104", f"cannot compare {left.type} with {right.type}", node.span)
-            elif node.op not in ("=", "!=") and lt.kind not in ("integer", "date", "duration", "error"):
+            # Durations do not order (is 1 month more than 30 days?): compare dates instead.
+            elif node.op not in ("=", "!=") and lt.kind not in ("integer", "date", "error"):
                 self.error("E104", f"'{node.op}' orders numbers, dates or durations, not {lt}", node.span)
             return ir.Compare(node.op, left, right)
         if isinstance(node, n.Member):
@@ -452,7 +457,9 @@ class Checker:
             operand = self.expr(node.operand, scope)
             if not operand.type.optional and operand.type.kind not in ("error", "none"):
                 self.error(
-                    "E104", f"'exists' tests something that may be none, but this is always a {operand.type}", node.span
+                    "E104",
+                    f"'exists' tests something that may be none, but this is always {_a(operand.type)}",
+                    node.span,
                 )
             return ir.Exists(operand)
         if isinstance(node, n.Arith):
@@ -569,7 +576,7 @@ class Checker:
             result = t.INTEGER
         else:
             fields = self._fields(element) or {}
-            if element.kind != "error" and fields.get("date", t.ERROR).kind not in ("date", "error"):
+            if element.kind != "error" and ("date" not in fields or fields["date"].kind not in ("date", "error")):
                 self.error("E104", f"'latest' picks by date, and {element} has no date field", node.span)
             result = attrs.evolve(element, optional=True)
         return ir.Quant(node.kind, node.var, collection, condition, result)
@@ -627,7 +634,8 @@ class Checker:
                 "E109",
                 f"section '{section.name}' belongs to no guideline",
                 section.span,
-                'declare \'guideline NAME "Title" edition "...":\' above it in the same file',
+                'declare \'guideline NAME "Title" edition "...":\' above it in the same file, '
+                "or name it: section NAME \"Title\" in GUIDELINE",
             )
             return None
         services = self._scope_names(rule.services or section.services, "service")
@@ -816,6 +824,45 @@ class Checker:
 
 
 _BAD = object()
+
+
+def _a(type_: t.Type) -> str:
+    """The type with its article: 'an integer', 'a date'."""
+    text = str(type_)
+    return ("an " if text[:1] in "aeiou" else "a ") + text
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def _cycle(deps: Mapping[str, Iterable[str]]) -> list[str]:
+    """The names on one circle of definitions (deps has one)."""
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in deps.get(node, ()):
+            if nxt not in deps:
+                continue
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        state[node] = 2
+        path.pop()
+        return None
+
+    for node in deps:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return sorted(deps)
 
 
 def _members(enums: Mapping[str, tuple[str, ...]], name: str) -> tuple[str, ...]:

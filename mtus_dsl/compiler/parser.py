@@ -176,7 +176,7 @@ def parse_module(text: str, path: str) -> tuple[n.Module | None, list[Diagnostic
         except (lark.exceptions.UnexpectedInput, _IndentationError) as error:
             diagnostic, line = _syntax_diagnostic(error, source, path)
             diagnostics.append(diagnostic)
-            if not _blank_out(lines, line):
+            if not _blank_out(lines, line, with_block=diagnostic.code != "E005"):
                 break
             continue
         if diagnostics:
@@ -282,9 +282,15 @@ def _syntax_diagnostic(error: Exception, source: str, path: str) -> tuple[Diagno
             Span(path, line, 1, line, indent + 1),
             notes=("indent a block's lines by the same amount, deeper than the line ending in ':'",),
         ), line
-    if isinstance(error, lark.exceptions.UnexpectedEOF):
-        line = source.count("\n") or 1
-        return Diagnostic("E004", "the file ends in the middle of a declaration", Span(path, line, 1, line, 1)), line
+    if isinstance(error, lark.exceptions.UnexpectedEOF) or (
+        isinstance(error, lark.exceptions.UnexpectedToken) and error.token.type == "$END"
+        and _unclosed_bracket(source, len(source)) is None
+    ):
+        line = len(source.rstrip().split("\n"))
+        return Diagnostic(
+            "E004", "the file ends in the middle of a declaration", Span(path, line, 1, line, 1),
+            notes=(f"expected {_expected_words(sorted(getattr(error, 'expected', ())))}",),
+        ), line
     assert isinstance(error, lark.exceptions.UnexpectedInput)
     line, column = error.line, error.column
     if line < 1:
@@ -303,7 +309,8 @@ def _syntax_diagnostic(error: Exception, source: str, path: str) -> tuple[Diagno
     assert isinstance(error, lark.exceptions.UnexpectedToken)
     token = error.token
     opened = _unclosed_bracket(source, token.start_pos or 0)
-    if opened is not None and opened[0] < line:
+    at_end = token.type in ("_NL", "_DEDENT", "$END")
+    if opened is not None and (opened[0] < line or at_end):
         # Inside an unclosed bracket newlines do not end lines, so the error shows
         # up later; point at the bracket instead.
         open_line, open_column, char = opened
@@ -326,7 +333,7 @@ def _syntax_diagnostic(error: Exception, source: str, path: str) -> tuple[Diagno
                 "E002",
                 f"unknown keyword '{word}'{suggestion}",
                 span,
-                notes=(f"expected {_expected_words(expected, words_only=True)}",),
+                notes=(f"expected {_expected_words(expected, words_only=True, first=suggestion)}",),
             ), line
     # A line that starts with an unknown word followed by more words (not by
     # ':', which starts a rule) most likely misspells a line keyword.
@@ -387,7 +394,7 @@ def _unclosed_bracket(source: str, upto: int) -> tuple[int, int, str] | None:
     return stack[-1] if stack else None
 
 
-def _expected_words(expected: list[str], words_only: bool = False) -> str:
+def _expected_words(expected: list[str], words_only: bool = False, first: str = "") -> str:
     words: list[str] = []
     for name in expected:
         if name in _TERMINAL_WORDS:
@@ -399,15 +406,16 @@ def _expected_words(expected: list[str], words_only: bool = False) -> str:
             continue
         if pattern.type == "str" and (not words_only or pattern.value.isidentifier()):
             words.append(f"'{pattern.value}'")
-    # Words first (what an author most likely meant), punctuation last.
-    words = sorted(set(words), key=lambda w: (not w.strip("'").isidentifier(), w))
+    # The suggested word first, then words (what an author most likely meant), punctuation last.
+    suggested = first.split("'")[1] if first.count("'") >= 2 else None
+    words = sorted(set(words), key=lambda w: (w.strip("'") != suggested, not w.strip("'").isidentifier(), w))
     if len(words) > 8:
         words = words[:8] + ["..."]
     return ", ".join(words) if words else "something else"
 
 
-def _blank_out(lines: list[str], line: int) -> bool:
-    """Blank the line with the error and, if it opens a block, the block under it."""
+def _blank_out(lines: list[str], line: int, with_block: bool = True) -> bool:
+    """Blank the line with the error and the lines indented under it (its block or its clauses)."""
     index = line - 1
     if not 0 <= index < len(lines) or not lines[index].strip():
         # The error is reported at a blank line or end of file: blank the
@@ -417,13 +425,14 @@ def _blank_out(lines: list[str], line: int) -> bool:
         if index < 0:
             return False
     indent = len(lines[index]) - len(lines[index].lstrip())
-    opens_block = lines[index].split("#", 1)[0].rstrip().endswith(":")
     lines[index] = ""
-    if opens_block:
-        j = index + 1
-        while j < len(lines) and (not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip()) > indent):
-            lines[j] = ""
-            j += 1
+    # Lines indented deeper belong to the broken one (a section's body, a
+    # rule's clauses): left alone, each would report an error of its own.
+    # (A line indented wrongly has no block: the lines after it are its neighbours.)
+    j = index + 1
+    while with_block and j < len(lines) and (not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip()) > indent):
+        lines[j] = ""
+        j += 1
     return True
 
 

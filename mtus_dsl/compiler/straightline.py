@@ -393,7 +393,7 @@ def _decision(
                 w.line(
                     f"return _ENGINE.needs_information(case_id, v['quantity'], _join(*unknown).facts, trace, {unit!r})"
                 )
-            w.line(f"return _ENGINE.not_addressed(case_id, v, trace, False, {unit!r})")
+            w.line(f"return _ENGINE.not_addressed(case_id, v, trace, (), {unit!r})")
         w.line("except _GIVE_UP:")
         with w.block():
             w.line("return None")
@@ -464,7 +464,8 @@ def _governor(
             w.line(f"allowance = _ENGINE.allowance(_ENGINE.rules[{rule.name!r}], f, q)")
             w.line("if allowance.__class__ is _U:")
             with w.block():
-                w.line(f"trace.append(_rt.limit_unknown_entry(_ENGINE.rules[{rule.name!r}], allowance))")
+                w.line(f"trace[trace.index(_governs_{rule.name})] = "
+                       f"_rt.limit_unknown_entry(_ENGINE.rules[{rule.name!r}], allowance)")
                 w.line(f"return _ENGINE.needs_information(case_id, q, allowance.facts, trace, {action.unit!r})")
             w.line(
                 "limit, prior, allowed, period = allowance.limit, allowance.prior, allowance.allowed, allowance.period"
