@@ -325,3 +325,22 @@ def test_a_cap_that_cannot_bind_asks_for_nothing(tmp_path):
     looser = mtus_dsl.loads({"toy.mtus": path.read_text().replace("max_visits 5", "max_visits 9")})
     assert looser.decide(case).missing == ("functional_improvement",)
     assert _mtus_test(str(path), "-k", "needs_information").exit_code == 0
+
+
+def test_mtus_test_reports_compile_errors(tmp_path):
+    """Files that do not compile print their diagnostics, test nothing, and exit 1."""
+    bad = tmp_path / "bad.mtus"
+    bad.write_text(HEADER + "    r: max_visit 10\n")
+    result = _mtus_test(str(bad))
+    assert result.exit_code == 1
+    assert "error[E002]" in result.output and "nothing was tested" in result.output
+
+
+def test_the_projects_own_pytest_collects_no_mtus_items():
+    """`python -m pytest` (testpaths = tests) collects the Python tests once each and no .mtus file."""
+    run = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stdout + run.stderr
+    items = [line for line in run.stdout.splitlines() if "::" in line]
+    assert items and not [i for i in items if ".mtus::" in i]
+    assert len(items) == len(set(items))

@@ -18,6 +18,9 @@ from typing import Any
 
 import pytest
 
+# Registers the mtus-ci and mtus-thorough profiles before Hypothesis reads --hypothesis-profile.
+from mtus_dsl.testing import profiles  # noqa: F401
+
 _SUITES = pytest.StashKey[dict[tuple[Path, bool], Any]]()
 
 

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, Verbosity, settings
 
 #: Deterministic (derandomized) and quick: every run tries the same cases; for CI and everyday `mtus test`.
 CI = "mtus-ci"
-#: Twenty times the cases, random each run: before a release (`mtus test --thorough`).
+#: Ten times the cases, random each run: before a release (`mtus test --thorough`).
 THOROUGH = "mtus-thorough"
 
 _COMMON = {
@@ -20,7 +20,7 @@ _COMMON = {
 }
 
 settings.register_profile(CI, max_examples=100, derandomize=True, **_COMMON)  # type: ignore[arg-type]
-settings.register_profile(THOROUGH, max_examples=2000, derandomize=False, **_COMMON)  # type: ignore[arg-type]
+settings.register_profile(THOROUGH, max_examples=1000, derandomize=False, **_COMMON)  # type: ignore[arg-type]
 
 
 def profile(thorough: bool = False) -> settings:
