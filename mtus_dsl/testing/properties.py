@@ -192,10 +192,14 @@ def modify_exact(ctx: Context, data: dict[str, Any], more: st.DataObject) -> Non
     if decision.approved != expected:
         raise Violation(f"approved {decision.approved} ({summary(decision)}), but {explain}: {expected}")
     listed = set(decision.rules[1:])
-    if not listed <= binding or (binding and not listed):
+    if not listed <= binding:
         raise Violation(
-            f"the decision names caps {sorted(listed)}, but the caps that bind at {expected} are {sorted(binding)}"
+            f"the decision names caps {sorted(listed)}, but only {sorted(binding) or 'none'} surely apply and "
+            f"allow exactly {expected}"
         )
+    held_down = expected < min(data["quantity"], ctx_allowance(ctx, data, decision.rules[0]))
+    if held_down and not listed:
+        raise Violation(f"{summary(decision)}: a cap holds it below what the rule allows, but no cap is named")
     if decision.outcome is Outcome.MODIFY:
         exact = {**data, "quantity": decision.approved}
         again = ctx.decide(exact)
@@ -239,8 +243,16 @@ def expected_approval(ctx: Context, data: dict[str, Any], rule_name: str) -> tup
         cap_allowed = allowance(ctx, cap, facts, quantity)
         if applies is not False and (isinstance(cap_allowed, rt.Unknown) or cap_allowed < final):
             raise Violation(f"decided, although cap {name} may bind and depends on facts the case does not give")
-    binding = {name for name, value in known.items() if value == final and value < approved}
+    # Caps that may be named: they surely apply and allow exactly what is approved (a tie with the rule
+    # included), short of all that was requested.
+    binding = {name for name, value in known.items() if value == final and value < quantity}
     return final, binding, explain + ", so it should approve"
+
+
+def ctx_allowance(ctx: Context, data: dict[str, Any], rule_name: str) -> int:
+    """What a rule that decided a case still allows it (known, since it decided)."""
+    value = allowance(ctx, ctx.program.rule(rule_name), ctx.facts(data), data["quantity"])
+    return int(value) if not isinstance(value, rt.Unknown) else data["quantity"]
 
 
 def settled_approval(ctx: Context, data: dict[str, Any]) -> int | None:

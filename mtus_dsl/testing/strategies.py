@@ -166,6 +166,9 @@ _LAST = datetime.date(2020, 12, 31)
 _WORD = string.ascii_lowercase + "_"
 _LENGTHS = st.integers(0, 3)
 _COMPOUND = ("list", "set", "record")
+_COIN = st.booleans()
+#: A day inside, on, or outside a boundary.
+_OFFSETS = st.sampled_from((0, -1, 1))
 #: Below the chance of leaving an optional input out leaves it out; shrinks towards leaving it out.
 _PERCENT = st.integers(0, 99)
 
@@ -193,9 +196,6 @@ class CaseStrategies:
             for name, fields in self.schema.records.items()
         }
         self._cache: dict[Type, st.SearchStrategy[Any]] = {}
-        # A period counted back from the request date, then a day inside, on or outside its end.
-        self._periods = st.sampled_from((None, *self.bounds.periods))
-        self._offsets = st.sampled_from((0, -1, 1))
 
     # scalars: built once per type
     def integer(self, type_: Type) -> st.SearchStrategy[int]:
@@ -283,7 +283,7 @@ class CaseStrategies:
     def draw_value(self, draw: Callable[..., Any], type_: Type, drawn: Mapping[str, Any]) -> Any:
         """Draw a JSON value of `type_`; dates and records may depend on the case `drawn` so far."""
         kind = type_.kind
-        if kind == "date" and isinstance(drawn.get("request_date"), str) and draw(self._relative):
+        if kind == "date" and isinstance(drawn.get("request_date"), str) and draw(_COIN):
             return self.draw_before(draw, drawn["request_date"], self.bounds.periods)
         if kind == "record":
             return self.draw_record(draw, type_.name or "", drawn)
@@ -297,29 +297,27 @@ class CaseStrategies:
             return items
         return draw(self.scalar(type_))
 
-    _relative = st.booleans()
-
-    def draw_before(self, draw: Callable[..., Any], anchor: str, periods: Sequence[rt.Duration]) -> str | None:
-        """A date one day inside, on, or outside the end of a period counted back from `anchor`."""
+    def draw_before(self, draw: Callable[..., Any], anchor: str, periods: Sequence[rt.Duration]) -> str:
+        """A date one day inside, on, or outside the end of a period counted back from `anchor` (or of none)."""
         start = datetime.date.fromisoformat(anchor)
         period = draw(st.sampled_from((None, *periods))) if periods else None
-        moved = _shift(start, draw(self._offsets), period)
+        moved = _shift(start, draw(_OFFSETS), period)
         return (moved or start).isoformat()
 
     def draw_record(self, draw: Callable[..., Any], name: str, drawn: Mapping[str, Any]) -> dict[str, Any]:
         """A record; often built from a table row and dated one day inside or outside the row's period."""
         rows = self.rows_for.get(name, [])
-        row = draw(st.sampled_from(rows)) if rows and draw(st.booleans()) else None
+        row = draw(st.sampled_from(rows)) if rows and draw(_COIN) else None
         values: dict[str, Any] = {}
         for field, type_ in self.schema.records.get(name, ()):
             if row is not None and row.keys.get(field) is not None:
                 values[field] = to_json(row.keys[field])
-                if type_.kind != "enum" or draw(st.booleans()):
+                if type_.kind != "enum" or draw(_COIN):
                     continue
             if type_.kind == "enum":
                 # Records often describe the case's own region: a surgery on the requested body region.
                 same = [v for n, v in drawn.items() if n in self.specs and self.specs[n].type == type_]
-                if same and draw(st.booleans()):
+                if same and draw(_COIN):
                     values[field] = draw(st.sampled_from(same))
                     continue
             if type_.kind == "date" and isinstance(drawn.get("request_date"), str):
