@@ -233,9 +233,11 @@ def _not_addressed(case: Case, trace: list[TraceEntry], out_of_force: bool) -> D
     service = v["service"].replace("_", " ")
     region = v["body_region"].replace("_", " ")
     if out_of_force:
+        # Only the CPMTG 2009 has an end date in the benchmark corpus.
         text = (
-            f"No encoded guideline edition governing {service} for the {region} is in force on "
-            f"{v['request_date'].isoformat()}. The corpus has: {_EDITIONS}."
+            f"No encoded rule in force on {v['request_date'].isoformat()} governs {service} for the {region}: "
+            f"Chronic Pain Medical Treatment Guidelines (2009) is not in force on that date. "
+            f"The corpus has: {_EDITIONS}."
         )
     else:
         text = (
@@ -329,7 +331,8 @@ def decide(case: Case) -> Decision:
     limit = _LIMIT[governing]
     prior = v.get("prior_visits")
     if prior is None:
-        trace.append(_entry(governing, "unknown", "its limit depends on prior_visits"))
+        # The rule governs but its count is unknown: that one entry replaces "governs".
+        trace[trace.index(_GOVERNS[governing])] = _entry(governing, "unknown", "its limit depends on prior_visits")
         return _needs(case, quantity, frozenset(("prior_visits",)), trace)
     allowed = limit - prior if prior < limit else 0
     approved = quantity if quantity < allowed else allowed

@@ -21,7 +21,7 @@ from mtus_dsl import runtime as rt
 from mtus_dsl.case import CaseError
 from mtus_dsl.compiler import Compilation, compile_paths
 from mtus_dsl.decision import Decision, Outcome
-from mtus_dsl.diagnostics import render_all
+from mtus_dsl.diagnostics import CompileError, render_all
 from mtus_dsl.schedule import Schedule, default_guidelines
 
 EXIT_OK, EXIT_GUIDELINE_ERRORS, EXIT_BAD_INPUT, EXIT_RULE_FAILURE = 0, 1, 2, 3
@@ -40,16 +40,17 @@ def _report(compilation: Compilation) -> None:
 
 def _schedule(paths: Iterable[str]) -> Schedule:
     if paths:
-        compilation = compile_paths(list(paths))
+        compilation = compile_paths(list(paths), analyse=False)
     else:
         corpus = default_guidelines()
-        compilation = compile_paths([corpus], label=(corpus, "guidelines"))
-    if compilation.program is None:
-        _report(compilation)
-        errors = sum(d.is_error for d in compilation.diagnostics)
+        compilation = compile_paths([corpus], label=(corpus, "guidelines"), analyse=False)
+    try:
+        return Schedule(compilation)
+    except CompileError as error:
+        click.echo(render_all(error.diagnostics, error.sources), err=True)
+        errors = sum(d.is_error for d in error.diagnostics)
         click.echo(f"error: the guidelines have {errors} error(s); stopped before using them", err=True)
         sys.exit(EXIT_GUIDELINE_ERRORS)
-    return Schedule(compilation)
 
 
 @main.command()

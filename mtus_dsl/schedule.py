@@ -11,7 +11,7 @@ from typing import Any
 
 from mtus_dsl import runtime as rt
 from mtus_dsl.case import Case, CaseSchema
-from mtus_dsl.compiler import Compilation, compile_paths, compile_sources, ir
+from mtus_dsl.compiler import Compilation, analysis, compile_paths, compile_sources, ir
 from mtus_dsl.compiler.codegen import generate, load_module
 from mtus_dsl.compiler.interpreter import Interpreter
 from mtus_dsl.decision import Decision
@@ -39,6 +39,13 @@ class Schedule:
         self.python_source = generate(self.program)
         self.module: ModuleType = load_module(self.python_source)
         self.engine: rt.Engine = self.module.__dict__["_ENGINE"]
+        if not compilation.analysed:
+            # The conflict search evaluates rules many times: the compiled engine
+            # just built does it several times faster than the interpreter.
+            found = analysis.analyse(self.program, self.engine)
+            self.diagnostics = self.diagnostics + tuple(found)
+            if any(d.is_error for d in found):
+                raise CompileError(self.diagnostics, self.sources)
 
     @property
     def schema(self) -> CaseSchema:
@@ -67,10 +74,10 @@ def load(paths: Iterable[str | Path] | None = None) -> Schedule:
     """Load, check and compile guideline files (None: the shipped corpus); raise CompileError on errors."""
     if paths is None:
         corpus = default_guidelines()
-        return Schedule(compile_paths([corpus], label=(corpus, "guidelines")))
-    return Schedule(compile_paths(list(paths)))
+        return Schedule(compile_paths([corpus], label=(corpus, "guidelines"), analyse=False))
+    return Schedule(compile_paths(list(paths), analyse=False))
 
 
 def loads(sources: Mapping[str, str]) -> Schedule:
     """Compile guideline texts given as {name: text}; raise CompileError on errors."""
-    return Schedule(compile_sources(dict(sources)))
+    return Schedule(compile_sources(dict(sources), analyse=False))

@@ -98,3 +98,15 @@ def test_fast_path_agrees_wherever_it_answers(corpus):
             answered += 1
             assert decision == corpus.interpret(case), example.title
     assert answered >= len(corpus.program.examples) // 2
+
+
+def test_bytecode_cache_is_reused_and_survives_corruption(tmp_path, monkeypatch, seed_case):
+    """Compiled bytecode is kept per source; a damaged cache file just means compiling again."""
+    monkeypatch.setenv("MTUS_DSL_CACHE", str(tmp_path))
+    first = mtus_dsl.load()
+    [cached] = list(tmp_path.glob("*.bytecode"))
+    assert mtus_dsl.load().decide(seed_case) == first.decide(seed_case)
+    cached.write_bytes(b"not bytecode")
+    assert mtus_dsl.load().decide(seed_case) == first.decide(seed_case)
+    monkeypatch.setenv("MTUS_DSL_CACHE", "off")
+    assert mtus_dsl.load().decide(seed_case) == first.decide(seed_case)

@@ -36,6 +36,7 @@ class Compilation:
     program: ir.Program | None
     diagnostics: tuple[Diagnostic, ...]
     sources: dict[str, str]
+    analysed: bool = True  # False: conflicts and unreachable rules are still to be checked
 
     @property
     def ok(self) -> bool:
@@ -81,10 +82,12 @@ def compile_sources(sources: dict[str, str], *, analyse: bool = True) -> Compila
         diagnostics.extend(found_later)
         if any(d.is_error for d in found_later):
             program = None
-    return Compilation(program, tuple(diagnostics), all_sources)
+    return Compilation(program, tuple(diagnostics), all_sources, analysed=analyse)
 
 
-def compile_paths(paths: Iterable[str | Path], *, label: tuple[Path, str] | None = None) -> Compilation:
+def compile_paths(
+    paths: Iterable[str | Path], *, label: tuple[Path, str] | None = None, analyse: bool = True
+) -> Compilation:
     """Read and compile .mtus files and directories.
 
     `label` = (directory, name) shows files under that directory as `name/...` in
@@ -102,4 +105,4 @@ def compile_paths(paths: Iterable[str | Path], *, label: tuple[Path, str] | None
             problems.append(Diagnostic("E000", f"cannot read '{file}': {error}", Span(str(file), 1, 1, 1, 1)))
     if problems:
         return Compilation(None, tuple(problems), sources)
-    return compile_sources(sources)
+    return compile_sources(sources, analyse=analyse)

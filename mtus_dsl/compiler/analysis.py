@@ -26,8 +26,12 @@ from mtus_dsl.diagnostics import Diagnostic, Severity, Span
 MAX_ASSIGNMENTS = 4096
 
 
-def analyse(program: ir.Program) -> list[Diagnostic]:
-    """Report exception cycles, conflicting rule pairs and unreachable rules."""
+def analyse(program: ir.Program, engine: rt.Engine | None = None) -> list[Diagnostic]:
+    """Report exception cycles, conflicting rule pairs and unreachable rules.
+
+    The witnesses are evaluated by `engine`: the compiled one when the caller
+    has it (it is several times faster), else the interpreter's.
+    """
     cycle = _exception_cycle(program)
     if cycle:
         rule = program.rule(cycle[0])
@@ -39,7 +43,7 @@ def analyse(program: ir.Program) -> list[Diagnostic]:
                 notes=("an exception must not, through others, except itself",),
             )
         ]
-    engine = Interpreter(program).engine()
+    engine = engine or Interpreter(program).engine()
     diagnostics: list[Diagnostic] = []
     # Each pair that shares a service and body region is searched once, over
     # every service and region the two rules share.

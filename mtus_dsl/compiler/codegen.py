@@ -13,8 +13,13 @@ from __future__ import annotations
 import datetime
 import hashlib
 import linecache
+import marshal
+import os
+import sys
 import types
+import weakref
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -412,9 +417,52 @@ def load_module(source: str, name: str = "mtus_compiled") -> types.ModuleType:
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     module = types.ModuleType(name)
     module.__file__ = filename
-    code = compile(source, filename, "exec")
-    exec(code, module.__dict__)
+    # The source stays readable for as long as the module lives, and no longer:
+    # a process that compiles many schedules does not keep every one.
+    weakref.finalize(module, linecache.cache.pop, filename, None)
+    exec(_bytecode(source, filename), module.__dict__)
     return module
+
+
+def _cache_dir() -> Path | None:
+    """Where compiled bytecode is kept: $MTUS_DSL_CACHE, else the user's cache directory; None when off."""
+    configured = os.environ.get("MTUS_DSL_CACHE")
+    if configured == "off":
+        return None
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "mtus-dsl"
+
+
+def _bytecode(source: str, filename: str) -> types.CodeType:
+    """Compile generated source, reusing the bytecode of an identical earlier compilation.
+
+    Compiling the corpus's module costs tens of milliseconds on every load; like
+    Python's own __pycache__ (and Jinja's bytecode cache) we keep the result,
+    keyed by the source and the interpreter version, in a directory only the
+    user can write. Any problem with the cache just means compiling again.
+    """
+    directory = _cache_dir()
+    key = hashlib.sha256(f"{sys.version}\0{filename}\0{source}".encode()).hexdigest()
+    path = directory / f"{key}.bytecode" if directory else None
+    if path is not None:
+        try:
+            code = marshal.loads(path.read_bytes())
+            if isinstance(code, types.CodeType):
+                return code
+        except (OSError, ValueError, EOFError, TypeError):
+            pass
+    code = compile(source, filename, "exec")
+    if path is not None and directory is not None:
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            partial = path.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_bytes(marshal.dumps(code))
+            os.replace(partial, path)
+        except OSError:
+            pass
+    return code
 
 
 def iter_rules(module: types.ModuleType) -> Iterator[str]:
