@@ -291,9 +291,14 @@ class CodeIndex:
 
 
 def conditions_of(codesets: Mapping[str, tuple[str, ...]] | CodeIndex, condition: Any, diagnoses: Any) -> Any:
-    """The set of conditions a case has: its `condition` word and its diagnoses' code sets."""
-    if condition.__class__ is Unknown and diagnoses.__class__ is Unknown:
-        return join(condition, diagnoses)
+    """The set of conditions a case has: its `condition` word and its diagnoses' code sets.
+
+    Unknown while the diagnoses are: a condition word alone cannot say that no
+    diagnosis adds another condition (a CRPS code would change the limit). A
+    case with no diagnoses says so with an empty list.
+    """
+    if diagnoses.__class__ is Unknown:
+        return diagnoses
     found: set[str] = set()
     if condition.__class__ is not Unknown:
         found.add(condition)

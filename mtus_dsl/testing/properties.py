@@ -47,8 +47,8 @@ class Context:
         self.strategies: CaseStrategies = builder(schedule)
         self.dispatch = dict(schedule.program.dispatch)
         # Inputs the language reads as "none", not unknown, when a partner input is given:
-        # conditions_of(condition, diagnoses) is unknown only when both are; either one given
-        # is taken as the whole story of the case's conditions.
+        # conditions_of(condition, diagnoses) is known once the diagnoses are; the condition
+        # word then only adds to them (absent, it adds nothing).
         self.closed: dict[str, set[str]] = {}
         for expr in expressions(schedule.program):
             for node in ir.walk(expr):
@@ -56,7 +56,6 @@ class Context:
                     first, second = node.args
                     if isinstance(first, ir.Input) and isinstance(second, ir.Input):
                         self.closed.setdefault(first.name, set()).add(second.name)
-                        self.closed.setdefault(second.name, set()).add(first.name)
 
     def decide(self, data: Mapping[str, Any]) -> Decision:
         """Decide with the compiled code; a case the engine cannot decide is left to `totality`."""
