@@ -102,29 +102,7 @@ def _exception_cycle(program: ir.Program) -> list[str] | None:
         r.name: sorted({e.rule for c in r.when + r.unless for e in ir.walk(c) if isinstance(e, ir.Applies)})
         for r in program.rules
     }
-    state: dict[str, int] = {}
-    path: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        path.append(node)
-        for nxt in graph.get(node, ()):
-            if state.get(nxt) == 1:
-                return path[path.index(nxt) :]
-            if state.get(nxt) is None:
-                found = visit(nxt)
-                if found:
-                    return found
-        state[node] = 2
-        path.pop()
-        return None
-
-    for node in graph:
-        if state.get(node) is None:
-            found = visit(node)
-            if found:
-                return found
-    return None
+    return ir.find_cycle(graph)
 
 
 def _related(program: ir.Program, a: str, b: str) -> bool:
@@ -140,20 +118,12 @@ def _related(program: ir.Program, a: str, b: str) -> bool:
 def _read_facts(program: ir.Program, names: Sequence[str]) -> dict[str, ir.Expr]:
     """The inputs and derived facts the rules' conditions read, directly or through other rules."""
     found: dict[str, ir.Expr] = {}
-    seen_rules: set[str] = set()
-    pending = list(names)
-    while pending:
-        name = pending.pop()
-        if name in seen_rules:
-            continue
-        seen_rules.add(name)
+    for name in _reached_rules(program, names):
         rule = program.rule(name)
         for clause in rule.when + rule.unless:
             for e in ir.walk(clause):
                 if isinstance(e, (ir.Input, ir.Fact)):
                     found.setdefault(e.name, e)
-                elif isinstance(e, ir.Applies):
-                    pending.append(e.rule)
     return found
 
 

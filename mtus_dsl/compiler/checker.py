@@ -838,31 +838,7 @@ def _count(number: int, noun: str) -> str:
 
 def _cycle(deps: Mapping[str, Iterable[str]]) -> list[str]:
     """The names on one circle of definitions (deps has one)."""
-    state: dict[str, int] = {}
-    path: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        path.append(node)
-        for nxt in deps.get(node, ()):
-            if nxt not in deps:
-                continue
-            if state.get(nxt) == 1:
-                return path[path.index(nxt):]
-            if nxt not in state:
-                found = visit(nxt)
-                if found:
-                    return found
-        state[node] = 2
-        path.pop()
-        return None
-
-    for node in deps:
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
-    return sorted(deps)
+    return ir.find_cycle(deps) or sorted(deps)
 
 
 def _members(enums: Mapping[str, tuple[str, ...]], name: str) -> tuple[str, ...]:

@@ -28,6 +28,7 @@ from mtus_dsl import runtime as rt
 from mtus_dsl.case import CaseSchema, InputSpec, Record
 from mtus_dsl.compiler import ir, straightline
 from mtus_dsl.compiler.interpreter import guideline_meta, rule_meta
+from mtus_dsl.compiler.pysource import SourceWriter, comment
 from mtus_dsl.decision import Citation, TraceEntry
 from mtus_dsl.types import Type
 
@@ -66,11 +67,6 @@ _int = _rt.known_int
 _known = _rt.known
 _GiveUp = _rt.GiveUp
 '''
-
-
-def _comment(text: str) -> str:
-    """Make text safe inside a # comment: no newline or control character survives."""
-    return repr(str(text))[1:-1]
 
 
 def _ident(prefix: str, name: str) -> str:
@@ -132,35 +128,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class _Writer:
-    """Collect lines at an indentation level."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.level = 0
-
-    def line(self, text: str = "") -> None:
-        self.lines.append("    " * self.level + text if text else "")
-
-    def indent(self) -> _Indent:
-        return _Indent(self)
-
-
-class _Indent:
-    def __init__(self, writer: _Writer):
-        self.writer = writer
-
-    def __enter__(self) -> None:
-        self.writer.level += 1
-
-    def __exit__(self, *exc: object) -> None:
-        self.writer.level -= 1
-
-
 class _Function:
     """Emit the statements of one function body, one temporary per intermediate value."""
 
-    def __init__(self, writer: _Writer, env: Mapping[str, str] | None = None):
+    def __init__(self, writer: SourceWriter, env: Mapping[str, str] | None = None):
         self.w = writer
         self.count = 0
         self.env = dict(env or {})
@@ -280,9 +251,9 @@ class _Function:
 
 def generate(program: ir.Program) -> str:
     """Return the Python source of a module whose `decide(case)` decides like the interpreter."""
-    w = _Writer()
+    w = SourceWriter()
     # The sources are listed in the module docstring: no quote may close it.
-    sources = "\n".join(f"  {_comment(s)}".replace('"', '\\"') for s in program.sources)
+    sources = "\n".join(f"  {comment(s)}".replace('"', '\\"') for s in program.sources)
     for line in HEADER.format(sources=sources).splitlines():
         w.line(line)
     w.line()
@@ -347,10 +318,10 @@ def generate(program: ir.Program) -> str:
     return "\n".join(w.lines) + "\n"
 
 
-def _fact(w: _Writer, fact: ir.FactInfo) -> None:
+def _fact(w: SourceWriter, fact: ir.FactInfo) -> None:
     w.line()
     w.line()
-    w.line(f"# fact {fact.name}  ({_comment(str(fact.origin))})")
+    w.line(f"# fact {fact.name}  ({comment(str(fact.origin))})")
     w.line(f"def {_ident('_fact_', fact.name)}(f):")
     with w.indent():
         fn = _Function(w)
@@ -370,10 +341,10 @@ def _fact(w: _Writer, fact: ir.FactInfo) -> None:
             w.line("return None")
 
 
-def _rule(w: _Writer, rule: ir.RuleInfo) -> None:
+def _rule(w: SourceWriter, rule: ir.RuleInfo) -> None:
     w.line()
     w.line()
-    w.line(f"# {rule.kind} {rule.name}  ({_comment(str(rule.origin))}): {_comment(str(rule.citation))}")
+    w.line(f"# {rule.kind} {rule.name}  ({comment(str(rule.origin))}): {comment(str(rule.citation))}")
     w.line(f"def {_ident('_check_', rule.name)}(f):")
     with w.indent():
         fn = _Function(w)

@@ -15,33 +15,8 @@ property tests compare both with the interpreter.
 from __future__ import annotations
 
 from mtus_dsl.compiler import ir
+from mtus_dsl.compiler.pysource import SourceWriter, comment
 from mtus_dsl.decision import TraceEntry
-
-
-class _Writer:
-    """Collect lines at an indentation level."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.level = 0
-
-    def line(self, text: str = "") -> None:
-        self.lines.append("    " * self.level + text if text else "")
-
-    def block(self) -> _Block:
-        return _Block(self)
-
-
-class _Block:
-    def __init__(self, writer: _Writer):
-        self.writer = writer
-
-    def __enter__(self) -> None:
-        self.writer.level += 1
-
-    def __exit__(self, *exc: object) -> None:
-        self.writer.level -= 1
-
 
 NUMBERS = ("requested", "approved", "limit", "prior", "allowed", "period", "unit")
 
@@ -228,7 +203,7 @@ class _Context:
 def generate(program: ir.Program, literal: object) -> tuple[list[str], list[tuple[tuple[str, str], str]]]:
     """Write the fast path; return its source lines and the (service, body region) -> function dispatch."""
     literal = _Context(literal)
-    w = _Writer()
+    w = SourceWriter()
     rules = {r.name: r for r in program.rules}
     guidelines = {g.name: g for g in program.guidelines}
     assert callable(literal)
@@ -240,7 +215,7 @@ def generate(program: ir.Program, literal: object) -> tuple[list[str], list[tupl
     w.line()
     w.line()
     w.line("def _latest(matches):")
-    with w.block():
+    with w.indent():
         w.line("return max(matches, key=_rt.record_date) if matches else None")
     for fact in program.facts:
         _fact(w, fact, literal)
@@ -277,16 +252,16 @@ def generate(program: ir.Program, literal: object) -> tuple[list[str], list[tupl
     return w.lines, dispatch
 
 
-def _fact(w: _Writer, fact: ir.FactInfo, literal: object) -> None:
+def _fact(w: SourceWriter, fact: ir.FactInfo, literal: object) -> None:
     w.line()
     w.line()
     w.line(f"def _ff_{fact.name}(v, m):")
-    with w.block():
+    with w.indent():
         w.line(f"value = m[{fact.name!r}] = {_Expressions(literal).expr(fact.expr)}")
         w.line("return value")
 
 
-def _constants(w: _Writer, rule: ir.RuleInfo, literal: object) -> None:
+def _constants(w: SourceWriter, rule: ir.RuleInfo, literal: object) -> None:
     assert callable(literal)
     source = str(rule.origin)
     governs = TraceEntry(rule.name, rule.kind, "governs", "applies to this request", source)
@@ -298,7 +273,7 @@ def _constants(w: _Writer, rule: ir.RuleInfo, literal: object) -> None:
         w.line(f"_loose_{rule.name} = {{}}")
 
 
-def _clauses(w: _Writer, rule: ir.RuleInfo, result: str, literal: object) -> None:
+def _clauses(w: SourceWriter, rule: ir.RuleInfo, result: str, literal: object) -> None:
     """Set `result` to -1 when the rule applies, else to the index of the clause that stops it."""
     exprs = _Expressions(literal)
     clauses = [(c, False) for c in rule.when] + [(c, True) for c in rule.unless]
@@ -309,10 +284,10 @@ def _clauses(w: _Writer, rule: ir.RuleInfo, result: str, literal: object) -> Non
         code = exprs.expr(clause)
         test = f"{code} is True" if is_unless else f"{code} is not True"
         w.line(f"{'if' if index == 0 else 'elif'} {test}:")
-        with w.block():
+        with w.indent():
             w.line(f"{result} = {index}")
     w.line("else:")
-    with w.block():
+    with w.indent():
         w.line(f"{result} = -1")
 
 
@@ -329,7 +304,7 @@ def _in_force(rules: list[ir.RuleInfo], guidelines: dict[str, ir.GuidelineInfo],
 
 
 def _decision(
-    w: _Writer,
+    w: SourceWriter,
     function: str,
     rules: list[ir.RuleInfo],
     caps: list[ir.RuleInfo],
@@ -342,39 +317,39 @@ def _decision(
     w.line()
     w.line(f"# rules {', '.join(r.name for r in rules)}; caps {', '.join(cap_names) or 'none'}")
     w.line(f"def {function}(v, case_id):")
-    with w.block():
+    with w.indent():
         checks = _in_force(rules + caps, guidelines, literal)
         if checks:
             w.line("d = v['request_date']")
             w.line(f"if {' or '.join(checks)}:")
-            with w.block():
+            with w.indent():
                 w.line("return None")
         w.line("m = {}")
         w.line("f = None")
         w.line("try:")
-        with w.block():
+        with w.indent():
             for index, rule in enumerate(rules):
-                w.line(f"# {rule.name} ({_comment(str(rule.origin))})")
+                w.line(f"# {rule.name} ({comment(str(rule.origin))})")
                 w.line("try:")
-                with w.block():
+                with w.indent():
                     _clauses(w, rule, f"r{index}", literal)
                     w.line(f"m[{'@' + rule.name!r}] = a{index} = r{index} < 0")
                 w.line("except KeyError:")
-                with w.block():
+                with w.indent():
                     # An input this rule reads is absent: its three-valued check
                     # may still settle it (a false condition needs nothing more).
                     w.line("if f is None:")
-                    with w.block():
+                    with w.indent():
                         w.line("f = _ENGINE.facts_from(v, m)")
                     w.line(f"a{index}, r{index} = _check_{rule.name}(f)")
                     w.line(f"m[{'@' + rule.name!r}] = f[{'@' + rule.name!r}] = a{index}")
             count = " + ".join(f"(a{i} is True)" for i in range(len(rules)))
             w.line(f"governing = {count}")
             w.line("if governing > 1:")
-            with w.block():
+            with w.indent():
                 w.line("return None  # the engine reports the conflict")
             w.line("trace = [")
-            with w.block():
+            with w.indent():
                 for index, rule in enumerate(rules):
                     w.line(
                         f"_governs_{rule.name} if a{index} is True else _excepted_{rule.name}[r{index}] "
@@ -383,28 +358,24 @@ def _decision(
             w.line("]")
             for index, rule in enumerate(rules):
                 w.line(f"if a{index} is True:")
-                with w.block():
+                with w.indent():
                     w.line(f"return {governors[(rule.name, cap_names)]}(v, m, f, case_id, trace)")
             unit = rules[0].action.unit if rules else caps[0].action.unit
             flags = ", ".join(f"a{i}" for i in range(len(rules)))
             w.line(f"unknown = [a for a in ({flags},) if a.__class__ is _U]")
             w.line("if unknown:")
-            with w.block():
+            with w.indent():
                 w.line(
                     f"return _ENGINE.needs_information(case_id, v['quantity'], _join(*unknown).facts, trace, {unit!r})"
                 )
             w.line(f"return _ENGINE.not_addressed(case_id, v, trace, (), {unit!r})")
         w.line("except _GIVE_UP:")
-        with w.block():
+        with w.indent():
             w.line("return None")
 
 
-def _comment(text: str) -> str:
-    return repr(str(text))[1:-1]
-
-
 def _governor(
-    w: _Writer, function: str, rule: ir.RuleInfo, caps: list[ir.RuleInfo], program: ir.Program, literal: object
+    w: SourceWriter, function: str, rule: ir.RuleInfo, caps: list[ir.RuleInfo], program: ir.Program, literal: object
 ) -> None:
     exprs = _Expressions(literal)
     action = rule.action
@@ -412,10 +383,10 @@ def _governor(
     w.line()
     w.line(f"# {rule.name} governs; caps {', '.join(c.name for c in caps) or 'none'}")
     w.line(f"def {function}(v, m, f, case_id, trace):")
-    with w.block():
+    with w.indent():
         w.line("q = v['quantity']")
         w.line("try:")
-        with w.block():
+        with w.indent():
             if action.kind == "limit":
                 assert action.amount is not None and action.counting is not None
                 w.line(f"limit = {_integer(exprs, action.amount)}")
@@ -438,17 +409,17 @@ def _governor(
                     w.line(f"extension = {exprs.expr(extension)}")
                 w.line(f"prior = _int({exprs.expr(action.counting)})")
                 w.line("if prior < initial:")
-                with w.block():
+                with w.indent():
                     w.line("limit, allowed, period = initial, initial - prior, initial_period")
                 w.line("elif extension is True:")
-                with w.block():
+                with w.indent():
                     w.line("limit, period = _int(total), total_period")
                     w.line("allowed = limit - prior if limit > prior else 0")
                 w.line("elif extension is False:")
-                with w.block():
+                with w.indent():
                     w.line("limit, allowed, period = initial, 0, initial_period")
                 w.line("else:")
-                with w.block():
+                with w.indent():
                     w.line("raise _GiveUp")
             elif action.kind == "certify":
                 w.line("limit, prior, allowed, period = q, 0, q, None")
@@ -456,14 +427,14 @@ def _governor(
                 w.line("limit, prior, allowed, period = 0, 0, 0, None")
 
         w.line("except KeyError:")
-        with w.block():
+        with w.indent():
             # An input the limit reads is absent: count three-valued, as the engine does.
             w.line("if f is None:")
-            with w.block():
+            with w.indent():
                 w.line("f = _ENGINE.facts_from(v, m)")
             w.line(f"allowance = _ENGINE.allowance(_ENGINE.rules[{rule.name!r}], f, q)")
             w.line("if allowance.__class__ is _U:")
-            with w.block():
+            with w.indent():
                 w.line(f"trace[trace.index(_governs_{rule.name})] = "
                        f"_rt.limit_unknown_entry(_ENGINE.rules[{rule.name!r}], allowance)")
                 w.line(f"return _ENGINE.needs_information(case_id, q, allowance.facts, trace, {action.unit!r})")
@@ -474,37 +445,37 @@ def _governor(
         if caps:
             w.line("applied = []")
             w.line("if approved > 0:")
-            with w.block():
+            with w.indent():
                 for cap in caps:
                     assert cap.action.amount is not None and cap.action.counting is not None
-                    w.line(f"# cap {cap.name} ({_comment(str(cap.origin))})")
+                    w.line(f"# cap {cap.name} ({comment(str(cap.origin))})")
                     w.line("try:")
-                    with w.block():
+                    with w.indent():
                         _clauses(w, cap, "cr", literal)
                         w.line("cv = cr < 0")
                     w.line("except KeyError:")
-                    with w.block():
+                    with w.indent():
                         # Checked three-valued, as the engine does: a cap whose facts
                         # are unknown is fine as long as it cannot hold the request down.
                         w.line("if f is None:")
-                        with w.block():
+                        with w.indent():
                             w.line("f = _ENGINE.facts_from(v, m)")
                         w.line(f"cv, cr = _check_{cap.name}(f)")
                     w.line("if cv is False:")
-                    with w.block():
+                    with w.indent():
                         w.line(f"trace.append(_excepted_{cap.name}[cr])")
                     w.line("else:")
-                    with w.block():
+                    with w.indent():
                         w.line(f"climit = {_integer(exprs, cap.action.amount)}")
                         w.line(f"cprior = {_integer(exprs, cap.action.counting)}")
                         w.line("callowed = climit - cprior if climit > cprior else 0")
                         w.line("if callowed >= q or callowed > approved or (callowed == approved and cv is not True):")
-                        with w.block():
+                        with w.indent():
                             unit = repr(cap.action.unit)[1:-1].replace("{", "{{").replace("}", "}}")
                             # Trace entries are immutable: one per number, made on first use.
                             w.line(f"entry = _loose_{cap.name}.get((callowed, cv))")
                             w.line("if entry is None:")
-                            with w.block():
+                            with w.indent():
                                 w.line(
                                     f"entry = _loose_{cap.name}[(callowed, cv)] = _TraceEntry({cap.name!r}, 'cap', "
                                     f"'applies' if cv is True else 'unknown', "
@@ -512,11 +483,11 @@ def _governor(
                                 )
                             w.line("trace.append(entry)")
                         w.line("elif cv is not True:")
-                        with w.block():
+                        with w.indent():
                             # A cap that may hold the request down: the engine asks.
                             w.line("raise _GiveUp")
                         w.line("else:")
-                        with w.block():
+                        with w.indent():
                             period = exprs.expr(cap.action.period) if cap.action.period is not None else "None"
                             w.line(
                                 f"applied.append((_ENGINE.rules[{cap.name!r}], "
@@ -525,10 +496,10 @@ def _governor(
                             w.line("approved = callowed")
         if caps:
             w.line("if applied:")
-            with w.block():
+            with w.indent():
                 # Caps that bind are cited with their own rationale: the engine's conclusion does that.
                 w.line("if f is None:")
-                with w.block():
+                with w.indent():
                     w.line("f = _ENGINE.facts_from(v, m)")
                 w.line(
                     f"return _ENGINE.conclude(case_id, f, q, _ENGINE.rules[{rule.name!r}], "
@@ -554,10 +525,10 @@ def _governor(
             for flag, template in ((True, info.explain_true), (False, info.explain_false)):
                 if template is not None:
                     w.line(f"if value is {flag}:")
-                    with w.block():
+                    with w.indent():
                         w.line(f"text = {_Expressions(literal).template(template, sentence=False)}")
                         w.line("if text:")
-                        with w.block():
+                        with w.indent():
                             w.line("texts.append(_sentence(text))")
         w.line(
             f"return _Decision(case_id, outcome, q, approved, (_citation_{rule.name},), ' '.join(texts), (), "
