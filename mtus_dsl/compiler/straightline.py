@@ -17,6 +17,7 @@ from __future__ import annotations
 from mtus_dsl.compiler import ir
 from mtus_dsl.compiler.pysource import SourceWriter, comment
 from mtus_dsl.decision import TraceEntry
+from mtus_dsl.runtime import sentence, show
 
 NUMBERS = ("requested", "approved", "limit", "prior", "allowed", "period", "unit")
 
@@ -141,7 +142,7 @@ class _Expressions:
             return f"{code}.isoformat()"
         return f"_show({code})"
 
-    def template(self, template: ir.Template, sentence: bool = True) -> str:
+    def template(self, template: ir.Template, as_sentence: bool = True) -> str:
         """A rationale or explanation as one string expression, made a sentence as the engine does."""
         template = tuple(
             self.static[p.name] if isinstance(p, ir.Var) and p.name in self.static else p for p in template
@@ -155,7 +156,7 @@ class _Expressions:
                 merged.append(part)
         template = tuple(merged)
         pieces = [repr(p) if isinstance(p, str) else self.show(p) for p in template]
-        if not sentence:
+        if not as_sentence:
             return "''.join([" + ", ".join(pieces) + "])"
         first, last = template[0] if template else "", template[-1] if template else ""
         # The engine capitalises each text and ends it with a period; when the
@@ -173,19 +174,11 @@ class _Expressions:
                 pieces[-1] = repr(last + ".")
             return "''.join([" + ", ".join(pieces) + "])"
         if isinstance(first, str) and isinstance(last, str) and first[:1].strip() and last[-1:].strip():
-            pieces[0] = repr(first[0].upper() + first[1:]) if len(template) > 1 else repr(_sentence(first))
+            pieces[0] = repr(first[0].upper() + first[1:]) if len(template) > 1 else repr(sentence(first))
             if len(template) > 1 and not last.endswith((".", "!", "?")):
                 pieces[-1] = repr(last + ".")
             return "".join(["''.join([", ", ".join(pieces), "])"]) if len(pieces) > 1 else pieces[0]
         return "_sentence(''.join([" + ", ".join(pieces) + "]))"
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    if not text:
-        return text
-    text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 class _Context:
@@ -338,9 +331,7 @@ def _decision(
                 with w.indent():
                     # An input this rule reads is absent: its three-valued check
                     # may still settle it (a false condition needs nothing more).
-                    w.line("if f is None:")
-                    with w.indent():
-                        w.line("f = _ENGINE.facts_from(v, m)")
+                    _three_valued_facts(w)
                     w.line(f"a{index}, r{index} = _check_{rule.name}(f)")
                     w.line(f"m[{'@' + rule.name!r}] = f[{'@' + rule.name!r}] = a{index}")
             count = " + ".join(f"(a{i} is True)" for i in range(len(rules)))
@@ -429,9 +420,7 @@ def _governor(
         w.line("except KeyError:")
         with w.indent():
             # An input the limit reads is absent: count three-valued, as the engine does.
-            w.line("if f is None:")
-            with w.indent():
-                w.line("f = _ENGINE.facts_from(v, m)")
+            _three_valued_facts(w)
             w.line(f"allowance = _ENGINE.allowance(_ENGINE.rules[{rule.name!r}], f, q)")
             w.line("if allowance.__class__ is _U:")
             with w.indent():
@@ -457,9 +446,7 @@ def _governor(
                     with w.indent():
                         # Checked three-valued, as the engine does: a cap whose facts
                         # are unknown is fine as long as it cannot hold the request down.
-                        w.line("if f is None:")
-                        with w.indent():
-                            w.line("f = _ENGINE.facts_from(v, m)")
+                        _three_valued_facts(w)
                         w.line(f"cv, cr = _check_{cap.name}(f)")
                     w.line("if cv is False:")
                     with w.indent():
@@ -498,9 +485,7 @@ def _governor(
             w.line("if applied:")
             with w.indent():
                 # Caps that bind are cited with their own rationale: the engine's conclusion does that.
-                w.line("if f is None:")
-                with w.indent():
-                    w.line("f = _ENGINE.facts_from(v, m)")
+                _three_valued_facts(w)
                 w.line(
                     f"return _ENGINE.conclude(case_id, f, q, _ENGINE.rules[{rule.name!r}], "
                     "_rt.Allowance(limit, prior, allowed, period), approved, applied, trace)"
@@ -526,7 +511,7 @@ def _governor(
                 if template is not None:
                     w.line(f"if value is {flag}:")
                     with w.indent():
-                        w.line(f"text = {_Expressions(literal).template(template, sentence=False)}")
+                        w.line(f"text = {_Expressions(literal).template(template, as_sentence=False)}")
                         w.line("if text:")
                         with w.indent():
                             w.line("texts.append(_sentence(text))")
@@ -534,6 +519,13 @@ def _governor(
             f"return _Decision(case_id, outcome, q, approved, (_citation_{rule.name},), ' '.join(texts), (), "
             f"tuple(trace), ({rule.name!r},), {action.unit!r})"
         )
+
+
+def _three_valued_facts(w: SourceWriter) -> None:
+    """Make the engine's Facts for this case (once), for a three-valued check or count."""
+    w.line("if f is None:")
+    with w.indent():
+        w.line("f = _ENGINE.facts_from(v, m)")
 
 
 def _integer(exprs: _Expressions, e: ir.Expr) -> str:
@@ -557,6 +549,4 @@ def _rationale(rule: ir.RuleInfo, numbers: dict[str, str], literal: object, stat
 
 def show_constant(value: object) -> str:
     """The text runtime.show gives a constant, computed while compiling."""
-    from mtus_dsl.runtime import show
-
     return show(value)
