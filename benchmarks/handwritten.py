@@ -176,8 +176,9 @@ def _add_months(date: datetime.date, months: int) -> datetime.date:
 def _conditions(values: Mapping[str, Any]) -> Any:
     condition = values.get("condition")
     diagnoses = values.get("diagnoses")
-    if condition is None and diagnoses is None:
-        return _Missing(("condition", "diagnoses"))
+    if diagnoses is None:
+        # A condition word alone cannot rule out a diagnosis that adds another condition.
+        return _Missing(("diagnoses",))
     found = set()
     if condition is not None:
         found.add(condition)
