@@ -323,17 +323,8 @@ def _decision(
         with w.indent():
             for index, rule in enumerate(rules):
                 w.line(f"# {rule.name} ({comment(str(rule.origin))})")
-                w.line("try:")
-                with w.indent():
-                    _clauses(w, rule, f"r{index}", literal)
-                    w.line(f"m[{'@' + rule.name!r}] = a{index} = r{index} < 0")
-                w.line("except KeyError:")
-                with w.indent():
-                    # An input this rule reads is absent: its three-valued check
-                    # may still settle it (a false condition needs nothing more).
-                    _three_valued_facts(w)
-                    w.line(f"a{index}, r{index} = _check_{rule.name}(f)")
-                    w.line(f"m[{'@' + rule.name!r}] = f[{'@' + rule.name!r}] = a{index}")
+                _applies(w, rule, f"a{index}", f"r{index}", literal)
+                w.line(f"m[{'@' + rule.name!r}] = a{index}")
             count = " + ".join(f"(a{i} is True)" for i in range(len(rules)))
             w.line(f"governing = {count}")
             w.line("if governing > 1:")
@@ -438,16 +429,8 @@ def _governor(
                 for cap in caps:
                     assert cap.action.amount is not None and cap.action.counting is not None
                     w.line(f"# cap {cap.name} ({comment(str(cap.origin))})")
-                    w.line("try:")
-                    with w.indent():
-                        _clauses(w, cap, "cr", literal)
-                        w.line("cv = cr < 0")
-                    w.line("except KeyError:")
-                    with w.indent():
-                        # Checked three-valued, as the engine does: a cap whose facts
-                        # are unknown is fine as long as it cannot hold the request down.
-                        _three_valued_facts(w)
-                        w.line(f"cv, cr = _check_{cap.name}(f)")
+                    # A cap whose facts are unknown is fine as long as it cannot hold the request down.
+                    _applies(w, cap, "cv", "cr", literal)
                     w.line("if cv is False:")
                     with w.indent():
                         w.line(f"trace.append(_excepted_{cap.name}[cr])")
@@ -519,6 +502,23 @@ def _governor(
             f"return _Decision(case_id, outcome, q, approved, (_citation_{rule.name},), ' '.join(texts), (), "
             f"tuple(trace), ({rule.name!r},), {action.unit!r})"
         )
+
+
+def _applies(w: SourceWriter, rule: ir.RuleInfo, flag: str, reason: str, literal: object) -> None:
+    """Set `flag` to whether the rule applies (True, False or Unknown) and `reason` to the clause that stops it.
+
+    Plain Python first; when an input it reads is absent, the rule's three-valued
+    check may still settle it (a false condition needs nothing more).
+    """
+    w.line("try:")
+    with w.indent():
+        _clauses(w, rule, reason, literal)
+        w.line(f"{flag} = {reason} < 0")
+    w.line("except KeyError:")
+    with w.indent():
+        _three_valued_facts(w)
+        w.line(f"{flag}, {reason} = _check_{rule.name}(f)")
+        w.line(f"f[{'@' + rule.name!r}] = {flag}")
 
 
 def _three_valued_facts(w: SourceWriter) -> None:
