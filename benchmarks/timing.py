@@ -1,10 +1,13 @@
-"""Timing helpers: interleaved rounds, per-call minimum and median, tracemalloc peaks.
+"""Timing helpers: interleaved rounds of CPU time, per-call minimum and median, tracemalloc peaks.
 
 The machine is shared and noisy, so every figure is a ratio against a baseline
 measured in the same run, and the functions being compared are timed in
 interleaved rounds (A, B, C, A, B, C, ...): a burst of load elsewhere hits all
-of them alike instead of one of them. Ratios use the per-call minimum over the
-rounds (the least disturbed run); the median is shown next to it.
+of them alike instead of one of them. Times are CPU time of this process
+(`time.process_time`, every thread included: a native engine's worker threads
+count too), so time spent waiting for the CPU while other processes run is not
+counted. Ratios use the per-call minimum over the rounds (the least disturbed
+run); the median is shown next to it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import attrs
 ROUND_SECONDS = 0.02
 #: Rounds per function (set lower by run.py --quick).
 ROUNDS = 9
+#: The clock every comparison uses: CPU time of this process (all threads), in seconds.
+clock = time.process_time
 
 
 @attrs.frozen
@@ -40,17 +45,17 @@ class Timing:
 def _calls_per_round(fn: Callable[[], Any]) -> int:
     number = 1
     while True:
-        start = time.perf_counter()
+        start = clock()
         for _ in range(number):
             fn()
-        elapsed = time.perf_counter() - start
+        elapsed = clock() - start
         if elapsed >= ROUND_SECONDS / 4 or number >= 1 << 20:
             return max(1, round(number * ROUND_SECONDS / max(elapsed, 1e-9)))
         number *= 4
 
 
 def compare(fns: Mapping[str, Callable[[], Any]], rounds: int | None = None) -> dict[str, Timing]:
-    """Time each function in interleaved rounds; return seconds per call for each."""
+    """Time each function in interleaved rounds; return CPU seconds per call for each."""
     rounds = rounds or ROUNDS
     numbers = {name: _calls_per_round(fn) for name, fn in fns.items()}
     samples: dict[str, list[float]] = {name: [] for name in fns}
@@ -60,10 +65,10 @@ def compare(fns: Mapping[str, Callable[[], Any]], rounds: int | None = None) -> 
         for _ in range(rounds):
             for name, fn in fns.items():
                 number = numbers[name]
-                start = time.perf_counter()
+                start = clock()
                 for _ in range(number):
                     fn()
-                samples[name].append((time.perf_counter() - start) / number)
+                samples[name].append((clock() - start) / number)
             gc.collect()
     finally:
         if gc_was_enabled:
@@ -72,10 +77,10 @@ def compare(fns: Mapping[str, Callable[[], Any]], rounds: int | None = None) -> 
 
 
 def once(fn: Callable[[], Any]) -> tuple[Any, float]:
-    """Run `fn` once; return its result and the seconds it took."""
-    start = time.perf_counter()
+    """Run `fn` once; return its result and the CPU seconds it took."""
+    start = clock()
     result = fn()
-    return result, time.perf_counter() - start
+    return result, clock() - start
 
 
 def memory(fn: Callable[[], Any]) -> tuple[int, int]:

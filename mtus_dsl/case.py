@@ -113,6 +113,23 @@ class Case:
 
 
 _BAD = object()
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_date(raw: str) -> datetime.date | None:
+    """Read a date written YYYY-MM-DD; None if it is not one."""
+    if _DATE.fullmatch(raw):
+        try:
+            return datetime.date.fromisoformat(raw)
+        except ValueError:
+            return None
+    return None
+
+
+def parse_code(raw: str) -> str | None:
+    """Read an ICD-9-CM or ICD-10-CM code, normalised (trimmed, upper case); None if it is not one."""
+    code = raw.strip().upper()
+    return code if _ICD9.match(code) or _ICD10.match(code) else None
 
 
 def _convert(raw: Any, type_: Type, where: str, schema: CaseSchema, errors: list[FieldError]) -> Any:
@@ -129,11 +146,9 @@ def _convert(raw: Any, type_: Type, where: str, schema: CaseSchema, errors: list
             return raw
     elif kind == "date":
         if isinstance(raw, str):
-            try:
-                if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
-                    return datetime.date.fromisoformat(raw)
-            except ValueError:
-                pass
+            date = parse_date(raw)
+            if date is not None:
+                return date
             errors.append(FieldError(where, f"'{raw}' is not a date; write YYYY-MM-DD, for example 2015-09-23"))
             return _BAD
     elif kind == "text":
@@ -141,8 +156,8 @@ def _convert(raw: Any, type_: Type, where: str, schema: CaseSchema, errors: list
             return raw
     elif kind == "code":
         if isinstance(raw, str):
-            code = raw.strip().upper()
-            if _ICD9.match(code) or _ICD10.match(code):
+            code = parse_code(raw)
+            if code is not None:
                 return code
             errors.append(
                 FieldError(where, f"'{raw}' is not an ICD-9-CM or ICD-10-CM code (for example 722.10 or M51.26)")

@@ -21,8 +21,8 @@ from mtus_dsl import runtime as rt
 from mtus_dsl.case import CaseError
 from mtus_dsl.compiler import Compilation, compile_paths
 from mtus_dsl.decision import Decision, Outcome
-from mtus_dsl.diagnostics import CompileError, render_all
-from mtus_dsl.schedule import Schedule, default_guidelines
+from mtus_dsl.diagnostics import CompileError, Diagnostic, Span, render_all
+from mtus_dsl.schedule import Schedule, load
 
 EXIT_OK, EXIT_GUIDELINE_ERRORS, EXIT_BAD_INPUT, EXIT_RULE_FAILURE = 0, 1, 2, 3
 
@@ -39,13 +39,8 @@ def _report(compilation: Compilation) -> None:
 
 
 def _schedule(paths: Iterable[str]) -> Schedule:
-    if paths:
-        compilation = compile_paths(list(paths), analyse=False)
-    else:
-        corpus = default_guidelines()
-        compilation = compile_paths([corpus], label=(corpus, "guidelines"), analyse=False)
     try:
-        return Schedule(compilation)
+        return load(list(paths) or None)
     except CompileError as error:
         click.echo(render_all(error.diagnostics, error.sources), err=True)
         errors = sum(d.is_error for d in error.diagnostics)
@@ -120,12 +115,27 @@ def decide(file: str, guideline_paths: tuple[str, ...], as_json: bool, trace: bo
             click.echo(f"{file}: error: {problem}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except rt.RuleError as error:
-        click.echo(f"{file}: error: a guideline failed on this case: {error}", err=True)
+        click.echo(rule_failure(error, schedule, file), err=True)
         sys.exit(EXIT_RULE_FAILURE)
     if as_json:
         click.echo(json.dumps(decision.to_dict(), indent=2))
     else:
         click.echo(letter(decision, data, trace))
+
+
+def rule_failure(error: rt.RuleError, schedule: Schedule, case: str) -> str:
+    """Report a guideline that failed on a valid case as a located diagnostic (E301)."""
+    from mtus_dsl.text import show_value
+
+    if error.where is None or error.source is None:
+        return f"{case}: error: a guideline failed on this case: {error.message}"
+    path, line, column = error.source.rsplit(":", 2)
+    span = Span(path, int(line), int(column), int(line), int(column) + 1)
+    notes = [f"deciding the case in {case}"]
+    if error.values:
+        notes.append("it read " + ", ".join(f"{k} = {show_value(v)}" for k, v in error.values.items()))
+    diagnostic = Diagnostic("E301", f"{error.where} failed on this case: {error.message}", span, notes=tuple(notes))
+    return render_all([diagnostic], schedule.sources)
 
 
 def _write(output: str, text: str) -> None:
@@ -153,7 +163,8 @@ def _decide_batch(file: str, text: str, decide_one: Any, as_json: bool, trace: b
         except CaseError as error:
             problem, code = "; ".join(str(e) for e in error.errors), EXIT_BAD_INPUT
         except rt.RuleError as error:
-            problem, code = f"a guideline failed on this case: {error}", EXIT_RULE_FAILURE
+            problem = str(error) if error.where is not None else f"a guideline failed on this case: {error}"
+            code = EXIT_RULE_FAILURE
         if problem is not None:
             failed += 1
             status = max(status, code)

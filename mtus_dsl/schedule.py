@@ -9,13 +9,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from mtus_dsl import runtime as rt
 from mtus_dsl.case import Case, CaseSchema
-from mtus_dsl.compiler import Compilation, analysis, compile_paths, compile_sources, ir
-from mtus_dsl.compiler.codegen import generate, load_module
+from mtus_dsl.compiler import Compilation, compile_paths, compile_sources, ir
 from mtus_dsl.compiler.interpreter import Interpreter
-from mtus_dsl.decision import Decision
+from mtus_dsl.decision import Decision, Outcome
 from mtus_dsl.diagnostics import CompileError
+from mtus_dsl.engine import Engine
 
 
 def default_guidelines() -> Path:
@@ -31,21 +30,14 @@ class Schedule:
     """A compiled set of guidelines: decide cases with the generated code or the interpreter."""
 
     def __init__(self, compilation: Compilation):
-        if compilation.program is None:
+        if compilation.program is None or compilation.module is None or compilation.python_source is None:
             raise CompileError(compilation.diagnostics, compilation.sources)
         self.program: ir.Program = compilation.program
         self.diagnostics = compilation.diagnostics
         self.sources = compilation.sources
-        self.python_source = generate(self.program)
-        self.module: ModuleType = load_module(self.python_source)
-        self.engine: rt.Engine = self.module.__dict__["_ENGINE"]
-        if not compilation.analysed:
-            # The conflict search evaluates rules many times: the compiled engine
-            # just built does it several times faster than the interpreter.
-            found = analysis.analyse(self.program, self.engine)
-            self.diagnostics = self.diagnostics + tuple(found)
-            if any(d.is_error for d in found):
-                raise CompileError(self.diagnostics, self.sources)
+        self.python_source: str = compilation.python_source
+        self.module: ModuleType = compilation.module
+        self.engine: Engine = self.module.__dict__["_ENGINE"]
 
     @property
     def schema(self) -> CaseSchema:
@@ -53,17 +45,21 @@ class Schedule:
         return self.program.schema
 
     @functools.cached_property
-    def interpreter(self) -> rt.Engine:
-        """An engine that evaluates the IR directly: the reference meaning."""
+    def interpreter(self) -> Engine:
+        """An engine whose plan evaluates the IR directly: the reference meaning."""
         return Interpreter(self.program).engine()
 
     def case(self, data: Case | Mapping[str, Any]) -> Case:
         """Validate a case; raise CaseError naming every bad field."""
-        return data if isinstance(data, Case) else Case.from_dict(data, self.schema)
+        return self.engine.case(data)
 
     def decide(self, case: Case | Mapping[str, Any]) -> Decision:
         """Decide one request with the compiled code."""
-        return self.engine.decide(self.case(case))
+        return self.engine.decide(case)
+
+    def outcome(self, case: Case | Mapping[str, Any]) -> tuple[Outcome, int]:
+        """Decide only (outcome, approved), building nothing else: for hot loops."""
+        return self.engine.outcome(case)
 
     def interpret(self, case: Case | Mapping[str, Any]) -> Decision:
         """Decide one request with the reference interpreter."""
@@ -74,10 +70,10 @@ def load(paths: Iterable[str | Path] | None = None) -> Schedule:
     """Load, check and compile guideline files (None: the shipped corpus); raise CompileError on errors."""
     if paths is None:
         corpus = default_guidelines()
-        return Schedule(compile_paths([corpus], label=(corpus, "guidelines"), analyse=False))
-    return Schedule(compile_paths(list(paths), analyse=False))
+        return Schedule(compile_paths([corpus], label=(corpus, "guidelines")))
+    return Schedule(compile_paths(list(paths)))
 
 
 def loads(sources: Mapping[str, str]) -> Schedule:
     """Compile guideline texts given as {name: text}; raise CompileError on errors."""
-    return Schedule(compile_sources(dict(sources), analyse=False))
+    return Schedule(compile_sources(dict(sources)))

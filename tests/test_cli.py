@@ -109,3 +109,32 @@ def test_unwritable_output_exits_2(tmp_path):
     result = _run("compile", str(ROOT / "guidelines"), "-o", str(tmp_path / "missing" / "rules.py"))
     assert result.exit_code == EXIT_BAD_INPUT
     assert "cannot write" in result.output
+
+
+def test_a_failing_rule_is_located_with_its_values(tmp_path, monkeypatch):
+    """A division by zero on a valid case names the fact, its .mtus line and the values read; exit 3, no traceback.
+
+    The output is the one docs/errors.md shows under E301.
+    """
+    import re
+
+    from mtus_dsl.cli import EXIT_RULE_FAILURE
+
+    from .conftest import ROOT
+
+    errors_md = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8").split("## E301", 1)[1]
+    source, shown = re.findall(r"```text\n(.*?)```", errors_md, re.S)[:2]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.mtus").write_text(source)
+    (tmp_path / "case.json").write_text(json.dumps({"request_date": "2015-01-01", "service": "physical_therapy",
+                                                     "body_region": "knee", "quantity": 3, "prior_visits": 0}))
+    result = _run("decide", "case.json", "--guidelines", "bad.mtus")
+    assert result.exit_code == EXIT_RULE_FAILURE
+    assert result.output == shown
+    batch = tmp_path / "cases.jsonl"
+    batch.write_text((tmp_path / "case.json").read_text() + "\n" + json.dumps({**json.loads(
+        (tmp_path / "case.json").read_text()), "prior_visits": 1}) + "\n")
+    result = _run("decide", "cases.jsonl", "--guidelines", "bad.mtus")
+    assert result.exit_code == EXIT_RULE_FAILURE
+    assert "cases.jsonl:1: error: bad.mtus:3:1: fact 'per_visit' failed on this case: division by zero" in result.output
+    assert "MODIFY" in result.output or "modified" in result.output.lower()

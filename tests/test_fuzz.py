@@ -19,7 +19,6 @@ import ast
 import builtins
 import functools
 import importlib.resources
-import linecache
 import re
 import time
 from pathlib import Path
@@ -97,9 +96,6 @@ def check_compiler(sources: dict[str, str], data: st.DataObject | None, cases: i
         assert not hasattr(builtins, "MTUS_PWNED")
     finally:
         STATS["seconds"] += time.monotonic() - started
-        # Each loaded module is registered in linecache; thousands of them would pile up.
-        for key in [k for k in linecache.cache if k.startswith("<mtus-compiled")]:
-            del linecache.cache[key]
 
 
 FORBIDDEN = {"__import__", "eval", "exec", "compile", "open", "getattr", "setattr", "delattr", "globals", "locals",

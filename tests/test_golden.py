@@ -67,7 +67,7 @@ def test_generated_code(path: Path) -> None:
     """The generated module is the recorded one: deterministic, readable, commented with sources."""
     compilation = compile_sources({_relative(path): path.read_text(encoding="utf-8")})
     assert compilation.program is not None, render_all(compilation.diagnostics, compilation.sources)
-    source = generate(compilation.program)
-    assert source == generate(compilation.program)
+    source = generate(compilation.program, compilation.sources)
+    assert source == compilation.python_source == generate(compilation.program, compilation.sources)
     compile(source, "golden", "exec")
     _check(path.with_suffix(".py.txt"), source)

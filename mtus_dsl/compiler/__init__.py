@@ -1,23 +1,32 @@
-"""The compiler: parser → AST → checks → IR → interpreter or Python code generator.
+"""The compiler: one driver running the passes in order, one module each.
 
-The stages run in this order; each module is one stage:
-  parser.py      text → AST (nodes.py), syntax diagnostics
-  checker.py     AST → typed IR (ir.py): names, types, citations, examples
-  analysis.py    IR → diagnostics that need evaluation: conflicts, unreachable rules
-  interpreter.py IR → decisions (the reference meaning)
-  codegen.py     IR → Python source with the same meaning
+  read       compile_paths        files and directories -> {name: text} (E000)
+  parse      parser.py            text -> AST (nodes.py), syntax diagnostics (E001-E010)
+  check      checker.py           AST -> typed IR (ir.py): names, types, citations, exception order (E1xx)
+  generate   lower.py, codegen.py IR -> the decision plan as a Python module, loaded
+  analyse    analysis.py          conflicts and rules that never apply (E107, W201)
+
+Analysis evaluates rules on thousands of candidate cases, so it runs after
+generation, on the compiled plan (the interpreter's plan gives the same answers,
+several times slower). The interpreter (interpreter.py) is not a pass: it is the
+reference backend a Schedule builds on demand from the same IR.
+A successful compilation is cached (cache.py), keyed by its sources and the
+compiler itself: a warm load neither parses nor analyses.
 """
 
 from __future__ import annotations
 
 import importlib.resources
-from collections.abc import Iterable
+import marshal
+import types
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import attrs
 
-from mtus_dsl.compiler import analysis, ir, parser
+from mtus_dsl.compiler import analysis, cache, ir, parser
 from mtus_dsl.compiler.checker import Checker
+from mtus_dsl.compiler.codegen import generate
 from mtus_dsl.compiler.nodes import Module
 from mtus_dsl.diagnostics import Diagnostic, Span
 
@@ -31,17 +40,93 @@ def prelude_text() -> str:
 
 @attrs.frozen
 class Compilation:
-    """The result of compiling a set of files: a Program (if no errors) and every diagnostic."""
+    """The result of compiling a set of files: a Program and its module (if no errors), and every diagnostic."""
 
     program: ir.Program | None
     diagnostics: tuple[Diagnostic, ...]
     sources: dict[str, str]
-    analysed: bool = True  # False: conflicts and unreachable rules are still to be checked
+    python_source: str | None = None
+    module: types.ModuleType | None = attrs.field(default=None, eq=False, repr=False)
+    #: The parsed files, for tools that read the AST (the catalogue); empty when loaded from the cache.
+    modules: tuple[Module, ...] = attrs.field(default=(), eq=False, repr=False)
 
     @property
     def ok(self) -> bool:
         """Tell whether compilation produced a program."""
         return self.program is not None
+
+
+@attrs.define
+class _Unit:
+    """What the passes hand each other."""
+
+    sources: dict[str, str]
+    diagnostics: list[Diagnostic] = attrs.Factory(list)
+    modules: list[Module] = attrs.Factory(list)
+    program: ir.Program | None = None
+    python_source: str | None = None
+    module: types.ModuleType | None = None
+
+
+def _parse(unit: _Unit) -> bool:
+    for path, text in unit.sources.items():
+        module, found = parser.parse_module(text, path)
+        unit.diagnostics.extend(found)
+        if module is not None:
+            unit.modules.append(module)
+    return not any(d.is_error for d in unit.diagnostics)
+
+
+def _check(unit: _Unit) -> bool:
+    checker = Checker(unit.modules, unit.sources)
+    unit.program = checker.check()
+    unit.diagnostics.extend(checker.diagnostics)
+    return unit.program is not None
+
+
+def _generate(unit: _Unit) -> bool:
+    assert unit.program is not None
+    unit.python_source = generate(unit.program, unit.sources)
+    unit.module = cache.load_module(unit.python_source)
+    return True
+
+
+def _analyse(unit: _Unit) -> bool:
+    assert unit.program is not None and unit.module is not None
+    found = analysis.analyse(unit.program, unit.module.__dict__["_ENGINE"])
+    unit.diagnostics.extend(found)
+    if any(d.is_error for d in found):
+        unit.program = None
+        return False
+    return True
+
+
+#: The passes, in order; each returns False to stop the compilation there.
+PASSES: tuple[Callable[[_Unit], bool], ...] = (_parse, _check, _generate, _analyse)
+
+
+def compile_sources(sources: dict[str, str], *, use_cache: bool = True) -> Compilation:
+    """Compile named source texts (the prelude is added first)."""
+    all_sources = {PRELUDE_NAME: prelude_text(), **sources}
+    entry = cache.key("compilation", all_sources) + ".compilation"
+    if use_cache:
+        cached = cache.load_compilation(entry)
+        if isinstance(cached, tuple) and len(cached) == 2 and isinstance(cached[0], Compilation):
+            compilation, code = cached
+            if compilation.sources == all_sources and compilation.python_source is not None:
+                module = cache.load_module(compilation.python_source, code=marshal.loads(code))
+                loaded: Compilation = attrs.evolve(compilation, module=module)
+                return loaded
+    unit = _Unit(all_sources)
+    for run in PASSES:
+        if not run(unit):
+            break
+    compilation = Compilation(unit.program, tuple(unit.diagnostics), all_sources, unit.python_source,
+                              unit.module if unit.program is not None else None, tuple(unit.modules))
+    if use_cache and compilation.program is not None and compilation.module is not None:
+        code = marshal.dumps(cache.bytecode(compilation.python_source or "", compilation.module.__file__ or ""))
+        cache.save_compilation(entry, (attrs.evolve(compilation, module=None, modules=()), code))
+    return compilation
 
 
 def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[Diagnostic]]:
@@ -62,31 +147,8 @@ def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[Diagnostic]]:
     return files, problems
 
 
-def compile_sources(sources: dict[str, str], *, analyse: bool = True) -> Compilation:
-    """Compile named source texts (the prelude is added first)."""
-    all_sources = {PRELUDE_NAME: prelude_text(), **sources}
-    diagnostics: list[Diagnostic] = []
-    modules: list[Module] = []
-    for path, text in all_sources.items():
-        module, found = parser.parse_module(text, path)
-        diagnostics.extend(found)
-        if module is not None:
-            modules.append(module)
-    if any(d.is_error for d in diagnostics):
-        return Compilation(None, tuple(diagnostics), all_sources)
-    checker = Checker(modules, all_sources)
-    program = checker.check()
-    diagnostics.extend(checker.diagnostics)
-    if program is not None and analyse:
-        found_later = analysis.analyse(program)
-        diagnostics.extend(found_later)
-        if any(d.is_error for d in found_later):
-            program = None
-    return Compilation(program, tuple(diagnostics), all_sources, analysed=analyse)
-
-
 def compile_paths(
-    paths: Iterable[str | Path], *, label: tuple[Path, str] | None = None, analyse: bool = True
+    paths: Iterable[str | Path], *, label: tuple[Path, str] | None = None, use_cache: bool = True
 ) -> Compilation:
     """Read and compile .mtus files and directories.
 
@@ -105,4 +167,4 @@ def compile_paths(
             problems.append(Diagnostic("E000", f"cannot read '{file}': {error}", Span(str(file), 1, 1, 1, 1)))
     if problems:
         return Compilation(None, tuple(problems), sources)
-    return compile_sources(sources, analyse=analyse)
+    return compile_sources(sources, use_cache=use_cache)

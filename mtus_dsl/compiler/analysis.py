@@ -1,4 +1,4 @@
-"""Checks that evaluate rules: cycles of exceptions, conflicting rules, rules that never apply.
+"""Checks that evaluate rules: conflicting rules, rules that never apply.
 
 A conflict is two rules of one service and body region that can both govern
 the same case while neither excepts the other. We look for a witness: an
@@ -7,6 +7,12 @@ conditions single out (each enumeration member they name, each number they
 compare with and its neighbours, true and false). A witness is a real clash,
 so the error shows it; the search is bounded, so a clash that needs values
 outside those candidates is left to the property tests (`mtus test`).
+
+Before searching, a pair whose `when` clauses bound one integer input to
+disjoint ranges (`score < 3` and `score >= 3`) is set aside: no case satisfies
+both, whatever else they say. A table of many rules over bands of one input
+then costs a comparison per pair, not a search, and analysis stays linear in
+rules x rules per bucket.
 """
 
 from __future__ import annotations
@@ -17,39 +23,24 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from mtus_dsl import engine as en
 from mtus_dsl import runtime as rt
 from mtus_dsl.compiler import ir
-from mtus_dsl.compiler.interpreter import Interpreter
 from mtus_dsl.diagnostics import Diagnostic, Severity, Span
 
 #: The most assignments tried for one pair of rules before sampling instead.
 MAX_ASSIGNMENTS = 4096
 
 
-def analyse(program: ir.Program, engine: rt.Engine | None = None) -> list[Diagnostic]:
-    """Report exception cycles, conflicting rule pairs and unreachable rules.
-
-    The witnesses are evaluated by `engine`: the compiled one when the caller
-    has it (it is several times faster), else the interpreter's.
-    """
-    cycle = _exception_cycle(program)
-    if cycle:
-        rule = program.rule(cycle[0])
-        return [
-            Diagnostic(
-                "E106",
-                "rules except each other in a circle: " + " -> ".join(cycle + [cycle[0]]),
-                _span(rule.origin),
-                notes=("an exception must not, through others, except itself",),
-            )
-        ]
-    engine = engine or Interpreter(program).engine()
+def analyse(program: ir.Program, engine: en.Engine) -> list[Diagnostic]:
+    """Report conflicting rule pairs and unreachable rules, evaluating witnesses with `engine`."""
+    bands = {rule.name: _bands(rule) for rule in program.rules}
     diagnostics: list[Diagnostic] = []
     # Each pair that shares a service and body region is searched once, over
     # every service and region the two rules share.
     pairs = sorted({pair for _key, (rules, _caps) in program.dispatch for pair in itertools.combinations(rules, 2)})
     for a, b in pairs:
-        if _related(program, a, b):
+        if _disjoint(bands[a], bands[b]) or _related(program, a, b):
             continue
         witness = _witness(program, engine, [a, b])
         if witness is not None:
@@ -97,12 +88,46 @@ def _span(origin: ir.Origin) -> Span:
     return Span(origin.path, origin.line, origin.column, origin.line, origin.column + origin.width)
 
 
-def _exception_cycle(program: ir.Program) -> list[str] | None:
-    graph = {
-        r.name: sorted({e.rule for c in r.when + r.unless for e in ir.walk(c) if isinstance(e, ir.Applies)})
-        for r in program.rules
-    }
-    return ir.find_cycle(graph)
+def _bands(rule: ir.RuleInfo) -> dict[str, tuple[float, float]]:
+    """The range each integer input must lie in for the rule to apply, from its `when` comparisons."""
+    bands: dict[str, tuple[float, float]] = {}
+    pending = list(rule.when)
+    while pending:
+        clause = pending.pop()
+        if isinstance(clause, ir.And):
+            pending += [clause.left, clause.right]
+            continue
+        if not isinstance(clause, ir.Compare) or clause.op in ("=", "!="):
+            if isinstance(clause, ir.Compare) and clause.op == "=":
+                pass
+            else:
+                continue
+        left, right, op = clause.left, clause.right, clause.op
+        if isinstance(left, ir.Const) and isinstance(right, ir.Input):
+            left, right, op = right, left, {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "="}[op]
+        if not (isinstance(left, ir.Input) and isinstance(right, ir.Const)):
+            continue
+        value = right.value
+        if type(value) is not int:
+            continue
+        low, high = bands.get(left.name, (float("-inf"), float("inf")))
+        if op in ("<", "<="):
+            high = min(high, value - 1 if op == "<" else value)
+        elif op in (">", ">="):
+            low = max(low, value + 1 if op == ">" else value)
+        else:
+            low, high = max(low, value), min(high, value)
+        bands[left.name] = (low, high)
+    return bands
+
+
+def _disjoint(a: Mapping[str, tuple[float, float]], b: Mapping[str, tuple[float, float]]) -> bool:
+    """Tell whether two rules bound some input to ranges that do not meet (so both never apply)."""
+    for name, (low, high) in a.items():
+        other = b.get(name)
+        if other is not None and (high < other[0] or other[1] < low):
+            return True
+    return False
 
 
 def _related(program: ir.Program, a: str, b: str) -> bool:
@@ -179,7 +204,7 @@ def _candidates(
 
 def _witness(
     program: ir.Program,
-    engine: rt.Engine,
+    engine: en.Engine,
     names: Sequence[str],
     exhaustive_only: bool = False,
 ) -> Any:
@@ -229,13 +254,12 @@ def _witness(
         rng = random.Random(0)
         combos = (tuple(rng.choice(domains[k]) for k in keys) for _ in range(MAX_ASSIGNMENTS))
     handles = [engine.rules[n] for n in names]
-    blank: dict[str, Any] = {name: rt.Unknown(frozenset([name])) for name in engine.input_names}
-    blank["quantity"] = 1
     for combo in combos:
         assignment = dict(zip(keys, combo))
-        facts_obj = rt.Facts(engine, {**blank, **assignment})
+        facts = engine.facts_class(assignment, quantity=1)
+        facts.verdicts = {}
         try:
-            if all(engine.applies(h, facts_obj)[0] is True for h in handles):
+            if all(engine.check(h, facts)[0] is True for h in handles):
                 return assignment
         except rt.RuleError:
             continue

@@ -22,6 +22,9 @@ from mtus_dsl.decision import Citation, Outcome
 from mtus_dsl.diagnostics import Diagnostic, Severity, Span, did_you_mean
 from mtus_dsl.runtime import Duration
 
+#: Stands for an operand the grammar requires (it is never None once parsed); keeps the types honest.
+_ERROR_OPERAND = ir.Const(None, t.ERROR)
+
 # Inputs every program must have: the decision engine dispatches and counts on them.
 CORE_INPUTS = {
     "request_date": t.DATE,
@@ -41,7 +44,7 @@ RATIONALE_LOCALS = {
     "unit": t.TEXT,
 }
 
-# What a property may read of the decision (ir.DECISION_VALUES), besides any fact.
+# What a property may read of the decision, besides any fact.
 PROPERTY_LOCALS = {
     "outcome": t.enum("outcome"),
     "approved": t.INTEGER,
@@ -99,6 +102,7 @@ class Checker:
         facts = self._facts()
         tables = self._tables()
         rules = self._rules()
+        ordered = self._order_rules(rules)
         examples = self._examples()
         properties = self._properties()
         if any(d.is_error for d in self.diagnostics):
@@ -109,7 +113,6 @@ class Checker:
             for g in self.d.guidelines.values()
         )
         codesets = tuple((c.name, c.icd9 + c.icd10) for c in self.d.conditions.values())
-        ordered = _order_rules(rules)
         return ir.Program(
             schema=schema,
             guidelines=guidelines,
@@ -665,9 +668,8 @@ class Checker:
             rule.subsection,
             guideline.regulation,
         )
-        _unit(rule.action, section.unit)
         action = self._action(rule)
-        if rule.kind == "cap" and action.kind != "limit":
+        if rule.kind == "cap" and not isinstance(action, ir.Limit):
             self.error(
                 "E111",
                 f"cap '{rule.name}' must be a limit (max_visits N ...)",
@@ -736,28 +738,48 @@ class Checker:
                 "a limit counts 'prior_visits' unless it says 'counting ...', and no such input is declared",
                 action.span,
             )
+
+        def counting(action: n.Limit | n.Trial) -> ir.Expr:
+            given = self._operand(action.counting, t.INTEGER, "'counting' takes a number of prior units")
+            return given or counting_default
+
         if isinstance(action, n.Limit):
-            return ir.Action(
-                "limit",
+            return ir.Limit(
                 unit,
-                amount=self._operand(action.amount, t.INTEGER, "a limit is a number of units"),
+                amount=self._operand(action.amount, t.INTEGER, "a limit is a number of units") or _ERROR_OPERAND,
                 period=self._operand(action.period, t.DURATION, "'over' takes a duration (4 weeks)"),
-                counting=self._operand(action.counting, t.INTEGER, "'counting' takes a number of prior units")
-                or counting_default,
+                counting=counting(action),
             )
         if isinstance(action, n.Trial):
-            return ir.Action(
-                "trial",
+            return ir.Trial(
                 unit,
-                initial=self._operand(action.initial, t.INTEGER, "a trial is a number of units"),
+                initial=self._operand(action.initial, t.INTEGER, "a trial is a number of units") or _ERROR_OPERAND,
                 initial_period=self._operand(action.initial_period, t.DURATION, "'over' takes a duration"),
-                total=self._operand(action.total, t.INTEGER, "'up to' takes a number of units"),
+                total=self._operand(action.total, t.INTEGER, "'up to' takes a number of units") or _ERROR_OPERAND,
                 total_period=self._operand(action.total_period, t.DURATION, "'over' takes a duration"),
-                extension=self._operand(action.extension, t.BOOLEAN, "'with' takes a condition"),
-                counting=self._operand(action.counting, t.INTEGER, "'counting' takes a number of prior units")
-                or counting_default,
+                extension=self._operand(action.extension, t.BOOLEAN, "'with' takes a condition") or _ERROR_OPERAND,
+                counting=counting(action),
             )
-        return ir.Action("certify" if isinstance(action, n.Certify) else "non_certify", unit)
+        return ir.Certify(unit) if isinstance(action, n.Certify) else ir.NonCertify(unit)
+
+    def _order_rules(self, rules: list[ir.RuleInfo]) -> tuple[ir.RuleInfo, ...]:
+        """Put rules in priority order: each after the rules its exceptions consult; a circle is E106."""
+        by_name = {r.name: r for r in rules}
+        deps = {r.name: sorted(_consulted(r)) for r in rules}
+        order = _toposort(deps)
+        if order is None:
+            cycle = ir.find_cycle(deps) or []
+            if cycle:
+                rule = by_name[cycle[0]]
+                self.error(
+                    "E106",
+                    "rules except each other in a circle: " + " -> ".join(cycle + [cycle[0]]),
+                    Span(rule.origin.path, rule.origin.line, rule.origin.column, rule.origin.line,
+                         rule.origin.column + rule.origin.width),
+                    "an exception must not, through others, except itself",
+                )
+            return tuple(rules)
+        return tuple(by_name[name] for name in order)
 
     # --- properties ----------------------------------------------------------------
     def _properties(self) -> tuple[ir.PropertyInfo, ...]:
@@ -892,24 +914,21 @@ def _toposort(deps: Mapping[str, Iterable[str]]) -> list[str] | None:
     return order
 
 
-def _order_rules(rules: list[ir.RuleInfo]) -> tuple[ir.RuleInfo, ...]:
-    """Put each rule after the rules its `unless` consults (cycles are reported by analysis)."""
-    by_name = {r.name: r for r in rules}
-    deps = {r.name: [e.rule for x in r.unless + r.when for e in ir.walk(x) if isinstance(e, ir.Applies)] for r in rules}
-    order = _toposort(deps)
-    if order is None:
-        return tuple(rules)
-    return tuple(by_name[name] for name in order)
+def _consulted(rule: ir.RuleInfo) -> set[str]:
+    """The rules whose applicability `rule`'s clauses ask about (its exceptions and overriders)."""
+    return {e.rule for clause in rule.when + rule.unless for e in ir.walk(clause) if isinstance(e, ir.Applies)}
 
 
 def _dispatch(
     rules: tuple[ir.RuleInfo, ...], enums: Mapping[str, tuple[str, ...]]
 ) -> tuple[tuple[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]], ...]:
     table: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
-    for service in enums.get("service", ()):
-        for region in enums.get("body_region", ()):
-            for rule in rules:
-                if service in rule.services and region in rule.regions:
-                    entry = table.setdefault((service, region), ([], []))
-                    entry[0 if rule.kind == "rule" else 1].append(rule.name)
-    return tuple((key, (tuple(r), tuple(c))) for key, (r, c) in table.items())
+    for rule in rules:
+        for service in rule.services:
+            for region in rule.regions:
+                entry = table.setdefault((service, region), ([], []))
+                entry[0 if rule.kind == "rule" else 1].append(rule.name)
+    # In the order of the enumerations, whatever order the rules name them in.
+    order = {key: i for i, key in enumerate(
+        (s, r) for s in enums.get("service", ()) for r in enums.get("body_region", ()))}
+    return tuple((key, (tuple(r), tuple(c))) for key, (r, c) in sorted(table.items(), key=lambda kv: order[kv[0]]))

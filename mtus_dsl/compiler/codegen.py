@@ -1,72 +1,79 @@
-"""Generate a readable, deterministic Python module from the IR, with the interpreter's meaning.
+"""Generate a readable Python module from the IR: the plan as data, one small function per guard and limit.
+
+The module decides nothing by itself: it builds a plan (mtus_dsl.engine.Plan)
+once at import and hands it to the engine, the same procedure the interpreter
+runs. What it writes is only what is specific to the guidelines: per fact, a
+function deriving it; per rule, a function for its guard (does it apply?), one
+for its limit's operands and one for its rationale, each headed by the `.mtus`
+path:line and the line itself; then the rule's data (citation, scope, reasons).
+So the module reads rule by rule beside its source, and grows linearly with it.
 
 Every value from a .mtus file reaches the source through `literal()`, which
 writes only Python literals (strings through repr) and calls of a fixed set of
 runtime constructors; names become identifiers only after a check that they
-are identifiers, behind a fixed prefix. Comments carry each rule's file and
-line, escaped. Loaded in memory, the module is registered in `linecache`, so
-tracebacks, pdb and `inspect.getsource` show the generated code.
+are identifiers, behind a fixed prefix; comments are escaped.
 """
 
 from __future__ import annotations
 
 import datetime
-import hashlib
-import linecache
-import marshal
-import os
-import sys
-import types
-import weakref
-from collections.abc import Iterator, Mapping
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, assert_never
 
 import attrs
 
+from mtus_dsl import engine
 from mtus_dsl import runtime as rt
 from mtus_dsl.case import CaseSchema, InputSpec, Record
-from mtus_dsl.compiler import ir, straightline
-from mtus_dsl.compiler.interpreter import guideline_meta, rule_meta
+from mtus_dsl.compiler import ir
+from mtus_dsl.compiler.lower import fact_source, guideline_meta, reads, rule_fields
 from mtus_dsl.compiler.pysource import SourceWriter, comment
-from mtus_dsl.decision import Citation, TraceEntry
+from mtus_dsl.compiler.validator import write_validator
+from mtus_dsl.decision import Citation
 from mtus_dsl.types import Type
 
 HEADER = '''"""Decision functions compiled by mtus-dsl from .mtus guideline files. Do not edit.
 
 Sources:
 {sources}
-Call decide(case) with a dict in the case format (or a mtus_dsl.case.Case).
+decide(case) answers a dict in the case format (or a mtus_dsl.Case) with a Decision;
+outcome(case) answers only (outcome, approved).
 """
 
 # ruff: noqa
 # mypy: ignore-errors
 import datetime as _dt
-import functools as _functools
 
 from mtus_dsl import runtime as _rt
 from mtus_dsl.case import CaseSchema as _CaseSchema, InputSpec as _InputSpec, Record as _Record
-from mtus_dsl.decision import Citation as _Citation, Decision as _Decision, Outcome as _Outcome
-from mtus_dsl.decision import TraceEntry as _TraceEntry
+from mtus_dsl.decision import Citation as _Citation
+from mtus_dsl.engine import ActionKind as _Action, Engine as _Engine, Fact as _Fact, GuidelineMeta as _Guideline
+from mtus_dsl.engine import Plan as _Plan, Rule as _Rule
+from mtus_dsl.text import show as _show
 from mtus_dsl.types import Type as _Type
 
 _U = _rt.Unknown
 _join = _rt.join
 _and_rest = _rt.and_rest
 _or_rest = _rt.or_rest
-_not = _rt.not_
 _cmp = _rt.compare
 _member = _rt.member
-_exists = _rt.exists
 _attr = _rt.attr
 _arith = _rt.arith
 _divide = _rt.divide
-_show = _rt.show
-_sentence = _rt.sentence
-_int = _rt.known_int
-_known = _rt.known
-_GiveUp = _rt.GiveUp
 '''
+
+_CONSTRUCTORS = {
+    Type: "_Type",
+    Citation: "_Citation",
+    InputSpec: "_InputSpec",
+    CaseSchema: "_CaseSchema",
+    Record: "_Record",
+    engine.GuidelineMeta: "_Guideline",
+}
+
+#: Literals longer than this are written one item per line.
+_WIDTH = 100
 
 
 def _ident(prefix: str, name: str) -> str:
@@ -76,25 +83,16 @@ def _ident(prefix: str, name: str) -> str:
     return ident
 
 
-_CONSTRUCTORS = {
-    Type: "_Type",
-    Citation: "_Citation",
-    TraceEntry: "_TraceEntry",
-    InputSpec: "_InputSpec",
-    CaseSchema: "_CaseSchema",
-    Record: "_Record",
-    rt.GuidelineMeta: "_rt.GuidelineMeta",
-    rt.RuleMeta: "_rt.RuleMeta",
-}
+def literal(value: Any, level: int = 0, wrap: bool = True) -> str:
+    """Write a value as Python source at indentation `level`: known types only, strings through repr.
 
-#: Literals longer than this are written one item per line.
-_WIDTH = 100
-
-
-def literal(value: Any, level: int = 0) -> str:
-    """Write a value as Python source: only known types, strings through repr, long ones wrapped."""
-    if value is None or isinstance(value, (bool, int, str)):
+    A literal too long for a line is written one item per line, each item on one
+    line however long (a row of data reads best whole).
+    """
+    if value is None or (isinstance(value, (bool, int, str)) and not isinstance(value, engine.ActionKind)):
         return repr(value)
+    if isinstance(value, engine.ActionKind):
+        return f"_Action.{value.name}"
     if isinstance(value, datetime.date):
         return f"_dt.date({value.year}, {value.month}, {value.day})"
     if isinstance(value, rt.Duration):
@@ -103,36 +101,60 @@ def literal(value: Any, level: int = 0) -> str:
         # Sorted so the generated source does not depend on hash order.
         return "frozenset({" + ", ".join(sorted(literal(v) for v in value)) + "})" if value else "frozenset()"
     if isinstance(value, tuple):
-        items, open_, close, trailing = [literal(v, level + 1) for v in value], "(", ")", len(value) == 1
+        items, open_, close, trailing = [literal(v, level + 1, False) for v in value], "(", ")", len(value) == 1
     elif isinstance(value, list):
-        items, open_, close, trailing = [literal(v, level + 1) for v in value], "[", "]", False
-    elif isinstance(value, dict):
-        items = [f"{literal(k, level + 1)}: {literal(v, level + 1)}" for k, v in value.items()]
+        items, open_, close, trailing = [literal(v, level + 1, False) for v in value], "[", "]", False
+    elif isinstance(value, Mapping):
+        items = [f"{literal(k, level + 1, False)}: {literal(v, level + 1, False)}" for k, v in value.items()]
         open_, close, trailing = "{", "}", False
     elif type(value) in _CONSTRUCTORS:
         cls = type(value)
-        items = [f"{f.name}={literal(_plain(getattr(value, f.name)), level + 1)}" for f in attrs.fields(cls)]
+        # Required fields by position; the others by name, and only when not at their default:
+        # the literal says what is particular to this value.
+        items = [
+            literal(getattr(value, f.name), level + 1, False)
+            if f.default is attrs.NOTHING
+            else f"{f.name}={literal(getattr(value, f.name), level + 1, False)}"
+            for f in attrs.fields(cls)
+            if f.default is attrs.NOTHING or getattr(value, f.name) != f.default
+        ]
         open_, close, trailing = _CONSTRUCTORS[cls] + "(", ")", False
     else:
         raise TypeError(f"no literal for {type(value).__name__}")
     flat = open_ + ", ".join(items) + ("," if trailing else "") + close
-    if len(flat) + 4 * level <= _WIDTH and "\n" not in flat:
+    if not wrap or len(flat) + 4 * level <= _WIDTH:
         return flat
     inner = "    " * (level + 1)
     return open_ + "\n" + "".join(f"{inner}{item},\n" for item in items) + "    " * level + close
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping) and not isinstance(value, dict):
-        return dict(value)
-    return value
+class _Constants:
+    """Values that cost a call to build (dates, durations, sets), named once at the top of the module."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}  # literal source -> name
+
+    def name(self, value: Any) -> str:
+        """Return the name of a constant holding `value` (a plain literal for ints, strings, booleans)."""
+        if value is None or isinstance(value, (bool, int, str)):
+            return repr(value)
+        source = literal(value, wrap=False)
+        if source not in self.names:
+            kind = "_cite" if isinstance(value, Citation) else "_scope" if isinstance(value, tuple) else "_k"
+            self.names[source] = f"{kind}{len(self.names) + 1}"
+        return self.names[source]
 
 
 class _Function:
-    """Emit the statements of one function body, one temporary per intermediate value."""
+    """Emit the statements of one function body, one temporary per intermediate value.
 
-    def __init__(self, writer: SourceWriter, env: Mapping[str, str] | None = None):
+    Each operation is plain Python when its operands are known (the common case)
+    and the runtime's three-valued operation when one is Unknown.
+    """
+
+    def __init__(self, writer: SourceWriter, constants: _Constants, env: Mapping[str, str] | None = None):
         self.w = writer
+        self.constants = constants
         self.count = 0
         self.env = dict(env or {})
 
@@ -143,71 +165,92 @@ class _Function:
     def expr(self, e: ir.Expr) -> str:
         """Emit statements computing `e`; return a Python expression for its value."""
         w = self.w
-        if isinstance(e, ir.Const):
-            return literal(e.value)
-        if isinstance(e, (ir.Input, ir.Fact)):
-            return f"f[{e.name!r}]"
-        if isinstance(e, ir.Var):
-            return self.env[e.name]
-        if isinstance(e, ir.Attr):
-            return self._assign(f"_attr({self.expr(e.obj)}, {e.field!r})")
-        if isinstance(e, ir.Lookup):
-            keys = ", ".join(self.expr(k) for k in e.keys)
-            return self._assign(f"{_ident('_table_', e.table)}.lookup(({keys},))")
-        if isinstance(e, ir.Not):
-            return self._assign(f"_not({self.expr(e.operand)})")
-        if isinstance(e, (ir.And, ir.Or)):
-            stop, finish = ("False", "_and_rest") if isinstance(e, ir.And) else ("True", "_or_rest")
-            left = self._assign(self.expr(e.left))
-            result = self.temp()
-            w.line(f"if {left} is {stop}:")
-            with w.indent():
-                w.line(f"{result} = {stop}")
-            w.line("else:")
-            with w.indent():
-                right = self.expr(e.right)
-                w.line(f"{result} = {finish}({left}, {right})")
-            return result
-        if isinstance(e, ir.Compare):
-            left, right = self._operand(e.left), self._operand(e.right)
-            if e.op in ("=", "!="):
-                fast = f"{left} {'==' if e.op == '=' else '!='} {right}"
-                return self._assign(
-                    self._guarded(fast, f"_cmp({e.op!r}, {left}, {right})", [(e.left, left), (e.right, right)])
-                )
-            return self._assign(f"_cmp({e.op!r}, {left}, {right})")
-        if isinstance(e, ir.Member):
-            item, coll = self._operand(e.item), self._operand(e.collection)
-            fast = f"{item} {'not in' if e.negated else 'in'} {coll}"
-            return self._assign(
-                self._guarded(fast, f"_member({item}, {coll}, {e.negated!r})", [(e.item, item), (e.collection, coll)])
-            )
-        if isinstance(e, ir.Exists):
-            return self._assign(f"_exists({self.expr(e.operand)})")
-        if isinstance(e, ir.Arith):
-            return self._assign(f"_arith({e.op!r}, {self.expr(e.left)}, {self.expr(e.right)})")
-        if isinstance(e, ir.Div):
-            return self._assign(f"_divide({self.expr(e.left)}, {self.expr(e.right)}, {e.rounding!r})")
-        if isinstance(e, ir.Call):
-            args = ", ".join(self.expr(a) for a in e.args)
-            if e.func == "conditions_of":
-                return self._assign(f"_rt.conditions_of(_CODE_INDEX, {args})")
-            return self._assign(f"_rt.extremum({e.func!r}, [{args}])")
-        if isinstance(e, ir.Quant):
-            return self._quantifier(e)
-        if isinstance(e, ir.SetOf):
-            return self._assign("_rt.set_of([" + ", ".join(self.expr(i) for i in e.items) + "])")
-        if isinstance(e, ir.Applies):
-            return self._assign(f"f.applies({e.rule!r})")
-        raise AssertionError(f"unhandled IR node {e!r}")
+        match e:
+            case ir.Const():
+                return self.constants.name(e.value)
+            case ir.Input() | ir.Fact():
+                return f"f[{e.name!r}]"
+            case ir.Var():
+                return self.env[e.name]
+            case ir.Attr():
+                return self._assign(f"_attr({self.expr(e.obj)}, {e.field!r})")
+            case ir.Lookup():
+                keys = ", ".join(self.expr(k) for k in e.keys)
+                return self._assign(f"{_ident('_table_', e.table)}.lookup(({keys},))")
+            case ir.Not():
+                operand = self._operand(e.operand)
+                return self._assign(f"{operand} if {operand}.__class__ is _U else not {operand}")
+            case ir.And() | ir.Or():
+                stop, finish = ("False", "_and_rest") if isinstance(e, ir.And) else ("True", "_or_rest")
+                left = self._assign(self.expr(e.left))
+                result = self.temp()
+                w.line(f"if {left} is {stop}:")
+                with w.indent():
+                    w.line(f"{result} = {stop}")
+                w.line("else:")
+                with w.indent():
+                    right = self.expr(e.right)
+                    w.line(f"{result} = {finish}({left}, {right})")
+                return result
+            case ir.Compare():
+                left, right = self._operand(e.left), self._operand(e.right)
+                python = {"=": "==", "!=": "!="}.get(e.op, e.op)
+                slow = f"_cmp({e.op!r}, {left}, {right})"
+                if e.op in ("=", "!="):
+                    return self._assign(self._guarded(f"{left} {python} {right}", slow, [(e.left, left),
+                                                                                          (e.right, right)]))
+                # Ordering `none` is a RuleError: the runtime's operation says so.
+                return self._assign(self._guarded(f"{left} {python} {right}", slow, [(e.left, left), (e.right, right)],
+                                                  none=True))
+            case ir.Member():
+                item, coll = self._operand(e.item), self._operand(e.collection)
+                fast = f"{item} {'not in' if e.negated else 'in'} {coll}"
+                slow = f"_member({item}, {coll}, {e.negated!r})"
+                return self._assign(self._guarded(fast, slow, [(e.item, item), (e.collection, coll)]))
+            case ir.Exists():
+                operand = self._operand(e.operand)
+                return self._assign(f"{operand} if {operand}.__class__ is _U else {operand} is not None")
+            case ir.Arith():
+                left, right = self._operand(e.left), self._operand(e.right)
+                slow = f"_arith({e.op!r}, {left}, {right})"
+                if e.type.kind == "integer":
+                    fast = f"{left} {e.op} {right}"
+                    checks = [f"{code}.__class__ is int" for x, code in ((e.left, left), (e.right, right))
+                              if not isinstance(x, ir.Const)]
+                    if checks:
+                        return self._assign(f"{fast} if {' and '.join(checks)} else {slow}")
+                return self._assign(slow)
+            case ir.Div():
+                return self._assign(f"_divide({self.expr(e.left)}, {self.expr(e.right)}, {e.rounding!r})")
+            case ir.Call():
+                args = ", ".join(self.expr(a) for a in e.args)
+                if e.func == "conditions_of":
+                    return self._assign(f"_rt.conditions_of(_CODE_INDEX, {args})")
+                return self._assign(f"_rt.extremum({e.func!r}, [{args}])")
+            case ir.Quant():
+                return self._quantifier(e)
+            case ir.SetOf():
+                return self._assign("_rt.set_of([" + ", ".join(self.expr(i) for i in e.items) + "])")
+            case ir.Applies():
+                return self._assign(f"f.applies({e.rule!r})")
+            case _:
+                assert_never(e)
 
     def _operand(self, e: ir.Expr) -> str:
         code = self.expr(e)
-        return code if isinstance(e, ir.Const) or code.startswith("_t") else self._assign(code)
+        if isinstance(e, ir.Const) or code.startswith("_t") or code.isidentifier():
+            return code
+        return self._assign(code)
 
-    def _guarded(self, fast: str, slow: str, operands: list[tuple[ir.Expr, str]]) -> str:
-        """Use plain Python when no operand is unknown; the runtime's three-valued op otherwise."""
-        checks = [f"{code}.__class__ is _U" for e, code in operands if not isinstance(e, ir.Const)]
+    def _guarded(self, fast: str, slow: str, operands: list[tuple[ir.Expr, str]], none: bool = False) -> str:
+        """Use plain Python when no operand is unknown (nor none, for `none=True`); the runtime's op otherwise."""
+        checks = []
+        for e, code in operands:
+            if isinstance(e, ir.Const):
+                continue
+            checks.append(f"{code}.__class__ is _U")
+            if none:
+                checks.append(f"{code} is None")
         if not checks:
             return fast
         return f"{slow} if {' or '.join(checks)} else {fast}"
@@ -246,197 +289,179 @@ class _Function:
 
     def template(self, template: ir.Template) -> str:
         pieces = [repr(p) if isinstance(p, str) else f"_show({self.expr(p)})" for p in template]
-        return "".join(["''.join([", ", ".join(pieces), "])"])
+        return "''.join([" + ", ".join(pieces) + "])"
 
 
-def generate(program: ir.Program) -> str:
-    """Return the Python source of a module whose `decide(case)` decides like the interpreter."""
-    w = SourceWriter()
-    # The sources are listed in the module docstring: no quote may close it.
-    sources = "\n".join(f"  {comment(s)}".replace('"', '\\"') for s in program.sources)
-    for line in HEADER.format(sources=sources).splitlines():
-        w.line(line)
-    w.line()
-    w.line("# --- data from the guideline files ---------------------------------------")
-    w.line(f"_SCHEMA = {literal(program.schema)}")
-    w.line(f"_GUIDELINES = {literal(tuple(guideline_meta(g) for g in program.guidelines))}")
-    w.line(f"_CODESETS = {literal(dict(program.codesets))}")
-    w.line("_CODE_INDEX = _rt.CodeIndex(_CODESETS)")
-    w.line(f"_DISPATCH = {literal(dict(program.dispatch))}")
-    for table in program.tables:
-        names = table.key_names + table.value_names
-        rows = {key: Record(table.name, dict(zip(names, key + values))) for key, values in table.rows}
-        otherwise = (
-            Record(table.name, dict(zip(names, (None,) * len(table.key_names) + table.otherwise)))
-            if table.otherwise is not None
-            else None
-        )
-        w.line(f"{_ident('_table_', table.name)} = _rt.Table({table.name!r}, {literal(rows)}, {literal(otherwise)})")
-    w.line()
-    for fact in program.facts:
-        _fact(w, fact)
-    for rule in program.rules:
-        _rule(w, rule)
-    w.line()
-    w.line("# --- the engine that combines them ------------------------------------------")
-    w.line("_ENGINE = _rt.Engine(")
-    with w.indent():
-        w.line("schema=_SCHEMA,")
-        w.line("guidelines=_GUIDELINES,")
-        w.line("rules=[")
-        with w.indent():
-            for rule in program.rules:
-                rationale = _ident("_rationale_", rule.name) if rule.rationale is not None else "None"
-                w.line(f"_rt.RuleHandle({literal(rule_meta(rule))},")
-                w.line(
-                    f"               {_ident('_check_', rule.name)}, {_ident('_operands_', rule.name)}, {rationale}),"
-                )
-        w.line("],")
-        w.line("dispatch=_DISPATCH,")
-        w.line("derive={" + ", ".join(f"{f.name!r}: {_ident('_fact_', f.name)}" for f in program.facts) + "},")
-        explained = [f for f in program.facts if f.explain_true or f.explain_false]
-        w.line("explain={" + ", ".join(f"{f.name!r}: {_ident('_explain_', f.name)}" for f in explained) + "},")
-    w.line(")")
-    w.line()
-    w.line("_unknown_entry = _functools.partial(_rt.unknown_entry, _ENGINE)")
-    lines, fast = straightline.generate(program, literal)
-    for line in lines:
-        w.line(line)
-    w.line()
-    w.line("_ENGINE.fast.update({")
-    with w.indent():
-        for key, function in fast:
-            w.line(f"{literal(key)}: {function},")
-    w.line("})")
-    w.line("schema = _SCHEMA")
-    w.line()
-    w.line()
-    w.line("def decide(case):")
-    with w.indent():
-        w.line('"""Decide one request: a dict in the case format, or a mtus_dsl.case.Case."""')
-        w.line("return _ENGINE.decide(case)")
-    return "\n".join(w.lines) + "\n"
+class _Generator:
+    """Write the module: header, constants, data, then fact by fact and rule by rule, then the plan."""
 
+    def __init__(self, program: ir.Program, sources: Mapping[str, str]):
+        self.program = program
+        self.lines = {name: text.splitlines() for name, text in sources.items()}
+        self.constants = _Constants()
+        self.body = SourceWriter()
 
-def _fact(w: SourceWriter, fact: ir.FactInfo) -> None:
-    w.line()
-    w.line()
-    w.line(f"# fact {fact.name}  ({comment(str(fact.origin))})")
-    w.line(f"def {_ident('_fact_', fact.name)}(f):")
-    with w.indent():
-        fn = _Function(w)
-        w.line(f"return {fn.expr(fact.expr)}")
-    if fact.explain_true or fact.explain_false:
-        w.line()
-        w.line()
-        w.line(f"def {_ident('_explain_', fact.name)}(f, value):")
-        with w.indent():
-            for flag, template in ((True, fact.explain_true), (False, fact.explain_false)):
-                if template is None:
-                    continue
-                w.line(f"if value is {flag}:")
+    def source_line(self, origin: ir.Origin) -> str:
+        """The .mtus line a declaration starts on, as a comment."""
+        lines = self.lines.get(origin.path, [])
+        text = lines[origin.line - 1].strip() if 0 < origin.line <= len(lines) else ""
+        return comment(text)
+
+    def module(self) -> str:
+        program, w = self.program, self.body
+        for table in program.tables:
+            w.line()
+            w.line(f"{_ident('_table_', table.name)} = _rt.Table.from_rows(")
+            with w.indent():
+                w.line(f"{table.name!r},")
+                w.line(f"{literal(table.key_names, w.level)},")
+                w.line(f"{literal(table.value_names, w.level)},")
+                w.line("(")
                 with w.indent():
-                    fn = _Function(w)
-                    w.line(f"return {fn.template(template)}")
-            w.line("return None")
-
-
-def _rule(w: SourceWriter, rule: ir.RuleInfo) -> None:
-    w.line()
-    w.line()
-    w.line(f"# {rule.kind} {rule.name}  ({comment(str(rule.origin))}): {comment(str(rule.citation))}")
-    w.line(f"def {_ident('_check_', rule.name)}(f):")
-    with w.indent():
-        fn = _Function(w)
-        w.line("u = None")
-        for index, clause in enumerate(rule.when + rule.unless):
-            value = fn._assign(fn.expr(clause))
-            decisive = "False" if index < len(rule.when) else "True"
-            w.line(f"if {value} is {decisive}:")
-            with w.indent():
-                w.line(f"return (False, {index})")
-            w.line(f"if {value}.__class__ is _U:")
-            with w.indent():
-                w.line(f"u = {value} if u is None else _join(u, {value})")
-        w.line("return (True, -1) if u is None else (u, -1)")
-    w.line()
-    w.line()
-    w.line(f"def {_ident('_operands_', rule.name)}(f):")
-    with w.indent():
-        fn = _Function(w)
-        values = [("None" if e is None else fn.expr(e)) for e in rule.action.operands()]
-        w.line("return (" + "".join(v + ", " for v in values) + ")")
-    if rule.rationale is not None:
+                    for key, values in table.rows:
+                        w.line(f"{literal(key + values)},")
+                w.line("),")
+                w.line(f"{literal(table.otherwise, w.level)},")
+            w.line(")")
+        for fact in program.facts:
+            self.fact(fact)
+        for rule in program.rules:
+            self.rule(rule)
         w.line()
         w.line()
-        w.line(f"def {_ident('_rationale_', rule.name)}(f, n):")
+        w.line("# --- the plan: rules in priority order, each exception before the rules it overrides --------")
+        w.line("_PLAN = _Plan(")
         with w.indent():
-            fn = _Function(
-                w,
-                {
-                    name: f"n[{name!r}]"
-                    for name in ("requested", "approved", "limit", "prior", "allowed", "period", "unit")
-                },
-            )
-            w.line(f"return {fn.template(rule.rationale)}")
+            w.line("schema=_SCHEMA,")
+            w.line("guidelines=_GUIDELINES,")
+            w.line("facts=(" + "".join(f"{_ident('_fact_', f.name)}, " for f in program.facts) + "),")
+            w.line("rules=(")
+            with w.indent():
+                for rule in program.rules:
+                    w.line(f"{_ident('_rule_', rule.name)},")
+            w.line("),")
+            w.line("validate=_validate,")
+        w.line(")")
+        w.line("_ENGINE = _Engine(_PLAN)")
+        w.line("schema = _SCHEMA")
+        w.line("decide = _ENGINE.decide")
+        w.line("outcome = _ENGINE.outcome")
+
+        out = SourceWriter()
+        # The sources are listed in the module docstring: no quote may close it.
+        listed = "\n".join(f"  {comment(s)}".replace('"', '\\"') for s in program.sources)
+        for line in HEADER.format(sources=listed).splitlines():
+            out.line(line)
+        out.line()
+        out.line("# --- data from the guideline files ---------------------------------------------------------")
+        out.line(f"_SCHEMA = {literal(program.schema)}")
+        out.line(f"_GUIDELINES = {literal(tuple(guideline_meta(g) for g in program.guidelines))}")
+        out.line(f"_CODE_INDEX = _rt.CodeIndex({literal(dict(program.codesets))})")
+        for source, name in self.constants.names.items():
+            out.line(f"{name} = {source}")
+        out.line()
+        out.line()
+        write_validator(out, program.schema)
+        return "\n".join(out.lines + w.lines) + "\n"
+
+    def fact(self, fact: ir.FactInfo) -> None:
+        w = self.body
+        w.line()
+        w.line()
+        w.line(f"# {comment(str(fact.origin))}")
+        w.line(f"#     {self.source_line(fact.origin)}")
+        derive = _ident("_derive_", fact.name)
+        w.line(f"def {derive}(f):")
+        with w.indent():
+            fn = _Function(w, self.constants)
+            w.line(f"return {fn.expr(fact.expr)}")
+        explain = "None"
+        if fact.explain_true or fact.explain_false:
+            explain = _ident("_explain_", fact.name)
+            w.line()
+            w.line(f"def {explain}(f, value):")
+            with w.indent():
+                for flag, template in ((True, fact.explain_true), (False, fact.explain_false)):
+                    if template is None:
+                        continue
+                    w.line(f"if value is {flag}:")
+                    with w.indent():
+                        fn = _Function(w, self.constants)
+                        w.line(f"return {fn.template(template)}")
+                w.line("return None")
+        w.line()
+        data = f"{fact.name!r}, {derive}, {explain}, {fact_source(fact)!r}, {literal(reads([fact.expr]))}"
+        w.line(f"{_ident('_fact_', fact.name)} = _Fact({data})")
+
+    def rule(self, rule: ir.RuleInfo) -> None:
+        w = self.body
+        w.line()
+        w.line()
+        w.line(f"# {comment(str(rule.origin))}  {comment(str(rule.citation))}")
+        w.line(f"#     {self.source_line(rule.origin)}")
+        guard = _ident("_guard_", rule.name)
+        w.line(f"def {guard}(f):")
+        with w.indent():
+            fn = _Function(w, self.constants)
+            # Each clause in order: one that rules the rule out returns at once, with its index;
+            # an unknown one is remembered (`u`), and the rule's applicability stays unknown.
+            clauses = rule.when + rule.unless
+            for index, clause in enumerate(clauses):
+                value = fn._assign(fn.expr(clause))
+                decisive = "False" if index < len(rule.when) else "True"
+                w.line(f"if {value} is {decisive}:")
+                with w.indent():
+                    w.line(f"return (False, {index})")
+                if index == 0:
+                    w.line(f"u = {value} if {value}.__class__ is _U else None")
+                else:
+                    w.line(f"if {value}.__class__ is _U:")
+                    with w.indent():
+                        w.line(f"u = _join(u, {value})")
+            w.line("return (True, -1) if u is None else (u, -1)" if clauses else "return (True, -1)")
+        fields = rule_fields(rule)
+        fields["guard"] = guard
+        operands = ir.operands(rule.action)
+        if operands:
+            limit = _ident("_limit_", rule.name)
+            w.line()
+            w.line(f"def {limit}(f):")
+            with w.indent():
+                fn = _Function(w, self.constants)
+                values = [("None" if e is None else fn.expr(e)) for e in operands]
+                w.line("return (" + ", ".join(values) + ")")
+            fields["operands"] = limit
+        if rule.rationale is not None:
+            rationale = _ident("_rationale_", rule.name)
+            w.line()
+            w.line(f"def {rationale}(f, n):")
+            with w.indent():
+                numbers = ("requested", "approved", "limit", "prior", "allowed", "period", "unit")
+                fn = _Function(w, self.constants, {name: f"n[{name!r}]" for name in numbers})
+                w.line(f"return {fn.template(rule.rationale)}")
+            fields["rationale"] = rationale
+        w.line()
+        # The rule's data: identity, citation and scope by position, on one line; the rest by name.
+        shown: dict[str, str] = {}
+        for name, value in fields.items():
+            if name in ("guard", "operands", "rationale"):
+                shown[name] = str(value)
+            elif isinstance(value, Citation) or (name in ("services", "regions") and len(literal(value)) > 60):
+                # Citations and long scopes are shared by a section's rules: written once, above.
+                shown[name] = self.constants.name(value)
+            else:
+                shown[name] = literal(value, 1)
+        defaults = {f.name: f.default for f in attrs.fields(engine.Rule)}
+        required = [f.name for f in attrs.fields(engine.Rule) if f.default is attrs.NOTHING]
+        w.line(f"{_ident('_rule_', rule.name)} = _Rule(")
+        with w.indent():
+            w.line(", ".join(shown[name] for name in required) + ",")
+            for name, value in fields.items():
+                if name not in required and value != defaults[name]:
+                    w.line(f"{name}={shown[name]},")
+        w.line(")")
 
 
-def load_module(source: str, name: str = "mtus_compiled") -> types.ModuleType:
-    """Execute generated source as a module registered in linecache under a readable name."""
-    digest = hashlib.sha256(source.encode()).hexdigest()[:12]
-    filename = f"<mtus-compiled {name} {digest}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    module = types.ModuleType(name)
-    module.__file__ = filename
-    # The source stays readable for as long as the module lives, and no longer:
-    # a process that compiles many schedules does not keep every one.
-    weakref.finalize(module, linecache.cache.pop, filename, None)
-    exec(_bytecode(source, filename), module.__dict__)
-    return module
-
-
-def _cache_dir() -> Path | None:
-    """Where compiled bytecode is kept: $MTUS_DSL_CACHE, else the user's cache directory; None when off."""
-    configured = os.environ.get("MTUS_DSL_CACHE")
-    if configured == "off":
-        return None
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "mtus-dsl"
-
-
-def _bytecode(source: str, filename: str) -> types.CodeType:
-    """Compile generated source, reusing the bytecode of an identical earlier compilation.
-
-    Compiling the corpus's module costs tens of milliseconds on every load; like
-    Python's own __pycache__ (and Jinja's bytecode cache) we keep the result,
-    keyed by the source and the interpreter version, in a directory only the
-    user can write. Any problem with the cache just means compiling again.
-    """
-    directory = _cache_dir()
-    key = hashlib.sha256(f"{sys.version}\0{filename}\0{source}".encode()).hexdigest()
-    path = directory / f"{key}.bytecode" if directory else None
-    if path is not None:
-        try:
-            code = marshal.loads(path.read_bytes())
-            if isinstance(code, types.CodeType):
-                return code
-        except (OSError, ValueError, EOFError, TypeError):
-            pass
-    code = compile(source, filename, "exec")
-    if path is not None and directory is not None:
-        try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            partial = path.with_suffix(f".{os.getpid()}.tmp")
-            partial.write_bytes(marshal.dumps(code))
-            os.replace(partial, path)
-        except OSError:
-            pass
-    return code
-
-
-def iter_rules(module: types.ModuleType) -> Iterator[str]:
-    """Name the rules a compiled module holds."""
-    engine = module.__dict__["_ENGINE"]
-    yield from engine.rules
+def generate(program: ir.Program, sources: Mapping[str, str] | None = None) -> str:
+    """Return the Python source of a module whose `decide(case)` decides like the interpreter."""
+    return _Generator(program, sources or {}).module()

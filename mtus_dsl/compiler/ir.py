@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, assert_never
 
 import attrs
 
@@ -258,27 +258,73 @@ class TableInfo:
 
 
 @attrs.frozen
-class Action:
-    """What a rule does; operands are IR expressions, absent ones None."""
+class Limit:
+    """`max_visits N [over P] [counting C]`: N units in all, less the C already given."""
 
-    kind: str  # limit | trial | certify | non_certify
     unit: str
-    amount: Expr | None = None  # limit
-    period: Expr | None = None  # limit
-    initial: Expr | None = None  # trial
-    initial_period: Expr | None = None
-    total: Expr | None = None
-    total_period: Expr | None = None
-    extension: Expr | None = None
-    counting: Expr | None = None  # limit and trial
+    amount: Expr
+    period: Expr | None
+    counting: Expr  # the prior units it counts: `prior_visits` unless stated
 
-    def operands(self) -> tuple[Expr | None, ...]:
-        """Return the operands in the order the runtime's Engine expects them."""
-        if self.kind == "limit":
-            return (self.amount, self.period, self.counting)
-        if self.kind == "trial":
-            return (self.initial, self.initial_period, self.total, self.total_period, self.extension, self.counting)
-        return ()
+
+@attrs.frozen
+class Trial:
+    """`trial N [over P] up to M [over Q] with E`: N units, up to M while E holds."""
+
+    unit: str
+    initial: Expr
+    initial_period: Expr | None
+    total: Expr
+    total_period: Expr | None
+    extension: Expr
+    counting: Expr
+
+
+@attrs.frozen
+class Certify:
+    """Certify all that is requested."""
+
+    unit: str
+
+
+@attrs.frozen
+class NonCertify:
+    """Certify nothing."""
+
+    unit: str
+
+
+#: What a rule does with a request.
+Action = Limit | Trial | Certify | NonCertify
+
+
+def operands(action: Action) -> tuple[Expr | None, ...]:
+    """Return an action's operands in the order the engine receives their values (engine.ActionKind)."""
+    match action:
+        case Limit():
+            return (action.amount, action.period, action.counting)
+        case Trial():
+            return (action.initial, action.initial_period, action.total, action.total_period, action.extension,
+                    action.counting)
+        case Certify() | NonCertify():
+            return ()
+        case _:
+            assert_never(action)
+
+
+def action_kind(action: Action) -> str:
+    """Name an action as the engine does: limit, trial, certify, non_certify."""
+    match action:
+        case Limit():
+            return "limit"
+        case Trial():
+            return "trial"
+        case Certify():
+            return "certify"
+        case NonCertify():
+            return "non_certify"
+        case _:
+            assert_never(action)
 
 
 @attrs.frozen
@@ -325,10 +371,6 @@ class PropertyInfo:
     expectations: tuple[Expr, ...]  # `expect`: what must hold of them
     texts: tuple[str, ...]  # each `expect` line as written, for failure reports
     origin: Origin
-
-
-#: What a property may read of the decision, besides the facts of the case.
-DECISION_VALUES = ("outcome", "approved", "requested")
 
 
 @attrs.frozen

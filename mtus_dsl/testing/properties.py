@@ -2,9 +2,10 @@
 
 Each built-in property is a function of one generated case (and more values it
 may draw) that raises `Violation` when the property fails. Several re-derive
-what a decision must be from the IR with the reference interpreter, as an
-oracle independent of the decision engine: `approved` from the deciding
-rule's allowance and the caps, exceptions from the `unless` clauses.
+what a decision must be with the reference interpreter's plan: `approved` from
+the deciding rule's allowance (the engine's own arithmetic, evaluated on the
+interpreter's facts) and every cap taken one by one, exceptions from the
+`unless` clauses.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from mtus_dsl.case import Case, CaseSchema
 from mtus_dsl.compiler import ir
 from mtus_dsl.compiler.interpreter import Interpreter
 from mtus_dsl.decision import STRICTNESS, Decision, Outcome
+from mtus_dsl.engine import Facts
 from mtus_dsl.schedule import Schedule
 from mtus_dsl.testing.strategies import DECIDED, CaseStrategies, builder, expressions, to_json
 from mtus_dsl.types import Type
@@ -43,7 +45,7 @@ class Context:
         self.schedule = schedule
         self.program = schedule.program
         self.evaluator = Interpreter(schedule.program)
-        self.engine = schedule.interpreter
+        self.engine = schedule.interpreter  # the reference plan: guards and limits evaluated from the IR
         self.strategies: CaseStrategies = builder(schedule)
         self.dispatch = dict(schedule.program.dispatch)
         # Inputs the language reads as "none", not unknown, when a partner input is given:
@@ -65,11 +67,11 @@ class Context:
             assume(False)
             raise  # pragma: no cover
 
-    def facts(self, data: Mapping[str, Any]) -> rt.Facts:
+    def facts(self, data: Mapping[str, Any]) -> Facts:
         """The facts of a case, as the reference interpreter computes them."""
         return self.engine.facts(Case.from_dict(data, self.program.schema))
 
-    def eval(self, expr: ir.Expr, facts: rt.Facts, env: Mapping[str, Any] | None = None) -> Any:
+    def eval(self, expr: ir.Expr, facts: Facts, env: Mapping[str, Any] | None = None) -> Any:
         """Evaluate an IR expression with the reference interpreter; a failing one is left to `totality`."""
         try:
             return self.evaluator.eval(expr, facts, env or {})
@@ -110,7 +112,7 @@ def agreement(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
     if compiled == interpreted:
         return
     if isinstance(compiled, Decision) and isinstance(interpreted, Decision):
-        fields = [f.name for f in attrs.fields(Decision) if getattr(compiled, f.name) != getattr(interpreted, f.name)]
+        fields = [f for f in Decision.field_names() if getattr(compiled, f) != getattr(interpreted, f)]
         detail = "; ".join(f"{f}: {getattr(compiled, f)!r} vs {getattr(interpreted, f)!r}" for f in fields[:3])
         raise Violation(f"compiled code and interpreter differ in {', '.join(fields)} ({detail})")
     shown = [summary(x) if isinstance(x, Decision) else x for x in (compiled, interpreted)]
@@ -126,6 +128,13 @@ def totality(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
     problems = well_formed(decision, data)
     if problems:
         raise Violation(f"the decision ({summary(decision)}) is malformed: " + "; ".join(problems))
+    if decision.rules:
+        # The engine takes the first rule that applies: conflicts are compile-time errors. A clash
+        # the compile-time search missed shows here, as a second rule that applies too.
+        governing = [name for name in ctx.dispatch.get((data["service"], data["body_region"]), ((), ()))[0]
+                     if ctx.engine.check(ctx.engine.rules[name], ctx.facts(data))[0] is True]
+        if len(governing) > 1:
+            raise Violation(f"rules {' and '.join(governing)} both govern this case ({summary(decision)})")
 
 
 def well_formed(decision: Decision, data: Mapping[str, Any]) -> list[str]:
@@ -225,7 +234,7 @@ def expected_approval(ctx: Context, data: dict[str, Any], rule_name: str) -> tup
     known: dict[str, int] = {}
     for name in caps:
         cap = ctx.program.rule(name)
-        applies = ctx.engine.applies(ctx.engine.rules[name], facts)[0]
+        applies = ctx.engine.check(ctx.engine.rules[name], facts)[0]
         if applies is False:
             continue
         cap_allowed = allowance(ctx, cap, facts, quantity)
@@ -238,7 +247,7 @@ def expected_approval(ctx: Context, data: dict[str, Any], rule_name: str) -> tup
         if name in known:
             continue
         cap = ctx.program.rule(name)
-        applies = ctx.engine.applies(ctx.engine.rules[name], facts)[0]
+        applies = ctx.engine.check(ctx.engine.rules[name], facts)[0]
         cap_allowed = allowance(ctx, cap, facts, quantity)
         if applies is not False and (isinstance(cap_allowed, rt.Unknown) or cap_allowed < final):
             raise Violation(f"decided, although cap {name} may bind and depends on facts the case does not give")
@@ -264,7 +273,7 @@ def settled_approval(ctx: Context, data: dict[str, Any]) -> int | None:
     facts = ctx.facts(data)
     quantity = data["quantity"]
     rules, caps = ctx.dispatch.get((data["service"], data["body_region"]), ((), ()))
-    verdicts = [(name, ctx.engine.applies(ctx.engine.rules[name], facts)[0]) for name in rules]
+    verdicts = [(name, ctx.engine.check(ctx.engine.rules[name], facts)[0]) for name in rules]
     governing = [name for name, verdict in verdicts if verdict is True]
     if len(governing) != 1:
         return None
@@ -276,7 +285,7 @@ def settled_approval(ctx: Context, data: dict[str, Any]) -> int | None:
         return 0
     doubtful = []
     for name in caps:
-        applies = ctx.engine.applies(ctx.engine.rules[name], facts)[0]
+        applies = ctx.engine.check(ctx.engine.rules[name], facts)[0]
         if applies is False:
             continue
         cap_allowed = allowance(ctx, ctx.program.rule(name), facts, quantity)
@@ -289,31 +298,14 @@ def settled_approval(ctx: Context, data: dict[str, Any]) -> int | None:
     return approved
 
 
-def allowance(ctx: Context, rule: ir.RuleInfo, facts: rt.Facts, quantity: int) -> Any:
-    """How many more units a rule allows (an oracle for the engine), or Unknown."""
-    action = rule.action
-    if action.kind == "certify":
-        return quantity
-    if action.kind == "non_certify":
-        return 0
-    values: list[Any] = [None if e is None else ctx.eval(e, facts) for e in action.operands()]
-    if action.kind == "limit":
-        amount, period, prior = values
-        if any(isinstance(v, rt.Unknown) for v in values):
-            return rt.join(amount, period, prior)
-        return max(0, amount - prior)
-    initial, initial_period, total, total_period, extension, prior = values
-    if isinstance(prior, rt.Unknown) or isinstance(initial, rt.Unknown):
-        return rt.join(prior, initial)
-    if prior < initial:
-        return initial_period if isinstance(initial_period, rt.Unknown) else initial - prior
-    if isinstance(extension, rt.Unknown):
-        return extension
-    if extension is True:
-        if isinstance(total, rt.Unknown) or isinstance(total_period, rt.Unknown):
-            return rt.join(total, total_period)
-        return max(0, total - prior)
-    return 0
+def allowance(ctx: Context, rule: ir.RuleInfo, facts: Facts, quantity: int) -> Any:
+    """How many more units a rule allows this case, or Unknown: the engine's arithmetic on the reference plan."""
+    try:
+        result = ctx.engine.allowance(ctx.engine.rules[rule.name], facts, quantity)
+    except rt.RuleError:
+        assume(False)
+        raise  # pragma: no cover
+    return result if isinstance(result, rt.Unknown) else result.allowed
 
 
 def exceptions_dominate(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:

@@ -250,7 +250,7 @@ def read_inputs(program: ir.Program, service: Any, region: Any) -> set[str]:
     for name in (*rules, *caps):
         seen_rules.add(name)
         rule = program.rule(name)
-        pending += [*rule.when, *rule.unless, *(e for e in rule.action.operands() if e is not None)]
+        pending += [*rule.when, *rule.unless, *(e for e in ir.operands(rule.action) if e is not None)]
     while pending:
         for node in ir.walk(pending.pop()):
             if isinstance(node, ir.Input):

@@ -64,7 +64,7 @@ def expressions(program: ir.Program) -> Iterable[ir.Expr]:
     for rule in program.rules:
         yield from rule.when
         yield from rule.unless
-        yield from (e for e in rule.action.operands() if e is not None)
+        yield from (e for e in ir.operands(rule.action) if e is not None)
     for prop in program.properties:
         yield from prop.conditions
         yield from prop.expectations
@@ -95,7 +95,7 @@ def boundaries(program: ir.Program) -> Boundaries:
     counting = {
         e.name
         for rule in program.rules
-        for e in (rule.action.counting,)
+        for e in (getattr(rule.action, "counting", None),)
         if isinstance(e, ir.Input) and e.type.kind == "integer"
     }
     enum_members = {m for members in program.schema.enums.values() for m in members}

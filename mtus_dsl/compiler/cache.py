@@ -1,0 +1,159 @@
+"""Caches that only ever save time: compiled bytecode, and whole compilations.
+
+Loading the corpus means parsing, checking, analysing and compiling the module
+it generates; like Python's own __pycache__ (and Jinja's bytecode cache) we keep
+the result, keyed by everything it was made from: the source texts, the
+compiler's own code and the Python version. Each entry carries a checksum of
+its content, verified before anything in it is used: an entry that does not
+verify, cannot be read or does not load is ignored and rebuilt, so a damaged
+cache costs time, never a different decision. The directory is
+$MTUS_DSL_CACHE (default ~/.cache/mtus-dsl), created readable by its user only;
+MTUS_DSL_CACHE=off (any case) disables caching.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.resources
+import linecache
+import marshal
+import os
+import pickle
+import sys
+import types
+import weakref
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+_MAGIC = b"mtus-dsl cache 2\n"
+_OFF = ("off", "0", "false", "no", "none")
+
+
+def directory() -> Path | None:
+    """Where cache entries are kept; None when caching is off."""
+    configured = os.environ.get("MTUS_DSL_CACHE")
+    if configured is not None and configured.strip().lower() in _OFF:
+        return None
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "mtus-dsl"
+
+
+@functools.cache
+def compiler_fingerprint() -> str:
+    """A hash of the package's own code and of Python's version: a new compiler never reads an old entry."""
+    digest = hashlib.sha256(sys.version.encode())
+    package = importlib.resources.files("mtus_dsl")
+    for folder in (package, package.joinpath("compiler")):
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+            if entry.name.endswith((".py", ".lark", ".mtus")) and entry.is_file():
+                digest.update(entry.name.encode() + b"\0" + entry.read_bytes())
+    return digest.hexdigest()
+
+
+def key(kind: str, texts: Mapping[str, str]) -> str:
+    """The cache key of an entry made from named texts."""
+    digest = hashlib.sha256(f"{kind}\0{compiler_fingerprint()}".encode())
+    for name, text in texts.items():
+        digest.update(b"\0" + name.encode("utf-8", "surrogatepass") + b"\0" + text.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def read(name: str) -> bytes | None:
+    """The content of a verified entry, or None (absent, unreadable, or damaged)."""
+    folder = directory()
+    if folder is None:
+        return None
+    try:
+        data = (folder / name).read_bytes()
+    except OSError:
+        return None
+    header = len(_MAGIC) + 65
+    if len(data) < header or not data.startswith(_MAGIC):
+        return None
+    checksum, payload = data[len(_MAGIC) : header - 1], data[header:]
+    if hashlib.sha256(payload).hexdigest().encode() != checksum:
+        return None
+    return payload
+
+
+def write(name: str, payload: bytes) -> None:
+    """Keep an entry (atomically); a cache that cannot be written is simply not used."""
+    folder = directory()
+    if folder is None:
+        return
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        partial = folder / f"{name}.{os.getpid()}.tmp"
+        partial.write_bytes(_MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+        os.replace(partial, folder / name)
+    except OSError:
+        pass
+
+
+def load_compilation(name: str) -> Any:
+    """Unpickle a cached compilation, or None."""
+    payload = read(name)
+    if payload is None:
+        return None
+    try:
+        return pickle.loads(payload)
+    except Exception:  # a verified entry from an incompatible build: rebuild it
+        return None
+
+
+def save_compilation(name: str, value: Any) -> None:
+    """Cache a compilation."""
+    try:
+        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # something unpicklable: just do not cache it
+        return
+    write(name, payload)
+
+
+def bytecode(source: str, filename: str) -> types.CodeType:
+    """Compile generated source, reusing the bytecode of an identical earlier compilation."""
+    name = key("bytecode", {filename: source}) + ".bytecode"
+    payload = read(name)
+    if payload is not None:
+        try:
+            code = marshal.loads(payload)
+            if isinstance(code, types.CodeType):
+                return code
+        except (ValueError, EOFError, TypeError):
+            pass
+    code = compile(source, filename, "exec")
+    write(name, marshal.dumps(code))
+    return code
+
+
+#: How many live modules were made from each generated source (they share its linecache entry).
+_LIVE: dict[str, int] = {}
+
+
+def _release(filename: str) -> None:
+    _LIVE[filename] -= 1
+    if not _LIVE[filename]:
+        del _LIVE[filename]
+        linecache.cache.pop(filename, None)
+
+
+def load_module(source: str, name: str = "mtus_compiled", code: types.CodeType | None = None) -> types.ModuleType:
+    """Execute generated source as a module registered in linecache under a readable name.
+
+    Tracebacks, pdb and `inspect.getsource` then show the generated code.
+    """
+    digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    filename = f"<mtus-compiled {name} {digest}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    module = types.ModuleType(name)
+    module.__file__ = filename
+    # The source stays readable for as long as a module made from it lives, and no longer:
+    # a process that compiles many schedules does not keep every one.
+    _LIVE[filename] = _LIVE.get(filename, 0) + 1
+    weakref.finalize(module, _release, filename)
+    exec(code if code is not None else bytecode(source, filename), module.__dict__)
+    return module

@@ -1,0 +1,436 @@
+"""The decision plan and the one procedure that executes it, for the interpreter and compiled code alike.
+
+A plan is data: the guideline editions, the rules and caps in priority order
+(an exception before every rule it overrides), each with its citation and the
+functions that evaluate its guard and its limit. The interpreter builds those
+functions as closures over the IR; compiled code writes them as Python. The
+procedure below (dispatch, first match, limits, trials, caps, outcome) is the
+only one there is: both backends run it, and so does every compiled module.
+
+Conflicts are compile-time errors, so the first rule in priority order that
+applies governs: the procedure stops there. Explanation (rationale, citations,
+trace) is rendered only when a caller reads it (`text.Explanation`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import attrs
+
+from mtus_dsl.case import Case, CaseSchema
+from mtus_dsl.decision import Citation, Decision, Outcome
+from mtus_dsl.runtime import NOT_IN_FORCE, OUT_OF_SCOPE, RuleError, Unknown, join
+from mtus_dsl.text import Explanation
+
+
+class ActionKind(enum.StrEnum):
+    """What a rule does with a request."""
+
+    LIMIT = "limit"  # operands: amount, period, prior
+    TRIAL = "trial"  # operands: initial, initial period, total, total period, extension, prior
+    CERTIFY = "certify"
+    NON_CERTIFY = "non_certify"
+
+
+@attrs.frozen
+class GuidelineMeta:
+    """A guideline edition as the runtime needs it: names and dates in force."""
+
+    name: str
+    title: str
+    edition: str
+    regulation: str | None = None
+    in_force_from: datetime.date | None = None
+    in_force_to: datetime.date | None = None
+
+    def in_force(self, date: datetime.date) -> bool:
+        """Tell whether this edition governs requests dated `date`."""
+        if self.in_force_from is not None and date < self.in_force_from:
+            return False
+        return self.in_force_to is None or date <= self.in_force_to
+
+    def describe(self) -> str:
+        """Name the edition and its dates, for not_addressed answers."""
+        start = self.in_force_from.isoformat() if self.in_force_from else "always"
+        end = self.in_force_to.isoformat() if self.in_force_to else "today"
+        return f"{self.title} ({self.edition}), in force {start} to {end}"
+
+
+#: A guard: (True | False | Unknown, the index of the clause that ruled the rule out, or -1).
+Guard = Callable[["Facts"], tuple[Any, int]]
+#: A limit's operands, in the order ActionKind names them.
+Operands = Callable[["Facts"], tuple[Any, ...]]
+#: A rationale rendered from the facts and the decision's numbers.
+Render = Callable[["Facts", Mapping[str, Any]], str]
+
+@attrs.frozen
+class Rule:
+    """A rule or cap of the plan: identity, citation, scope, and the functions of its guard and limit."""
+
+    name: str
+    kind: str  # "rule" | "cap"
+    guideline: str
+    citation: Citation
+    action: ActionKind
+    unit: str
+    source: str  # path:line, as traces show it
+    guard: Guard
+    operands: Operands | None = None  # limits and trials
+    rationale: Render | None = None
+    reasons: tuple[str, ...] = ()  # why it does not apply, per when/unless clause
+    explained: tuple[str, ...] = ()  # facts whose explanation joins the rationale
+    services: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()  # the inputs and facts its guard and limit read, for RuleError
+    column: int = 1
+
+
+@attrs.frozen
+class Fact:
+    """A derived fact of the plan: how to compute it, and how to explain its value."""
+
+    name: str
+    derive: Callable[[Facts], Any]
+    explain: Callable[[Facts, Any], str | None] | None = None
+    source: str = ""  # path:line:col
+    reads: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Plan:
+    """Everything that decides: the case format, editions, facts and rules in priority order."""
+
+    schema: CaseSchema
+    guidelines: tuple[GuidelineMeta, ...]
+    facts: tuple[Fact, ...]
+    rules: tuple[Rule, ...]
+    #: A fast validator of case dicts (generated per schema), or None for the general one.
+    validate: Callable[[Any], Case] | None = None
+
+
+class Allowance(NamedTuple):
+    """What a limit allows one case: its number, the prior units counted, what remains, its period."""
+
+    limit: int
+    prior: int
+    allowed: int
+    period: Any
+
+
+@attrs.frozen
+class Bucket:
+    """The rules and caps that may decide requests for one service and body region."""
+
+    rules: tuple[Rule, ...]
+    caps: tuple[Rule, ...]
+    #: Each rule and cap with the first and last request date its edition is in force.
+    windows: Mapping[str, tuple[datetime.date, datetime.date]]
+
+    @property
+    def unit(self) -> str:
+        """What requests here count (visits, treatments, days): the unit of the first rule."""
+        first = self.rules or self.caps
+        return first[0].unit if first else "units"
+
+
+class Facts(dict[str, Any]):
+    """The facts of one case: inputs as given, absent ones unknown, derived facts computed on first use.
+
+    Each engine makes its own subclass carrying the plan's derivations, so making
+    the facts of a case is one dict copy.
+    """
+
+    __slots__ = ("verdicts",)
+    verdicts: dict[str, tuple[Any, int]]  # rule name -> its guard's verdict, once checked
+    engine: Engine
+    derivations: Mapping[str, Fact]
+    unknowns: Mapping[str, Unknown]
+
+    def __missing__(self, name: str) -> Any:
+        fact = self.derivations.get(name)
+        if fact is None:
+            value: Any = self.unknowns[name]
+        else:
+            try:
+                value = fact.derive(self)
+            except RuleError as error:
+                raise locate(error, f"fact '{name}'", fact.source, fact.reads, self) from None
+        self[name] = value
+        return value
+
+    def applies(self, rule: str) -> Any:
+        """Whether `rule` applies to this case (what `unless RULE` and `overrides` ask): True, False or Unknown."""
+        verdict = self.verdicts.get(rule)
+        if verdict is None:
+            engine = self.engine
+            if (self["service"], self["body_region"]) in engine.scopes[rule]:
+                verdict = engine.check(engine.rules[rule], self)
+            else:
+                # A rule applies only to the services and body regions it covers.
+                verdict = self.verdicts[rule] = (False, OUT_OF_SCOPE)
+        return verdict[0]
+
+
+def locate(error: RuleError, where: str, source: str, reads: tuple[str, ...], facts: Facts) -> RuleError:
+    """Give a RuleError the rule or fact that raised it and the values it had read (the innermost wins)."""
+    if error.where is not None:
+        return error
+    values = {name: dict.get(facts, name) for name in sorted(reads) if name in facts}
+    located = RuleError(error.message, where=where, source=source, values=values)
+    located.__traceback__ = error.__traceback__
+    return located
+
+
+_FAR_PAST = datetime.date.min
+_FAR_FUTURE = datetime.date.max
+
+
+class Settled(NamedTuple):
+    """What the procedure concluded for one case: all a Decision needs besides its explanation."""
+
+    outcome: Outcome
+    approved: int
+    rule: Rule | None  # the governing rule (also when its limit was unknown)
+    allowance: Allowance | None
+    caps: tuple[tuple[Rule, Allowance], ...]  # caps that apply and hold the request down
+    binding: tuple[tuple[Rule, Allowance], ...]  # those among them that allow exactly what is approved
+    events: tuple[tuple[Any, ...], ...]  # caps passed over: (cap, what, value), for the trace
+    missing: frozenset[str]
+
+
+class Engine:
+    """Execute a plan: decide cases, or only their outcome."""
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.schema = plan.schema
+        self.guidelines = {g.name: g for g in plan.guidelines}
+        self.rules = {r.name: r for r in plan.rules}
+        self.facts_plan = {f.name: f for f in plan.facts}
+        self.input_names = tuple(spec.name for spec in plan.schema.inputs)
+        windows = {}
+        for rule in plan.rules:
+            g = self.guidelines[rule.guideline]
+            windows[rule.name] = (g.in_force_from or _FAR_PAST, g.in_force_to or _FAR_FUTURE)
+        # The dispatch index: each rule filed under every (service, body region) it covers, in
+        # priority order. A decision looks at its own bucket only, however large the plan.
+        filed: dict[tuple[str, str], tuple[list[Rule], list[Rule]]] = {}
+        self.scopes: dict[str, set[tuple[str, str]]] = {name: set() for name in self.rules}
+        for rule in plan.rules:
+            for service in rule.services:
+                for region in rule.regions:
+                    key = (service, region)
+                    rules, caps = filed.setdefault(key, ([], []))
+                    (caps if rule.kind == "cap" else rules).append(rule)
+                    self.scopes[rule.name].add(key)
+        self.buckets = {
+            key: Bucket(tuple(rules), tuple(caps), {r.name: windows[r.name] for r in rules + caps})
+            for key, (rules, caps) in filed.items()
+        }
+        self.windows = windows
+        self.facts_class: type[Facts] = type(
+            "Facts",
+            (Facts,),
+            {
+                "__slots__": (),
+                "engine": self,
+                "derivations": self.facts_plan,
+                # One Unknown per input, made once: a missing input depends on itself.
+                "unknowns": {name: Unknown(frozenset([name])) for name in self.input_names},
+            },
+        )
+        self.validate: Callable[[Any], Case] = plan.validate or (lambda data: Case.from_dict(data, self.schema))
+
+    # --- the entry points -----------------------------------------------------------
+    def case(self, data: Case | Mapping[str, Any]) -> Case:
+        """Validate a case; raise CaseError naming every bad field."""
+        return data if isinstance(data, Case) else self.validate(data)
+
+    def facts(self, case: Case) -> Facts:
+        """Return the facts of a validated case, absent inputs unknown."""
+        facts = self.facts_class(case.values)
+        facts.verdicts = {}
+        return facts
+
+    def decide(self, case: Case | Mapping[str, Any]) -> Decision:
+        """Decide one request; its rationale, citations and trace are rendered when first read."""
+        if case.__class__ is not Case:
+            case = self.case(case)
+        assert isinstance(case, Case)
+        values = case.values
+        bucket = self.buckets.get((values["service"], values["body_region"]))
+        if bucket is None:
+            settled = _UNADDRESSED
+            facts = None
+        else:
+            facts = self.facts(case)
+            settled = self.settle(facts, bucket, values["quantity"])
+        rule = settled.rule
+        if settled.outcome is Outcome.NEEDS_INFORMATION:
+            rules: tuple[str, ...] = ()
+            unit = rule.unit if rule is not None else bucket.unit if bucket is not None else "units"
+        elif rule is None:
+            rules = ()
+            unit = bucket.unit if bucket is not None else "units"
+        else:
+            rules = (rule.name, *[cap.name for cap, _ in settled.binding]) if settled.binding else (rule.name,)
+            unit = rule.unit
+        return Decision.deferred(
+            case.id,
+            settled.outcome,
+            values["quantity"],
+            settled.approved,
+            tuple(sorted(settled.missing)),
+            rules,
+            unit,
+            Explanation(self, values, facts, bucket, settled),
+        )
+
+    def outcome(self, case: Case | Mapping[str, Any]) -> tuple[Outcome, int]:
+        """Decide only (outcome, approved): nothing else is built; the same answer as `decide`."""
+        if case.__class__ is not Case:
+            case = self.case(case)
+        assert isinstance(case, Case)
+        values = case.values
+        bucket = self.buckets.get((values["service"], values["body_region"]))
+        if bucket is None:
+            return (Outcome.NOT_ADDRESSED, 0)
+        settled = self.settle(self.facts(case), bucket, values["quantity"])
+        return (settled.outcome, settled.approved)
+
+    # --- the procedure --------------------------------------------------------------
+    def check(self, rule: Rule, facts: Facts) -> tuple[Any, int]:
+        """Check a rule's edition against the request date, then its guard; remember the verdict."""
+        start, end = self.windows[rule.name]
+        date = facts["request_date"]
+        if date < start or date > end:
+            verdict: tuple[Any, int] = (False, NOT_IN_FORCE)
+        else:
+            try:
+                verdict = rule.guard(facts)
+            except RuleError as error:
+                raise locate(error, f"{rule.kind} '{rule.name}'", f"{rule.source}:{rule.column}", rule.reads,
+                             facts) from None
+        facts.verdicts[rule.name] = verdict
+        return verdict
+
+    def settle(self, facts: Facts, bucket: Bucket, quantity: int) -> Settled:
+        """Decide a case within its bucket: the first rule that applies governs, then its limit, then the caps."""
+        check = self.check
+        governing = None
+        unknown = None
+        for rule in bucket.rules:
+            value = check(rule, facts)[0]
+            if value is True:
+                governing = rule
+                break
+            if value is not False:
+                unknown = value if unknown is None else join(unknown, value)
+        if governing is None:
+            if unknown is not None:
+                return Settled(Outcome.NEEDS_INFORMATION, 0, None, None, (), (), (), unknown.facts)
+            return Settled(Outcome.NOT_ADDRESSED, 0, None, None, (), (), (), _NOTHING)
+        allowance = self.allowance(governing, facts, quantity)
+        if allowance.__class__ is Unknown:
+            return Settled(Outcome.NEEDS_INFORMATION, 0, governing, None, (), (), (), allowance.facts)
+        approved = quantity if quantity < allowance.allowed else allowance.allowed
+        caps: list[tuple[Rule, Allowance]] = []
+        events: list[tuple[Any, ...]] = []
+        if approved > 0 and bucket.caps:
+            approved, missing = self._apply_caps(facts, bucket, quantity, approved, caps, events)
+            if missing:
+                return Settled(Outcome.NEEDS_INFORMATION, 0, governing, allowance, (), (), tuple(events), missing)
+        if approved == quantity:
+            outcome = Outcome.CERTIFY
+        elif approved == 0:
+            outcome = Outcome.NON_CERTIFY
+        else:
+            outcome = Outcome.MODIFY
+        binding = tuple(c for c in caps if c[1].allowed == approved)
+        return Settled(outcome, approved, governing, allowance, tuple(caps), binding, tuple(events), _NOTHING)
+
+    def _apply_caps(
+        self,
+        facts: Facts,
+        bucket: Bucket,
+        quantity: int,
+        approved: int,
+        caps: list[tuple[Rule, Allowance]],
+        events: list[tuple[Any, ...]],
+    ) -> tuple[int, frozenset[str]]:
+        """Lower `approved` by every cap that holds it down; name the facts a cap that may bind depends on."""
+        doubtful: list[tuple[Rule, Any, Any]] = []
+        for cap in bucket.caps:
+            applies = self.check(cap, facts)[0]
+            if applies is False:
+                events.append((cap, "off", None))
+                continue
+            result = self.allowance(cap, facts, quantity)
+            if result.__class__ is not Unknown and (
+                result.allowed >= quantity
+                or result.allowed > approved
+                or (result.allowed == approved and applies is not True)
+            ):
+                # It does not hold the request down. A cap that ties with the limit binds too
+                # and is cited, but only if it surely applies: a tie cannot change the numbers,
+                # so it never asks for facts.
+                events.append((cap, "loose" if applies is True else "loose?", result.allowed))
+                continue
+            if applies.__class__ is Unknown or result.__class__ is Unknown:
+                # Whether it binds is settled once the caps that surely apply have had their say.
+                doubtful.append((cap, applies, result))
+                continue
+            caps.append((cap, result))
+            approved = min(approved, result.allowed)
+        missing: frozenset[str] = _NOTHING
+        for cap, applies, result in doubtful:
+            if result.__class__ is not Unknown and (
+                result.allowed > approved or (result.allowed == approved and applies is not True)
+            ):
+                events.append((cap, "loose?", result.allowed))
+                continue
+            depends = join(applies, result).facts
+            events.append((cap, "may bind", depends))
+            missing = missing | depends
+        return approved, missing
+
+    def allowance(self, rule: Rule, facts: Facts, quantity: int) -> Any:
+        """How many more units `rule` allows, or Unknown if that depends on facts the case does not give."""
+        action = rule.action
+        if action is ActionKind.CERTIFY:
+            return Allowance(quantity, 0, quantity, None)
+        if action is ActionKind.NON_CERTIFY:
+            return Allowance(0, 0, 0, None)
+        assert rule.operands is not None
+        try:
+            ops = rule.operands(facts)
+        except RuleError as error:
+            raise locate(error, f"{rule.kind} '{rule.name}'", f"{rule.source}:{rule.column}", rule.reads,
+                         facts) from None
+        if action is ActionKind.LIMIT:
+            amount, period, prior = ops
+            if amount.__class__ is Unknown or prior.__class__ is Unknown or period.__class__ is Unknown:
+                return join(amount, prior, period)
+            return Allowance(amount, prior, amount - prior if amount > prior else 0, period)
+        initial, initial_period, total, total_period, extension, prior = ops
+        if prior.__class__ is Unknown or initial.__class__ is Unknown:
+            return join(prior, initial)
+        if prior < initial:
+            if initial_period.__class__ is Unknown:
+                return initial_period
+            return Allowance(initial, prior, initial - prior, initial_period)
+        if extension.__class__ is Unknown:
+            return extension
+        if extension is True:
+            if total.__class__ is Unknown or total_period.__class__ is Unknown:
+                return join(total, total_period)
+            return Allowance(total, prior, max(0, total - prior), total_period)
+        return Allowance(initial, prior, 0, initial_period)
+
+
+_NOTHING: frozenset[str] = frozenset()
+_UNADDRESSED = Settled(Outcome.NOT_ADDRESSED, 0, None, None, (), (), (), _NOTHING)

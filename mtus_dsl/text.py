@@ -1,0 +1,234 @@
+"""Text: how values read in a rationale, the sentences of a decision, the default rationale."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from mtus_dsl.case import Record
+from mtus_dsl.decision import Citation, Outcome, TraceEntry
+from mtus_dsl.runtime import NOT_IN_FORCE, RuleError, Unknown
+
+if TYPE_CHECKING:
+    from mtus_dsl.engine import Bucket, Engine, Facts, GuidelineMeta, Rule, Settled
+
+
+def show(value: Any) -> str:
+    """Render a value inside a rationale: dates ISO, names with spaces, sets and lists joined."""
+    cls = value.__class__
+    # The common cases first (numbers and names in every rationale); the same text as below.
+    if cls is int:
+        return str(value)
+    if cls is str:
+        text: str = value
+        return text.replace("_", " ")
+    if value is None:
+        return "none"
+    if value.__class__ is Unknown:
+        return "unknown"
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, Record):
+        return str(value)
+    if isinstance(value, (tuple, frozenset, list)):
+        items = sorted(show(v) for v in value) if isinstance(value, frozenset) else [show(v) for v in value]
+        if not items:
+            return "none"
+        return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else items[0]
+    return str(value).replace("_", " ")
+
+
+def show_value(value: Any) -> str:
+    """Render a value as a diagnostic shows it: close to how a case or a .mtus file writes it."""
+    if value.__class__ is Unknown:
+        return "unknown (the case does not give it)"
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value
+    if isinstance(value, frozenset):
+        return "{" + ", ".join(sorted(show_value(v) for v in value)) + "}"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(show_value(v) for v in value) + "]"
+    return str(value)
+
+
+def names(facts: Iterable[str]) -> str:
+    """Join names as a sentence does: `a, b and c`."""
+    listed = sorted(facts)
+    return ", ".join(listed[:-1]) + " and " + listed[-1] if len(listed) > 1 else listed[0]
+
+
+def sentence(text: str) -> str:
+    """Capitalise a text and end it with a period, as every rationale sentence is."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def default_rationale(citation: Citation, numbers: Mapping[str, Any]) -> str:
+    """The rationale of a rule that states none: what was asked, what the guideline supports."""
+    unit = numbers["unit"]
+    over = f" over {numbers['period']}" if numbers["period"] is not None else ""
+    if numbers["limit"] == 0:
+        where = f"{citation.document}, {citation.section}"
+        return f"{numbers['requested']} {unit} requested; {where}, does not support them"
+    supports = f"{citation.document}, {citation.section}, supports {numbers['limit']} {unit}{over}"
+    text = f"{numbers['requested']} {unit} requested; {supports}"
+    if numbers["prior"]:
+        text += f"; {numbers['prior']} already given, so {numbers['allowed']} remain"
+    return text
+
+
+# --- the explanation of a decision -------------------------------------------------------------
+
+
+class Explanation:
+    """Render a settled decision's citations, rationale and trace: called once, when first read."""
+
+    __slots__ = ("bucket", "engine", "facts", "settled", "values")
+
+    def __init__(self, engine: Engine, values: Mapping[str, Any], facts: Facts | None, bucket: Bucket | None,
+                 settled: Settled):
+        self.engine = engine
+        self.values = values
+        self.facts = facts
+        self.bucket = bucket
+        self.settled = settled
+
+    def __call__(self) -> tuple[tuple[Citation, ...], str, tuple[TraceEntry, ...]]:
+        settled = self.settled
+        trace = self.trace()
+        outcome = settled.outcome
+        if outcome is Outcome.NEEDS_INFORMATION:
+            text = (
+                f"The decision depends on {names(settled.missing)}, which the case does not give; "
+                "supply it and ask again."
+            )
+            return (), text, trace
+        if outcome is Outcome.NOT_ADDRESSED:
+            return (), self.not_addressed(), trace
+        rule, allowance = settled.rule, settled.allowance
+        assert rule is not None and allowance is not None and self.facts is not None
+        facts = self.facts
+        numbers = {
+            "requested": self.values["quantity"],
+            "approved": settled.approved,
+            "limit": allowance.limit,
+            "prior": allowance.prior,
+            "allowed": allowance.allowed,
+            "period": allowance.period,
+            "unit": rule.unit,
+        }
+        texts = [_rationale(rule, facts, numbers)]
+        for cap, result in settled.binding:
+            cap_numbers = dict(numbers, limit=result.limit, prior=result.prior, allowed=result.allowed,
+                               period=result.period, unit=cap.unit)
+            texts.append(_rationale(cap, facts, cap_numbers))
+        derivations = self.engine.facts_plan
+        for name in rule.explained:
+            explain = derivations[name].explain
+            said = explain(facts, facts[name]) if explain is not None else None
+            if said:
+                texts.append(said)
+        citations = [rule.citation]
+        for cap, _ in settled.binding:
+            if cap.citation not in citations:
+                citations.append(cap.citation)
+        return tuple(citations), " ".join([sentence(t) for t in texts]), trace
+
+    def trace(self) -> tuple[TraceEntry, ...]:
+        """Every rule of the bucket in priority order, then each cap consulted, with what it said."""
+        bucket, facts, settled = self.bucket, self.facts, self.settled
+        if bucket is None or facts is None:
+            return ()
+        entries = []
+        governing = settled.rule
+        for rule in bucket.rules:
+            verdict = facts.verdicts.get(rule.name)
+            if verdict is None:
+                # After the governing rule: the procedure stopped before it; the trace still says.
+                try:
+                    verdict = self.engine.check(rule, facts)
+                except RuleError as error:
+                    entries.append(_entry(rule, "unknown", f"not settled: {error.message}"))
+                    continue
+            value, reason = verdict
+            if rule is governing:
+                if settled.allowance is None and settled.outcome is Outcome.NEEDS_INFORMATION:
+                    entries.append(_entry(rule, "unknown", f"its limit depends on {names(settled.missing)}"))
+                else:
+                    entries.append(_entry(rule, "governs", "applies to this request"))
+            elif value is True:
+                assert governing is not None
+                entries.append(_entry(rule, "not_applicable", f"applies too, but '{governing.name}' comes first"))
+            else:
+                entries.append(self._not_applying(rule, value, reason))
+        for cap, what, data in settled.events:
+            if what == "off":
+                value, reason = facts.verdicts[cap.name]
+                entries.append(self._not_applying(cap, value, reason))
+            elif what == "may bind":
+                entries.append(_entry(cap, "unknown", f"may bind; depends on {names(data)}"))
+            else:
+                status = "applies" if what == "loose" else "unknown"
+                entries.append(_entry(cap, status, f"allows {data} more {cap.unit}; does not bind"))
+        for cap, result in settled.caps:
+            status = "binds" if result.allowed == settled.approved else "applies"
+            entries.append(_entry(cap, status, f"allows {result.allowed} more {cap.unit}"))
+        return tuple(entries)
+
+    def _not_applying(self, rule: Rule, value: Any, reason: int) -> TraceEntry:
+        if value.__class__ is Unknown:
+            return _entry(rule, "unknown", f"depends on {names(value.facts)}, which the case does not give")
+        if reason == NOT_IN_FORCE:
+            g = self.engine.guidelines[rule.guideline]
+            date = self.values["request_date"].isoformat()
+            return _entry(rule, "not_in_force", f"{g.title} ({g.edition}) is not in force on {date}")
+        return _entry(rule, "not_applicable", rule.reasons[reason])
+
+    def not_addressed(self) -> str:
+        """Say that no encoded rule governs the request, and why: out of force, or not covered."""
+        values = self.values
+        service = str(values["service"]).replace("_", " ")
+        region = str(values["body_region"]).replace("_", " ")
+        date = values["request_date"].isoformat()
+        stale: list[GuidelineMeta] = []
+        if self.bucket is not None and self.facts is not None:
+            for rule in self.bucket.rules:
+                g = self.engine.guidelines[rule.guideline]
+                if self.facts.verdicts[rule.name][1] == NOT_IN_FORCE and g not in stale:
+                    stale.append(g)
+        if stale:
+            named = " and ".join(f"{g.title} ({g.edition})" for g in stale)
+            verb = "is" if len(stale) == 1 else "are"
+            editions = "; ".join(g.describe() for g in self.engine.guidelines.values())
+            return (
+                f"No encoded rule in force on {date} governs {service} for the {region}: {named} {verb} not in "
+                f"force on that date. The corpus has: {editions}."
+            )
+        return (
+            f"The encoded MTUS does not address {service} for the {region} in this case; "
+            "under 8 CCR 9792.21(d) the reviewer looks to other evidence-based guidelines."
+        )
+
+
+def _rationale(rule: Rule, facts: Facts, numbers: Mapping[str, Any]) -> str:
+    if rule.rationale is not None:
+        return rule.rationale(facts, numbers)
+    return default_rationale(rule.citation, numbers)
+
+
+def _entry(rule: Rule, status: str, detail: str) -> TraceEntry:
+    return TraceEntry(rule.name, rule.kind, status, detail, rule.source)
