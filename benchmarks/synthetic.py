@@ -1,4 +1,20 @@
-"""Synthetic corpora: the benchmark corpus plus many guidelines for other services and regions.
+"""Synthetic corpora: band tables of up to 10,000 rules (target [5]), and realistic-shaped growth.
+
+`write_bands(directory, rules)` writes a table of exactly `rules` rules for
+target [5]: one section per service and body region (10 x 9 = 90 at most),
+each a general rule plus rules over disjoint bands of an integer input that
+override it:
+
+    band_3_17: max_visits 18 when pain_score >= 1700 and pain_score < 1800
+        overrides general_3
+
+Section 0 (physical therapy, lumbar spine) always has REFERENCE_RULES rules
+(REFERENCE_RULES - 1 bands and the general rule), so the decisions timed there
+do the same work at every size; the other sections share the remaining rules
+(about 110 each at 10,000). One file per service, one guideline per file.
+
+`write_corpus(directory, scale)` (below) is the older realistic shape, kept for
+information: the benchmark corpus plus many guidelines for other services and regions.
 
 A corpus "at scale N" holds about N times the benchmark corpus's rules. The
 extra rules are shaped like the real Physical Medicine section: each section
@@ -34,6 +50,92 @@ _REGIONS = (
 RULES_PER_SECTION = 7
 #: Sections per synthetic guideline (file).
 SECTIONS_PER_GUIDELINE = 6
+
+
+#: The services and body regions of the prelude: the band table's 90 sections.
+BAND_SERVICES = (
+    "physical_therapy", "occupational_therapy", "chiropractic", "acupuncture", "massage", "aquatic_therapy", "tens",
+    "work_conditioning", "work_hardening", "functional_restoration",
+)
+BAND_REGIONS = (
+    "lumbar_spine", "cervical_spine", "thoracic_spine", "shoulder", "elbow", "wrist_hand", "hip", "knee", "ankle_foot",
+)
+#: Rules in section 0 (where decisions are timed), at every size.
+REFERENCE_RULES = 100
+#: The width of each band of pain_score.
+BAND_WIDTH = 100
+#: Rules per section the band table aims for (besides section 0).
+RULES_PER_BAND_SECTION = 111
+
+
+def band_sections(rules: int) -> list[int]:
+    """How many rules each section of a band table of `rules` rules gets (section 0 first)."""
+    if rules < REFERENCE_RULES:
+        raise ValueError(f"a band table has at least {REFERENCE_RULES} rules")
+    rest = rules - REFERENCE_RULES
+    others = min(len(BAND_SERVICES) * len(BAND_REGIONS) - 1, -(-rest // RULES_PER_BAND_SECTION))
+    sizes = [REFERENCE_RULES] + [rest // others + (1 if i < rest % others else 0) for i in range(others)] if others \
+        else [REFERENCE_RULES]
+    assert sum(sizes) == rules and min(sizes) >= 1
+    return sizes
+
+
+def band_case(score: int | None, quantity: int = 12) -> dict[str, object]:
+    """A request to section 0 of a band table with this pain score (None: leave it out)."""
+    case: dict[str, object] = {
+        "id": f"band-{score}",
+        "request_date": "2015-09-23",
+        "service": BAND_SERVICES[0],
+        "body_region": BAND_REGIONS[0],
+        "quantity": quantity,
+        "prior_visits": 2,
+    }
+    if score is not None:
+        case["pain_score"] = score
+    return case
+
+
+def write_bands(directory: Path, rules: int) -> int:
+    """Write a band table of exactly `rules` rules into `directory`; return the number of sections."""
+    directory.mkdir(parents=True, exist_ok=True)
+    sizes = band_sections(rules)
+    high = max(sizes) * BAND_WIDTH * 2
+    files: dict[int, list[str]] = {}
+    for k, size in enumerate(sizes):
+        service = BAND_SERVICES[k // len(BAND_REGIONS)]
+        region = BAND_REGIONS[k % len(BAND_REGIONS)]
+        g = k // len(BAND_REGIONS)
+        lines = files.get(g)
+        if lines is None:
+            lines = files[g] = [
+                f"# Synthetic band table {g}: {service}, one section per body region.",
+                "",
+                f'guideline bands_{g} "Synthetic Band Table {g}" edition "2015":',
+                f'    regulation "8 CCR 9999.{g}"',
+                "    in force from 2009-01-01",
+                "",
+            ]
+            if g == 0:
+                lines += [f'input pain_score: integer 0..{high} "a synthetic score the band rules test"', ""]
+        lines += [
+            f'section bands_{k} "Synthetic section {k}" pages {k + 1}-{k + 2}:',
+            f"    services {service}",
+            f"    regions {region}",
+            "    unit visits",
+            "",
+            f"    general_{k}: max_visits 6",
+            "",
+        ]
+        for j in range(size - 1):
+            lines += [
+                f"    band_{k}_{j}: max_visits {1 + j % 24} when pain_score >= {j * BAND_WIDTH} "
+                f"and pain_score < {(j + 1) * BAND_WIDTH}",
+                f"        overrides general_{k}",
+                "",
+            ]
+    for g, lines in files.items():
+        (directory / f"bands_{g:02d}.mtus").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(sizes)
 
 
 def base_rule_count() -> int:
