@@ -77,6 +77,11 @@ Explanation = Callable[[], tuple[tuple[Citation, ...], str, tuple[TraceEntry, ..
 _FIELDS = ("id", "outcome", "requested", "approved", "citations", "rationale", "missing", "trace", "rules", "unit")
 
 
+def _field(index: int) -> Any:
+    """A read-only property reading one field of a decision's values."""
+    return property(lambda self: self._values[index], doc=_FIELDS[index])
+
+
 class Decision:
     """The decision on one request.
 
@@ -85,20 +90,18 @@ class Decision:
     a Decision is immutable and compares by all its fields either way.
     """
 
-    __slots__ = ("_citations", "_explain", "_rationale", "_trace", "approved", "id", "missing", "outcome", "requested",
-                 "rules", "unit")
-
-    _citations: tuple[Citation, ...]
-    _rationale: str
-    _trace: tuple[TraceEntry, ...]
+    # The fields live in one tuple: building a decision is two stores, and nothing can assign to a field.
+    __slots__ = ("_explain", "_values")
+    _values: tuple[Any, ...]
     _explain: Explanation | None
-    id: str | None
-    outcome: Outcome
-    requested: int
-    approved: int
-    missing: tuple[str, ...]
-    rules: tuple[str, ...]  # the rules (and caps) that decided it
-    unit: str  # what requested and approved count: visits, treatments, days
+
+    id: str | None = _field(0)  # type: ignore[assignment]
+    outcome: Outcome = _field(1)  # type: ignore[assignment]
+    requested: int = _field(2)  # type: ignore[assignment]
+    approved: int = _field(3)  # type: ignore[assignment]
+    missing: tuple[str, ...] = _field(6)  # type: ignore[assignment]
+    rules: tuple[str, ...] = _field(8)  # type: ignore[assignment]  # the rules (and caps) that decided it
+    unit: str = _field(9)  # type: ignore[assignment]  # what requested and approved count
 
     def __init__(
         self,
@@ -113,18 +116,8 @@ class Decision:
         rules: tuple[str, ...] = (),
         unit: str = "units",
     ):
-        setter = object.__setattr__
-        setter(self, "id", id)
-        setter(self, "outcome", outcome)
-        setter(self, "requested", requested)
-        setter(self, "approved", approved)
-        setter(self, "_citations", citations)
-        setter(self, "_rationale", rationale)
-        setter(self, "missing", missing)
-        setter(self, "_trace", trace)
-        setter(self, "rules", rules)
-        setter(self, "unit", unit)
-        setter(self, "_explain", None)
+        _set(self, "_values", (id, outcome, requested, approved, citations, rationale, missing, trace, rules, unit))
+        _set(self, "_explain", None)
 
     @classmethod
     def deferred(
@@ -139,45 +132,37 @@ class Decision:
         explain: Explanation,
     ) -> Decision:
         """A decision whose citations, rationale and trace `explain` renders when first read."""
-        self = cls.__new__(cls)
-        setter = object.__setattr__
-        setter(self, "id", id)
-        setter(self, "outcome", outcome)
-        setter(self, "requested", requested)
-        setter(self, "approved", approved)
-        setter(self, "missing", missing)
-        setter(self, "rules", rules)
-        setter(self, "unit", unit)
-        setter(self, "_explain", explain)
+        self = _new(cls)
+        _set(self, "_values", (id, outcome, requested, approved, None, None, missing, None, rules, unit))
+        _set(self, "_explain", explain)
         return self
 
-    def _render(self) -> None:
+    def _rendered(self) -> tuple[Any, ...]:
         explain = self._explain
         if explain is not None:
             citations, rationale, trace = explain()
-            setter = object.__setattr__
-            setter(self, "_citations", citations)
-            setter(self, "_rationale", rationale)
-            setter(self, "_trace", trace)
-            setter(self, "_explain", None)
+            v = self._values
+            _set(self, "_values", (v[0], v[1], v[2], v[3], citations, rationale, v[6], trace, v[8], v[9]))
+            _set(self, "_explain", None)
+        return self._values
 
     @property
     def citations(self) -> tuple[Citation, ...]:
         """The document, edition, section and page of each rule that decided."""
-        self._render()
-        return self._citations
+        cited: tuple[Citation, ...] = self._rendered()[4]
+        return cited
 
     @property
     def rationale(self) -> str:
         """Why, in sentences a reviewer would write."""
-        self._render()
-        return self._rationale
+        text: str = self._rendered()[5]
+        return text
 
     @property
     def trace(self) -> tuple[TraceEntry, ...]:
         """Every rule and cap consulted, and what it said."""
-        self._render()
-        return self._trace
+        entries: tuple[TraceEntry, ...] = self._rendered()[7]
+        return entries
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise attrs.exceptions.FrozenInstanceError()
@@ -185,23 +170,20 @@ class Decision:
     def __delattr__(self, name: str) -> None:
         raise attrs.exceptions.FrozenInstanceError()
 
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in _FIELDS)
-
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not Decision:
             return NotImplemented
         assert isinstance(other, Decision)
-        return self._values() == other._values()
+        return self._rendered() == other._rendered()
 
     def __hash__(self) -> int:
-        return hash(self._values())
+        return hash(self._rendered())
 
     def __repr__(self) -> str:
-        return "Decision(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS) + ")"
+        return "Decision(" + ", ".join(f"{n}={v!r}" for n, v in zip(_FIELDS, self._rendered())) + ")"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Decision, tuple(getattr(self, name) for name in _FIELDS))
+        return (Decision, self._rendered())
 
     @staticmethod
     def field_names() -> tuple[str, ...]:
@@ -222,3 +204,7 @@ class Decision:
             "rules": list(self.rules),
             "trace": [t.to_dict() for t in self.trace],
         }
+
+
+_set = object.__setattr__
+_new = object.__new__

@@ -67,7 +67,7 @@ Operands = Callable[["Facts"], tuple[Any, ...]]
 #: A rationale rendered from the facts and the decision's numbers.
 Render = Callable[["Facts", Mapping[str, Any]], str]
 
-@attrs.frozen
+@attrs.frozen(eq=False)  # a rule is itself: compared and hashed by identity
 class Rule:
     """A rule or cap of the plan: identity, citation, scope, and the functions of its guard and limit."""
 
@@ -89,7 +89,7 @@ class Rule:
     column: int = 1
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)
 class Fact:
     """A derived fact of the plan: how to compute it, and how to explain its value."""
 
@@ -127,8 +127,9 @@ class Bucket:
 
     rules: tuple[Rule, ...]
     caps: tuple[Rule, ...]
-    #: Each rule and cap with the first and last request date its edition is in force.
-    windows: Mapping[str, tuple[datetime.date, datetime.date]]
+    #: Each rule with its guard and the first and last request date its edition is in force:
+    #: what the procedure reads for every case, unpacked once.
+    steps: tuple[tuple[Rule, Guard, datetime.date, datetime.date], ...]
 
     @property
     def unit(self) -> str:
@@ -148,16 +149,18 @@ class Facts(dict[str, Any]):
     verdicts: dict[str, tuple[Any, int]]  # rule name -> its guard's verdict, once checked
     engine: Engine
     derivations: Mapping[str, Fact]
+    derivers: Mapping[str, Callable[[Facts], Any]]
     unknowns: Mapping[str, Unknown]
 
     def __missing__(self, name: str) -> Any:
-        fact = self.derivations.get(name)
-        if fact is None:
+        derive = self.derivers.get(name)
+        if derive is None:
             value: Any = self.unknowns[name]
         else:
             try:
-                value = fact.derive(self)
+                value = derive(self)
             except RuleError as error:
+                fact = self.derivations[name]
                 raise locate(error, f"fact '{name}'", fact.source, fact.reads, self) from None
         self[name] = value
         return value
@@ -228,10 +231,12 @@ class Engine:
                     (caps if rule.kind == "cap" else rules).append(rule)
                     self.scopes[rule.name].add(key)
         self.buckets = {
-            key: Bucket(tuple(rules), tuple(caps), {r.name: windows[r.name] for r in rules + caps})
+            key: Bucket(tuple(rules), tuple(caps), tuple((r, r.guard, *windows[r.name]) for r in rules))
             for key, (rules, caps) in filed.items()
         }
         self.windows = windows
+        #: Trace entries that do not depend on the case, by rule: made on first use (text._fixed).
+        self.fixed_entries: dict[str, tuple[Any, ...]] = {}
         self.facts_class: type[Facts] = type(
             "Facts",
             (Facts,),
@@ -239,6 +244,7 @@ class Engine:
                 "__slots__": (),
                 "engine": self,
                 "derivations": self.facts_plan,
+                "derivers": {f.name: f.derive for f in plan.facts},
                 # One Unknown per input, made once: a missing input depends on itself.
                 "unknowns": {name: Unknown(frozenset([name])) for name in self.input_names},
             },
@@ -267,7 +273,7 @@ class Engine:
             settled = _UNADDRESSED
             facts = None
         else:
-            facts = self.facts(case)
+            facts = self.facts_class(values)
             settled = self.settle(facts, bucket, values["quantity"])
         rule = settled.rule
         if settled.outcome is Outcome.NEEDS_INFORMATION:
@@ -299,8 +305,8 @@ class Engine:
         bucket = self.buckets.get((values["service"], values["body_region"]))
         if bucket is None:
             return (Outcome.NOT_ADDRESSED, 0)
-        settled = self.settle(self.facts(case), bucket, values["quantity"])
-        return (settled.outcome, settled.approved)
+        settled = self.settle(self.facts_class(values), bucket, values["quantity"])
+        return (settled[0], settled[1])
 
     # --- the procedure --------------------------------------------------------------
     def check(self, rule: Rule, facts: Facts) -> tuple[Any, int]:
@@ -320,11 +326,21 @@ class Engine:
 
     def settle(self, facts: Facts, bucket: Bucket, quantity: int) -> Settled:
         """Decide a case within its bucket: the first rule that applies governs, then its limit, then the caps."""
-        check = self.check
+        # The hot path of every decision: Engine.check inlined, tuples built without NamedTuple's __new__.
+        date = facts["request_date"]
+        verdicts = facts.verdicts = {}
         governing = None
         unknown = None
-        for rule in bucket.rules:
-            value = check(rule, facts)[0]
+        for rule, guard, start, end in bucket.steps:
+            if date < start or date > end:
+                verdicts[rule.name] = _OUT_OF_FORCE
+                continue
+            try:
+                verdict = verdicts[rule.name] = guard(facts)
+            except RuleError as error:
+                raise locate(error, f"{rule.kind} '{rule.name}'", f"{rule.source}:{rule.column}", rule.reads,
+                             facts) from None
+            value = verdict[0]
             if value is True:
                 governing = rule
                 break
@@ -332,26 +348,31 @@ class Engine:
                 unknown = value if unknown is None else join(unknown, value)
         if governing is None:
             if unknown is not None:
-                return Settled(Outcome.NEEDS_INFORMATION, 0, None, None, (), (), (), unknown.facts)
-            return Settled(Outcome.NOT_ADDRESSED, 0, None, None, (), (), (), _NOTHING)
+                return _new(Settled, (Outcome.NEEDS_INFORMATION, 0, None, None, (), (), (), unknown.facts))
+            return _UNADDRESSED
         allowance = self.allowance(governing, facts, quantity)
         if allowance.__class__ is Unknown:
-            return Settled(Outcome.NEEDS_INFORMATION, 0, governing, None, (), (), (), allowance.facts)
-        approved = quantity if quantity < allowance.allowed else allowance.allowed
-        caps: list[tuple[Rule, Allowance]] = []
-        events: list[tuple[Any, ...]] = []
+            return _new(Settled, (Outcome.NEEDS_INFORMATION, 0, governing, None, (), (), (), allowance.facts))
+        allowed = allowance[2]
+        approved = quantity if quantity < allowed else allowed
         if approved > 0 and bucket.caps:
+            caps: list[tuple[Rule, Allowance]] = []
+            events: list[tuple[Any, ...]] = []
             approved, missing = self._apply_caps(facts, bucket, quantity, approved, caps, events)
             if missing:
-                return Settled(Outcome.NEEDS_INFORMATION, 0, governing, allowance, (), (), tuple(events), missing)
+                return _new(Settled, (Outcome.NEEDS_INFORMATION, 0, governing, allowance, (), (), tuple(events),
+                                      missing))
+            binding = tuple([c for c in caps if c[1][2] == approved]) if caps else ()
+            settled = (tuple(caps), binding, tuple(events))
+        else:
+            settled = ((), (), ())
         if approved == quantity:
             outcome = Outcome.CERTIFY
         elif approved == 0:
             outcome = Outcome.NON_CERTIFY
         else:
             outcome = Outcome.MODIFY
-        binding = tuple(c for c in caps if c[1].allowed == approved)
-        return Settled(outcome, approved, governing, allowance, tuple(caps), binding, tuple(events), _NOTHING)
+        return _new(Settled, (outcome, approved, governing, allowance, *settled, _NOTHING))
 
     def _apply_caps(
         self,
@@ -401,36 +422,41 @@ class Engine:
     def allowance(self, rule: Rule, facts: Facts, quantity: int) -> Any:
         """How many more units `rule` allows, or Unknown if that depends on facts the case does not give."""
         action = rule.action
-        if action is ActionKind.CERTIFY:
-            return Allowance(quantity, 0, quantity, None)
-        if action is ActionKind.NON_CERTIFY:
-            return Allowance(0, 0, 0, None)
-        assert rule.operands is not None
+        if action is _CERTIFY:
+            return _new(Allowance, (quantity, 0, quantity, None))
+        if action is _NON_CERTIFY:
+            return _new(Allowance, (0, 0, 0, None))
+        operands = rule.operands
+        assert operands is not None
         try:
-            ops = rule.operands(facts)
+            ops = operands(facts)
         except RuleError as error:
             raise locate(error, f"{rule.kind} '{rule.name}'", f"{rule.source}:{rule.column}", rule.reads,
                          facts) from None
-        if action is ActionKind.LIMIT:
+        if action is _LIMIT:
             amount, period, prior = ops
             if amount.__class__ is Unknown or prior.__class__ is Unknown or period.__class__ is Unknown:
                 return join(amount, prior, period)
-            return Allowance(amount, prior, amount - prior if amount > prior else 0, period)
+            return _new(Allowance, (amount, prior, amount - prior if amount > prior else 0, period))
         initial, initial_period, total, total_period, extension, prior = ops
         if prior.__class__ is Unknown or initial.__class__ is Unknown:
             return join(prior, initial)
         if prior < initial:
             if initial_period.__class__ is Unknown:
                 return initial_period
-            return Allowance(initial, prior, initial - prior, initial_period)
+            return _new(Allowance, (initial, prior, initial - prior, initial_period))
         if extension.__class__ is Unknown:
             return extension
         if extension is True:
             if total.__class__ is Unknown or total_period.__class__ is Unknown:
                 return join(total, total_period)
-            return Allowance(total, prior, max(0, total - prior), total_period)
-        return Allowance(initial, prior, 0, initial_period)
+            return _new(Allowance, (total, prior, max(0, total - prior), total_period))
+        return _new(Allowance, (initial, prior, 0, initial_period))
 
 
 _NOTHING: frozenset[str] = frozenset()
 _UNADDRESSED = Settled(Outcome.NOT_ADDRESSED, 0, None, None, (), (), (), _NOTHING)
+_OUT_OF_FORCE = (False, NOT_IN_FORCE)
+_LIMIT, _CERTIFY, _NON_CERTIFY = ActionKind.LIMIT, ActionKind.CERTIFY, ActionKind.NON_CERTIFY
+#: Build a NamedTuple from a tuple of its fields without its generated __new__ (a hot path).
+_new = tuple.__new__

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from mtus_dsl.case import Record
 from mtus_dsl.decision import Citation, Outcome, TraceEntry
-from mtus_dsl.runtime import NOT_IN_FORCE, RuleError, Unknown
+from mtus_dsl.runtime import NOT_IN_FORCE, Duration, RuleError, Unknown
 
 if TYPE_CHECKING:
     from mtus_dsl.engine import Bucket, Engine, Facts, GuidelineMeta, Rule, Settled
@@ -23,6 +23,8 @@ def show(value: Any) -> str:
     if cls is str:
         text: str = value
         return text.replace("_", " ")
+    if cls is Duration:
+        return str(value)
     if value is None:
         return "none"
     if value.__class__ is Unknown:
@@ -169,7 +171,7 @@ class Explanation:
                 if settled.allowance is None and settled.outcome is Outcome.NEEDS_INFORMATION:
                     entries.append(_entry(rule, "unknown", f"its limit depends on {names(settled.missing)}"))
                 else:
-                    entries.append(_entry(rule, "governs", "applies to this request"))
+                    entries.append(_fixed(self.engine, rule)[0])
             elif value is True:
                 assert governing is not None
                 entries.append(_entry(rule, "not_applicable", f"applies too, but '{governing.name}' comes first"))
@@ -196,7 +198,7 @@ class Explanation:
             g = self.engine.guidelines[rule.guideline]
             date = self.values["request_date"].isoformat()
             return _entry(rule, "not_in_force", f"{g.title} ({g.edition}) is not in force on {date}")
-        return _entry(rule, "not_applicable", rule.reasons[reason])
+        return _fixed(self.engine, rule)[1][reason]
 
     def not_addressed(self) -> str:
         """Say that no encoded rule governs the request, and why: out of force, or not covered."""
@@ -232,3 +234,14 @@ def _rationale(rule: Rule, facts: Facts, numbers: Mapping[str, Any]) -> str:
 
 def _entry(rule: Rule, status: str, detail: str) -> TraceEntry:
     return TraceEntry(rule.name, rule.kind, status, detail, rule.source)
+
+
+def _fixed(engine: Engine, rule: Rule) -> tuple[TraceEntry, tuple[TraceEntry, ...]]:
+    """The trace entries of a rule that do not depend on the case (it governs; each clause that rules it
+    out), made once per engine."""
+    entries = engine.fixed_entries.get(rule.name)
+    if entries is None:
+        governs = _entry(rule, "governs", "applies to this request")
+        entries = (governs, tuple(_entry(rule, "not_applicable", r) for r in rule.reasons))
+        engine.fixed_entries[rule.name] = entries
+    return entries

@@ -72,6 +72,9 @@ _CONSTRUCTORS = {
     engine.GuidelineMeta: "_Guideline",
 }
 
+#: The decision's numbers a rationale may show that are always whole numbers.
+_COUNTS = ("requested", "approved", "limit", "prior", "allowed")
+
 #: Literals longer than this are written one item per line.
 _WIDTH = 100
 
@@ -236,6 +239,12 @@ class _Function:
             case _:
                 assert_never(e)
 
+    def _shown(self, e: ir.Expr) -> str:
+        """How a value reads in a rationale: a decision's count as its digits, anything else through show()."""
+        if isinstance(e, ir.Var) and e.name in _COUNTS:
+            return f"str({self.expr(e)})"
+        return f"_show({self.expr(e)})"
+
     def _operand(self, e: ir.Expr) -> str:
         code = self.expr(e)
         if isinstance(e, ir.Const) or code.startswith("_t") or code.isidentifier():
@@ -288,7 +297,7 @@ class _Function:
         return result
 
     def template(self, template: ir.Template) -> str:
-        pieces = [repr(p) if isinstance(p, str) else f"_show({self.expr(p)})" for p in template]
+        pieces = [repr(p) if isinstance(p, str) else self._shown(p) for p in template]
         return "''.join([" + ", ".join(pieces) + "])"
 
 

@@ -48,11 +48,21 @@ def write_validator(w: SourceWriter, schema: CaseSchema) -> None:
                 w.line("if x is not None:")
                 with w.indent():
                     _convert(w, spec.type, "x", f"v[{spec.name!r}]", schema, 0)
-        # Every key read: none unknown, none null (a null optional field takes the general path).
-        w.line("if len(data) != len(v) + ('id' in data):")
+        # Every key was read, unless some are unknown (or null: an optional field may be null).
+        w.line("if len(data) != len(v) + ('id' in data) and not _nulls_only(data, v):")
         with w.indent():
             w.line("return _general(data)")
         w.line("return _Case(case_id, v)")
+    w.line()
+    w.line()
+    optional = sorted(spec.name for spec in schema.inputs if not spec.required)
+    w.line(f"_OPTIONAL = frozenset({optional!r})")
+    w.line()
+    w.line()
+    w.line("def _nulls_only(data, v):")
+    with w.indent():
+        w.line('"""Tell whether the keys not read are all optional fields given as null."""')
+        w.line("return all(k in v or k == 'id' or (k in _OPTIONAL and data[k] is None) for k in data)")
 
 
 def _convert(w: SourceWriter, type_: Type, raw: str, target: str, schema: CaseSchema, depth: int) -> None:
