@@ -355,7 +355,10 @@ def decide(case: Case) -> Decision:
             cap_prior = v.get("prior_visits_all_regions")
             if cap_prior is not None:
                 cap_allowed = _CAP_VISITS - cap_prior if cap_prior < _CAP_VISITS else 0
-            if cap_prior is not None and cap_allowed >= approved:
+            # A cap that allows no less than the request, or more than the limit, does not hold it
+            # down; one that ties with the limit binds too (and is cited) if it surely applies.
+            if cap_prior is not None and (cap_allowed >= quantity or cap_allowed > approved
+                                          or (cap_allowed == approved and injury is None)):
                 status = "applies" if injury is not None else "unknown"
                 trace.append(_entry("visit_cap", status, f"allows {cap_allowed} more visits; does not bind"))
             elif injury is None or cap_prior is None:

@@ -95,13 +95,13 @@ class Decision:
     _values: tuple[Any, ...]
     _explain: Explanation | None
 
-    id: str | None = _field(0)  # type: ignore[assignment]
-    outcome: Outcome = _field(1)  # type: ignore[assignment]
-    requested: int = _field(2)  # type: ignore[assignment]
-    approved: int = _field(3)  # type: ignore[assignment]
-    missing: tuple[str, ...] = _field(6)  # type: ignore[assignment]
-    rules: tuple[str, ...] = _field(8)  # type: ignore[assignment]  # the rules (and caps) that decided it
-    unit: str = _field(9)  # type: ignore[assignment]  # what requested and approved count
+    id: str | None = _field(0)
+    outcome: Outcome = _field(1)
+    requested: int = _field(2)
+    approved: int = _field(3)
+    missing: tuple[str, ...] = _field(6)
+    rules: tuple[str, ...] = _field(8)  # the rules (and caps) that decided it
+    unit: str = _field(9)  # what requested and approved count
 
     def __init__(
         self,
