@@ -171,7 +171,7 @@ def test_agreement_catches_compiled_code_that_differs(tmp_path, monkeypatch):
 
     original = codegen.generate
     monkeypatch.setenv("MTUS_DSL_CACHE", "off")  # a broken compiler's work must not be cached
-    monkeypatch.setattr(mtus_dsl.compiler, "generate", off_by_one)
+    monkeypatch.setattr(codegen, "generate", off_by_one)
     path = _write(
         tmp_path,
         """

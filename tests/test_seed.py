@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
+
+import mtus_dsl
 
 from mtus_dsl.cli import main
 from mtus_dsl.decision import Outcome
@@ -97,3 +101,20 @@ def test_compiled_module_does_not_load_the_compiler(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["modify", "10", "False", "False"]
+
+
+def test_an_installed_wheel_decides_without_parsing(tmp_path):
+    """A wheel carries the corpus compiled: the first load on a new machine neither parses nor loads Lark."""
+    script = (
+        "import sys, json, mtus_dsl, mtus_dsl.compiler.cache as c\n"
+        "print(json.dumps({'file': mtus_dsl.__file__, 'packaged': c.packaged().is_dir()}))\n"
+        "s = mtus_dsl.load()\n"
+        "print(json.dumps({'lark': 'lark' in sys.modules, 'rules': len(s.program.rules)}))\n"
+    )
+    env = {**os.environ, "MTUS_DSL_CACHE": str(tmp_path / "empty-cache")}
+    run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    where, loaded = (json.loads(line) for line in run.stdout.splitlines())
+    if not where["packaged"]:
+        pytest.skip(f"mtus_dsl is not installed from a wheel here ({where['file']})")
+    assert loaded == {"lark": False, "rules": len(mtus_dsl.load().program.rules)}

@@ -21,14 +21,18 @@ import marshal
 import types
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
-from mtus_dsl.compiler import analysis, cache, ir, parser
-from mtus_dsl.compiler.checker import Checker
-from mtus_dsl.compiler.codegen import generate
-from mtus_dsl.compiler.nodes import Module
+from mtus_dsl.compiler import cache, ir
 from mtus_dsl.diagnostics import Diagnostic, Span
+
+if TYPE_CHECKING:
+    from mtus_dsl.compiler.nodes import Module
+
+# The passes import their stages when they run: a warm load (a cache hit) needs none of them,
+# nor Lark.
 
 PRELUDE_NAME = "<prelude>"
 
@@ -69,6 +73,8 @@ class _Unit:
 
 
 def _parse(unit: _Unit) -> bool:
+    from mtus_dsl.compiler import parser
+
     for path, text in unit.sources.items():
         module, found = parser.parse_module(text, path)
         unit.diagnostics.extend(found)
@@ -78,6 +84,8 @@ def _parse(unit: _Unit) -> bool:
 
 
 def _check(unit: _Unit) -> bool:
+    from mtus_dsl.compiler.checker import Checker
+
     checker = Checker(unit.modules, unit.sources)
     unit.program = checker.check()
     unit.diagnostics.extend(checker.diagnostics)
@@ -85,6 +93,8 @@ def _check(unit: _Unit) -> bool:
 
 
 def _generate(unit: _Unit) -> bool:
+    from mtus_dsl.compiler.codegen import generate
+
     assert unit.program is not None
     unit.python_source = generate(unit.program, unit.sources)
     unit.module = cache.load_module(unit.python_source)
@@ -92,6 +102,8 @@ def _generate(unit: _Unit) -> bool:
 
 
 def _analyse(unit: _Unit) -> bool:
+    from mtus_dsl.compiler import analysis
+
     assert unit.program is not None and unit.module is not None
     found = analysis.analyse(unit.program, unit.module.__dict__["_ENGINE"])
     unit.diagnostics.extend(found)

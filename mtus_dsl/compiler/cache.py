@@ -62,9 +62,14 @@ def key(kind: str, texts: Mapping[str, str]) -> str:
     return digest.hexdigest()
 
 
-def read(name: str) -> bytes | None:
-    """The content of a verified entry, or None (absent, unreadable, or damaged)."""
-    folder = directory()
+def packaged() -> Path:
+    """Where a wheel keeps entries made when it was built (the shipped corpus, compiled)."""
+    return Path(str(importlib.resources.files("mtus_dsl").joinpath("precompiled")))
+
+
+def read(name: str, folder: Path | None = None) -> bytes | None:
+    """The content of a verified entry (in the cache, or in `folder`), or None (absent, unreadable, or damaged)."""
+    folder = folder or directory()
     if folder is None:
         return None
     try:
@@ -95,8 +100,10 @@ def write(name: str, payload: bytes) -> None:
 
 
 def load_compilation(name: str) -> Any:
-    """Unpickle a cached compilation, or None."""
+    """Unpickle a cached compilation (from the cache, else from those the wheel carries), or None."""
     payload = read(name)
+    if payload is None and directory() is not None:
+        payload = read(name, packaged())
     if payload is None:
         return None
     try:
