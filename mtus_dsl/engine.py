@@ -437,7 +437,11 @@ class Engine:
             amount, period, prior = ops
             if amount.__class__ is Unknown or prior.__class__ is Unknown or period.__class__ is Unknown:
                 return join(amount, prior, period)
+            if amount is None or prior is None:
+                raise self._none(rule, facts)
             return _new(Allowance, (amount, prior, amount - prior if amount > prior else 0, period))
+        if ops[0] is None or ops[2] is None or ops[5] is None:
+            raise self._none(rule, facts)
         initial, initial_period, total, total_period, extension, prior = ops
         if prior.__class__ is Unknown or initial.__class__ is Unknown:
             return join(prior, initial)
@@ -452,6 +456,12 @@ class Engine:
                 return join(total, total_period)
             return _new(Allowance, (total, prior, max(0, total - prior), total_period))
         return _new(Allowance, (initial, prior, 0, initial_period))
+
+
+    def _none(self, rule: Rule, facts: Facts) -> RuleError:
+        """A limit whose number is none on this case (the checker asks for a guard; a guard may miss)."""
+        error = RuleError("its number of units is none on this case (guard it with 'when ... exists')")
+        return locate(error, f"{rule.kind} '{rule.name}'", f"{rule.source}:{rule.column}", rule.reads, facts)
 
 
 _NOTHING: frozenset[str] = frozenset()

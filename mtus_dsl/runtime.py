@@ -191,6 +191,8 @@ def member(item: Any, collection: Any, negated: bool) -> Any:
     """`item in collection`, three-valued."""
     if item.__class__ is Unknown or collection.__class__ is Unknown:
         return join(item, collection)
+    if collection is None:
+        raise RuleError("'in' a collection that is none")
     found = item in collection
     return not found if negated else found
 

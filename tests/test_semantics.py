@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mtus_dsl
+from mtus_dsl.compiler import compile_sources
 from mtus_dsl.decision import Outcome
 
 HEADER = '''
@@ -113,3 +114,31 @@ section s "S" in old pages 1:
     day_after = _both(schedule, {**BASE, "request_date": "2017-12-01"})
     assert day_after.outcome is Outcome.NOT_ADDRESSED
     assert "Old Guideline (2009), in force 2009-07-18 to 2017-11-30" in day_after.rationale
+
+
+OPTIONAL_LIMIT = '''
+guideline g "G" edition "1":
+    in force from 2009-01-01
+table course:
+    key body_region: body_region
+    value visits: integer or none
+    knee -> 12
+    otherwise -> none
+fact visits: integer or none = course[body_region].visits
+section s "S" pages 1:
+    services physical_therapy
+    r: max_visits visits
+'''
+
+
+def test_a_limit_that_may_be_none_needs_a_guard():
+    """`max_visits X` with X `integer or none` is E104 unless the rule says `when X exists`; guarded, it decides."""
+    compilation = compile_sources({"g.mtus": OPTIONAL_LIMIT})
+    [error] = [d for d in compilation.diagnostics if d.is_error]
+    assert error.code == "E104" and "may be none (visits may be none)" in error.message
+    assert "add 'when visits exists'" in error.notes[0]
+    guarded = mtus_dsl.loads({"g.mtus": OPTIONAL_LIMIT + "        when visits exists\n"})
+    case = {"request_date": "2015-01-01", "service": "physical_therapy", "body_region": "hip", "quantity": 3,
+            "prior_visits": 0}
+    assert guarded.decide(case).outcome.value == "not_addressed"
+    assert guarded.decide({**case, "body_region": "knee"}).approved == 3

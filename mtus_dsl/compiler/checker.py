@@ -93,6 +93,7 @@ class Checker:
         self.table_types: dict[str, tuple[tuple[tuple[str, t.Type], ...], tuple[tuple[str, t.Type], ...]]] = {}
         self.fact_types: dict[str, t.Type] = {}
         self.member_of: dict[str, list[str]] = {}
+        self._guarded: set[str] = set()  # while typing a rule's action: the names its `when` says exist
 
     # --- driver --------------------------------------------------------------------
     def check(self) -> ir.Program | None:
@@ -668,7 +669,9 @@ class Checker:
             rule.subsection,
             guideline.regulation,
         )
+        self._guarded = self._guarded_names(rule)
         action = self._action(rule)
+        self._guarded = set()
         if rule.kind == "cap" and not isinstance(action, ir.Limit):
             self.error(
                 "E111",
@@ -722,7 +725,39 @@ class Checker:
             return None
         expr = self.expr(node, {}, expected)
         self._expect(expected, expr.type.required(), node, what)
+        if expr.type.optional and expected.kind == "integer":
+            # A number of units cannot be none: each fact or input that may be none must be
+            # guarded by a `when NAME exists` of the rule (a period of none just means no period).
+            leaves = {e.name for e in ir.walk(expr) if isinstance(e, (ir.Fact, ir.Input)) and e.type.optional}
+            unguarded = sorted(leaves - self._guarded)
+            if unguarded:
+                self.error(
+                    "E104",
+                    f"{what}, but this may be none ({', '.join(unguarded)} may be none)",
+                    node.span,
+                    f"add 'when {unguarded[0]} exists' to the rule, so it applies only when there is a number",
+                )
+            elif not leaves:
+                self.error(
+                    "E104",
+                    f"{what}, but this may be none",
+                    node.span,
+                    "name it as a fact ('fact course: integer or none = ...') and add 'when course exists' "
+                    "to the rule",
+                )
         return expr
+
+    def _guarded_names(self, rule: n.Rule) -> set[str]:
+        """The facts and inputs a rule's `when` clauses say exist (`when x exists and ...`)."""
+        found: set[str] = set()
+        pending: list[n.Expr] = list(rule.when)
+        while pending:
+            clause = pending.pop()
+            if isinstance(clause, n.BoolOp) and clause.op == "and":
+                pending += [clause.left, clause.right]
+            elif isinstance(clause, n.Exists) and isinstance(clause.operand, n.Name):
+                found.add(clause.operand.id)
+        return found
 
     def _action(self, rule: n.Rule) -> ir.Action:
         action = rule.action

@@ -209,7 +209,11 @@ class _Function:
                 item, coll = self._operand(e.item), self._operand(e.collection)
                 fast = f"{item} {'not in' if e.negated else 'in'} {coll}"
                 slow = f"_member({item}, {coll}, {e.negated!r})"
-                return self._assign(self._guarded(fast, slow, [(e.item, item), (e.collection, coll)]))
+                checks = [f"{code}.__class__ is _U" for x, code in ((e.item, item), (e.collection, coll))
+                          if not isinstance(x, ir.Const)]
+                if not isinstance(e.collection, ir.Const) and e.collection.type.optional:
+                    checks.append(f"{coll} is None")  # the runtime's operation says why that fails
+                return self._assign(f"{slow} if {' or '.join(checks)} else {fast}" if checks else fast)
             case ir.Exists():
                 operand = self._operand(e.operand)
                 return self._assign(f"{operand} if {operand}.__class__ is _U else {operand} is not None")
