@@ -212,6 +212,10 @@ def run(rounds: int | None = None, quick: bool = False) -> tuple[list[Row], list
             rows.append(Row(figure, us(totals[fn, size]), f"{us(totals[fn, first])} at {first}", f"{ratio:.2f}x",
                             f"<= {TARGET_FLAT}x" if figure.startswith("[5]") else "",
                             verdict(ratio <= TARGET_FLAT) if figure.startswith("[5]") else ""))
+    worst = max(BAND_CASES, key=lambda case: t[f"decide {case[0]} {last}"] / t[f"decide {case[0]} {first}"])[0]
+    ratio = t[f"decide {worst} {last}"] / t[f"decide {worst} {first}"]
+    rows.append(Row(f"    decide() at {last:,} vs {first}, worst request: {worst}", us(t[f"decide {worst} {last}"]),
+                    f"{us(t[f'decide {worst} {first}'])} at {first}", f"{ratio:.2f}x"))
     cost = t[f"outcome last band {first}"] - t[f"outcome first band {first}"]
     rows.append(Row("    each band rule checked before the match (outcome)", us(cost / (REFERENCE_RULES - 2)),
                     f"first band {us(t[f'outcome first band {first}'])}", "", "", ""))
