@@ -1,6 +1,6 @@
 """Run every benchmark and print one table of figures, ratios and PASS/FAIL against the targets.
 
-    /tmp/venv/bin/python benchmarks/run.py            # everything (a few minutes: the 10,000-rule load dominates)
+    /tmp/venv/bin/python benchmarks/run.py            # everything (2-3 minutes: the 10,000-rule load dominates)
     /tmp/venv/bin/python benchmarks/run.py --quick    # fewer rounds, processes and a smaller scale check
     /tmp/venv/bin/python benchmarks/run.py --only decide,scale --profile
 
