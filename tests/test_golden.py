@@ -71,3 +71,34 @@ def test_generated_code(path: Path) -> None:
     assert source == compilation.python_source == generate(compilation.program, compilation.sources)
     compile(source, "golden", "exec")
     _check(path.with_suffix(".py.txt"), source)
+
+
+def test_parsing_from_many_threads_at_once():
+    """Each thread parses with a parser of its own: concurrent loads of the corpus all succeed alike."""
+    import threading
+
+    from mtus_dsl.compiler import compile_paths
+
+    from .conftest import ROOT
+
+    results: list[object] = []
+
+    def load() -> None:
+        for _ in range(3):
+            compilation = compile_paths([ROOT / "guidelines"], use_cache=False)
+            results.append(None if compilation.program is None else len(compilation.program.rules))
+
+    threads = [threading.Thread(target=load) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 18 and len(set(results)) == 1 and results[0] is not None
+
+
+def test_keywords_come_from_the_grammar():
+    """The keyword list (for did-you-mean) is read off grammar.lark: its quoted words and word terminals."""
+    from mtus_dsl.compiler.syntax import KEYWORDS
+
+    assert {"guideline", "max_visits", "non_certify", "latest", "true", "rounded"} <= set(KEYWORDS)
+    assert "NAME" not in KEYWORDS and "days" not in KEYWORDS

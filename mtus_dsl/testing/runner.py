@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException, Unsatisfiable
 
 from mtus_dsl.compiler import PRELUDE_NAME, compile_paths, ir
-from mtus_dsl.compiler.parser import KEYWORDS
+from mtus_dsl.compiler.syntax import KEYWORDS
 from mtus_dsl.decision import Decision
 from mtus_dsl.diagnostics import render_all
 from mtus_dsl.examples import check_example

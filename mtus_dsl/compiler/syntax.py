@@ -1,0 +1,347 @@
+"""Syntax: the grammar, the parser, and every syntax error as a located Diagnostic.
+
+`parse_tree` parses a whole file, recovering after each error (it blanks the
+line in error, and the block it opens, and parses again) so that one run
+reports them all; parser.py builds the AST from the tree. Lark stays inside
+these two modules.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import lark
+from lark.indenter import Indenter
+from lark.lexer import Token
+
+from mtus_dsl.diagnostics import MAX_REPORTED, Diagnostic, Span, did_you_mean
+
+# Readable names for the grammar's terminals, used in "expected ..." messages.
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "INT": "a number",
+    "DATE": "a date (YYYY-MM-DD)",
+    "STRING": 'a "string"',
+    "CODE": "a diagnosis code",
+    "CODE_SYSTEM": "icd9 or icd10",
+    "_NL": "end of line",
+    "_INDENT": "an indented block",
+    "_DEDENT": "the end of the block",
+    "$END": "end of file",
+    "MAX_UNITS": "max_visits (or max_treatments, max_sessions, max_days, max_units)",
+    "OUTCOME": "an outcome (certify, modify, non_certify, not_addressed, needs_information)",
+    "DURATION_UNIT": "days, weeks, months or years",
+    "BOOL": "true or false",
+    "QUANTIFIER": "any, all, latest or count",
+    "COMPARE": "a comparison (=, !=, <, <=, >, >=)",
+    "ROUNDING": "down or up",
+    "REQUIRED": "required",
+}
+
+# Terminals whose pattern is a set of words, which are keywords too (the grammar writes them
+# as one regular expression so that, say, `certify` is one OUTCOME token).
+_WORD_TERMINALS = ("MAX_UNITS", "OUTCOME", "QUANTIFIER", "BOOL")
+
+
+def _keywords(grammar: str) -> tuple[str, ...]:
+    """The words with a fixed meaning in .mtus files, read off the grammar: its quoted words and word terminals."""
+    code = "\n".join(line.split("//", 1)[0] for line in grammar.splitlines())
+    words = set(re.findall(r'"([a-z_][a-z0-9_]*)"', code))
+    for name, prefix, alternatives in re.findall(r"^\s*([A-Z_]+)(?:\.\d+)?\s*:\s*/([a-z_]*)\(([a-z_|]+)\)", code, re.M):
+        if name in _WORD_TERMINALS:
+            words.update(prefix + word for word in alternatives.split("|"))
+    return tuple(sorted(words))
+
+
+def _grammar() -> str:
+    return importlib.resources.files("mtus_dsl.compiler").joinpath("grammar.lark").read_text(encoding="utf-8")
+
+
+#: Words with a fixed meaning in .mtus files; misspellings of these get a did-you-mean.
+KEYWORDS = _keywords(_grammar())
+
+
+class _MtusIndenter(Indenter):
+    NL_type = "_NL"
+    OPEN_PAREN_types = ["LPAR", "LSQB", "LBRACE"]
+    CLOSE_PAREN_types = ["RPAR", "RSQB", "RBRACE"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 4
+
+
+class IndentationMismatch(Exception):
+    """A dedent to a column no block opened."""
+
+    def __init__(self, token: Token):
+        self.token = token
+
+
+class _CheckedIndenter(_MtusIndenter):
+    """Report a dedent to a column that no block opened as a syntax error, not a crash."""
+
+    def handle_NL(self, token: Token) -> Iterator[Token]:
+        indent_str = token.rsplit("\n", 1)[1]
+        indent = indent_str.count(" ") + indent_str.count("\t") * self.tab_len
+        if self.paren_level == 0 and indent < self.indent_level[-1] and indent not in self.indent_level:
+            raise IndentationMismatch(token)
+        yield from super().handle_NL(token)
+
+
+#: One parser per thread: the indenter keeps state while it lexes, so a parser is not shared.
+_LOCAL = threading.local()
+
+
+def _lark() -> lark.Lark:
+    parser: lark.Lark | None = getattr(_LOCAL, "parser", None)
+    if parser is None:
+        parser = _LOCAL.parser = _build()
+    return parser
+
+
+def _build() -> lark.Lark:
+    return lark.Lark(
+        _grammar(),
+        parser="lalr",
+        lexer="contextual",
+        postlex=_CheckedIndenter(),
+        propagate_positions=True,
+        maybe_placeholders=False,
+        start=["start", "expr"],
+        # Lark keeps the analysed LALR tables in the temp directory, keyed by
+        # the grammar's hash: a cold start then skips the grammar analysis.
+        cache=True,
+    )
+
+
+
+def parse_tree(text: str, path: str) -> tuple[lark.Tree[Token] | None, list[Diagnostic]]:
+    """Parse a whole file into Lark's tree, reporting every syntax error (up to the cap), not only the first."""
+    diagnostics: list[Diagnostic] = []
+    lines = text.split("\n")
+    # Recovery: blank out the offending line (and the block it opens) and parse
+    # again, so one mistake does not hide the next. Line numbers never move.
+    for _ in range(MAX_REPORTED):
+        source = "\n".join(lines)
+        if not source.endswith("\n"):
+            source += "\n"
+        try:
+            tree = _lark().parse(source, start="start")
+        except (lark.exceptions.UnexpectedInput, IndentationMismatch) as error:
+            diagnostic, line = _syntax_diagnostic(error, source, path)
+            diagnostics.append(diagnostic)
+            if not _blank_out(lines, line, with_block=diagnostic.code != "E005"):
+                break
+            continue
+        if diagnostics:
+            return None, diagnostics
+        too_deep = too_deep_in(tree, path)
+        if too_deep is not None:
+            return None, [too_deep]
+        return tree, []
+    return None, diagnostics
+
+
+def parse_expression(text: str) -> lark.Tree[Token] | None:
+    """Parse one expression (a `{placeholder}`); None if it is not one."""
+    try:
+        return _lark().parse(text, start="expr")
+    except (lark.exceptions.UnexpectedInput, IndentationMismatch):
+        return None
+
+
+#: How deeply a file's declarations and expressions may nest. Every later stage recurses on them,
+#: and each `and`/`or` nested on the right is one more indented block in the generated Python,
+#: which allows at most 100.
+MAX_DEPTH = 100
+#: Each quantifier is a loop in the generated Python, which nests at most 20 blocks.
+MAX_QUANTIFIERS = 16
+
+
+def too_deep_in(tree: lark.Tree[Token], path: str, start: int = 1) -> Diagnostic | None:
+    """Report a declaration nested more than MAX_DEPTH levels, or quantifiers more than MAX_QUANTIFIERS."""
+    stack: list[tuple[lark.Tree[Token], int, int, Any]] = [(tree, start, 0, tree.meta)]
+    while stack:
+        node, depth, quantifiers, anchor = stack.pop()
+        quantifiers += node.data == "quantifier"
+        if depth > MAX_DEPTH or quantifiers > MAX_QUANTIFIERS:
+            line, column = getattr(anchor, "line", 1), getattr(anchor, "column", 1)
+            what = f"{MAX_DEPTH} levels" if depth > MAX_DEPTH else f"{MAX_QUANTIFIERS} quantifiers"
+            return Diagnostic(
+                "E001",
+                f"this declaration nests more than {what} deep",
+                Span(path, line, column, line, column + 1),
+                notes=("split a long expression into facts: fact NAME: boolean = ...",),
+            )
+        for child in node.children:
+            if isinstance(child, lark.Tree):
+                stack.append((child, depth + 1, quantifiers, child.meta if depth == 1 else anchor))
+    return None
+
+
+def _syntax_diagnostic(error: Exception, source: str, path: str) -> tuple[Diagnostic, int]:
+    if isinstance(error, IndentationMismatch):
+        line = error.token.end_line or 1
+        indent = len(error.token.rsplit("\n", 1)[1])
+        return Diagnostic(
+            "E005",
+            "this line's indentation does not match any enclosing block",
+            Span(path, line, 1, line, indent + 1),
+            notes=("indent a block's lines by the same amount, deeper than the line ending in ':'",),
+        ), line
+    if isinstance(error, lark.exceptions.UnexpectedEOF) or (
+        isinstance(error, lark.exceptions.UnexpectedToken) and error.token.type == "$END"
+        and _unclosed_bracket(source, len(source)) is None
+    ):
+        line = len(source.rstrip().split("\n"))
+        return Diagnostic(
+            "E004", "the file ends in the middle of a declaration", Span(path, line, 1, line, 1),
+            notes=(f"expected {_expected_words(sorted(getattr(error, 'expected', ())))}",),
+        ), line
+    assert isinstance(error, lark.exceptions.UnexpectedInput)
+    line, column = error.line, error.column
+    if line < 1:
+        line = source.count("\n") or 1
+        column = 1
+    if isinstance(error, lark.exceptions.UnexpectedCharacters):
+        pos = error.pos_in_stream or 0
+        char = source[pos] if pos < len(source) else ""
+        hint = ""
+        if char.isupper():
+            hint = "names are lower_case_with_underscores; write codes after icd9/icd10"
+        notes = (hint,) if hint else ()
+        return Diagnostic(
+            "E003", f"unexpected character {char!r}", Span(path, line, column, line, column + 1), notes=notes
+        ), line
+    assert isinstance(error, lark.exceptions.UnexpectedToken)
+    token = error.token
+    opened = _unclosed_bracket(source, token.start_pos or 0)
+    at_end = token.type in ("_NL", "_DEDENT", "$END")
+    if opened is not None and (opened[0] < line or at_end):
+        # Inside an unclosed bracket newlines do not end lines, so the error shows
+        # up later; point at the bracket instead.
+        open_line, open_column, char = opened
+        return Diagnostic(
+            "E010",
+            f"this '{char}' is never closed",
+            Span(path, open_line, open_column, open_line, open_column + 1),
+            notes=(f"close it with '{_CLOSING[char]}' before the end of the line or expression",),
+        ), open_line
+    expected = sorted(error.expected)
+    width = max(1, len(str(token))) if token.type not in ("_NL", "_DEDENT", "_INDENT", "$END") else 1
+    span = Span(path, line, column, line, column + width)
+    word = str(token)
+    # A misspelled keyword arrives as a NAME (or as the token after a NAME that
+    # was meant to be a keyword at the start of the line).
+    if token.type == "NAME":
+        suggestion = did_you_mean(word, KEYWORDS)
+        if suggestion:
+            return Diagnostic(
+                "E002",
+                f"unknown keyword '{word}'{suggestion}",
+                span,
+                notes=(f"expected {_expected_words(expected, words_only=True, first=suggestion)}",),
+            ), line
+    # A line that starts with an unknown word followed by more words (not by
+    # ':', which starts a rule) most likely misspells a line keyword.
+    first_word = re.match(r"\s*([a-z_]+)\s+[^:\s]", source.split("\n")[line - 1])
+    if first_word and first_word.group(1) not in KEYWORDS and column > first_word.end(1):
+        suggestion = did_you_mean(first_word.group(1), KEYWORDS)
+        if suggestion:
+            col = first_word.start(1) + 1
+            return Diagnostic(
+                "E002",
+                f"unknown keyword '{first_word.group(1)}'{suggestion}",
+                Span(path, line, col, line, col + len(first_word.group(1))),
+            ), line
+    if "ROUNDED" in expected and set(expected) <= {"ROUNDED", "DOT", "LSQB"}:
+        return Diagnostic(
+            "E001",
+            "a division must say how it rounds",
+            span,
+            notes=("write 'general_course / 2 rounded down' (or 'rounded up')",),
+        ), line
+    shown = {
+        "_NL": "end of line",
+        "_DEDENT": "end of block",
+        "_INDENT": "indented block",
+        "$END": "end of file",
+    }.get(token.type, f"'{word}'")
+    return Diagnostic("E001", f"unexpected {shown}", span, notes=(f"expected {_expected_words(expected)}",)), line
+
+
+_CLOSING = {"(": ")", "[": "]", "{": "}"}
+
+
+def _unclosed_bracket(source: str, upto: int) -> tuple[int, int, str] | None:
+    """The innermost bracket still open at offset `upto` (strings and comments skipped)."""
+    stack: list[tuple[int, int, str]] = []
+    line, column = 1, 1
+    i = 0
+    while i < min(upto, len(source)):
+        char = source[i]
+        if char == '"':
+            j = i + 1
+            while j < len(source) and source[j] not in '"\n':
+                j += 2 if source[j] == "\\" else 1
+            column += j - i
+            i = j
+        elif char == "#":
+            while i < len(source) and source[i] != "\n":
+                i += 1
+            continue
+        elif char == "\n":
+            line, column = line + 1, 0
+        elif char in _CLOSING:
+            stack.append((line, column, char))
+        elif char in ")]}" and stack:
+            stack.pop()
+        i += 1
+        column += 1
+    return stack[-1] if stack else None
+
+
+def _expected_words(expected: list[str], words_only: bool = False, first: str = "") -> str:
+    words: list[str] = []
+    for name in expected:
+        if name in _TERMINAL_WORDS:
+            words.append(_TERMINAL_WORDS[name])
+            continue
+        try:
+            pattern = _lark().get_terminal(name).pattern
+        except KeyError:
+            continue
+        if pattern.type == "str" and (not words_only or pattern.value.isidentifier()):
+            words.append(f"'{pattern.value}'")
+    # The suggested word first, then words (what an author most likely meant), punctuation last.
+    suggested = first.split("'")[1] if first.count("'") >= 2 else None
+    words = sorted(set(words), key=lambda w: (w.strip("'") != suggested, not w.strip("'").isidentifier(), w))
+    if len(words) > 8:
+        words = words[:8] + ["..."]
+    return ", ".join(words) if words else "something else"
+
+
+def _blank_out(lines: list[str], line: int, with_block: bool = True) -> bool:
+    """Blank the line with the error and the lines indented under it (its block or its clauses)."""
+    index = line - 1
+    if not 0 <= index < len(lines) or not lines[index].strip():
+        # The error is reported at a blank line or end of file: blank the
+        # nearest non-empty line above instead, so recovery still advances.
+        while index >= len(lines) or (index >= 0 and not lines[index].strip()):
+            index -= 1
+        if index < 0:
+            return False
+    indent = len(lines[index]) - len(lines[index].lstrip())
+    lines[index] = ""
+    # Lines indented deeper belong to the broken one (a section's body, a
+    # rule's clauses): left alone, each would report an error of its own.
+    # (A line indented wrongly has no block: the lines after it are its neighbours.)
+    j = index + 1
+    while with_block and j < len(lines) and (not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip()) > indent):
+        lines[j] = ""
+        j += 1
+    return True
