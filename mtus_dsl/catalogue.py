@@ -323,14 +323,19 @@ class _Catalogue:
         self.line()
         self.line("## Conditions and their codes")
         self.line()
-        self.line("A trailing `*` matches every code that starts with what precedes it.")
+        self.line(
+            "A trailing `*` matches every code that starts with what precedes it. Each code is shown with "
+            "the official title its file gives in a `# CODE = title` comment, for checking against the "
+            "ICD-9-CM and ICD-10-CM tabular lists."
+        )
         self.line()
         self.line("| condition | meaning | ICD-9-CM | ICD-10-CM | declared in |")
         self.line("| --- | --- | --- | --- | --- |")
         for file in self.files:
             for condition in self._items(file, n.ConditionDecl):
-                icd9 = ", ".join(condition.icd9) or "-"
-                icd10 = ", ".join(condition.icd10) or "-"
+                titles = code_titles(_comments_inside(file.lines, condition.span.line))
+                icd9 = "; ".join(_titled(code, titles) for code in condition.icd9) or "-"
+                icd10 = "; ".join(_titled(code, titles) for code in condition.icd10) or "-"
                 self.line(
                     f"| `{condition.name}` | {_cell(condition.label)} | {icd9} | {icd10} | "
                     f"`{file.shown}` line {condition.span.line} |"
@@ -384,6 +389,21 @@ class _Catalogue:
 
 
 # --- helpers -----------------------------------------------------------------------
+
+
+def code_titles(comments: Iterable[str]) -> dict[str, str]:
+    """The `# CODE = title` comments of a condition block: each code pattern with its official title."""
+    titles = {}
+    for comment in comments:
+        code, sep, title = comment.lstrip("#").partition(" = ")
+        if sep and code.strip() and " " not in code.strip():
+            titles[code.strip()] = title.strip()
+    return titles
+
+
+def _titled(code: str, titles: Mapping[str, str]) -> str:
+    title = titles.get(code)
+    return f"{code} ({_cell(title)})" if title else f"{code} (no title given)"
 
 
 def _anchor(name: str) -> str:
