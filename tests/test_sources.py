@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from mtus_dsl.catalogue import code_titles
+import re
+
+import mtus_dsl
+from mtus_dsl.catalogue import code_titles, source_tags
 from mtus_dsl.compiler import nodes as n
 from mtus_dsl.compiler import parser
 
@@ -92,3 +95,74 @@ def test_myelopathy_is_not_labelled_radiculopathy():
     for _name, condition, _titles in _conditions():
         if "722.73" in condition.icd9:
             assert "myelopathy" in condition.label and "radiculopathy" not in condition.label
+
+
+_SOURCES = ROOT / "docs" / "sources.md"
+_ROW = re.compile(r'^\| <a id="([a-z0-9-]+)"></a>`\1` \| (.*) \| ([^|]+) \| (.*) \| (.*) \|$')
+
+
+def _sources_rows() -> dict[str, tuple[str, str]]:
+    """docs/sources.md: each fact id with its status and its 'used by' cell."""
+    rows = {}
+    for line in _SOURCES.read_text(encoding="utf-8").splitlines():
+        match = _ROW.match(line)
+        if match:
+            ident, _fact, status, _source, used_by = match.groups()
+            assert ident not in rows, f"{ident} is listed twice in docs/sources.md"
+            rows[ident] = (status.strip(), used_by)
+    return rows
+
+
+def _corpus_tags() -> dict[str, set[tuple[str, str]]]:
+    """Every `# source: ID (STATUS)` comment of the corpus: id -> {(status, file)}."""
+    tags: dict[str, set[tuple[str, str]]] = {}
+    for path in _GUIDELINES:
+        lines = path.read_text(encoding="utf-8").split("\n")
+        # whole-line comments, and comments that end a line (a table row's)
+        comments = [line[line.index("# source:") :] for line in lines if "# source:" in line]
+        for ident, status in source_tags(comments):
+            tags.setdefault(ident, set()).add((status, path.name))
+    return tags
+
+
+def test_every_fact_the_corpus_cites_is_in_sources_md_with_the_same_status():
+    """A `# source:` name in the corpus is a row of docs/sources.md, and their statuses agree."""
+    rows = _sources_rows()
+    for ident, uses in _corpus_tags().items():
+        assert ident in rows, f"{ident} is cited by {sorted(f for _s, f in uses)} but not listed in docs/sources.md"
+        for status, file in uses:
+            assert status == rows[ident][0], f"{file}: {ident} is '{status}' there, '{rows[ident][0]}' in sources.md"
+
+
+def test_every_fact_in_sources_md_is_used_by_the_corpus():
+    """docs/sources.md lists no fact the corpus does not cite, and its 'used by' names exist."""
+    tags = _corpus_tags()
+    schedule = mtus_dsl.load([ROOT / "guidelines"])
+    program = schedule.program
+    names = {r.name for r in program.rules} | {g.name for g in program.guidelines}
+    names |= {f.name for f in program.facts}
+    for path in _GUIDELINES:
+        module, _ = parser.parse_module(path.read_text(encoding="utf-8"), str(path))
+        assert module is not None
+        for item in module.items:
+            name = getattr(item, "name", None)
+            if isinstance(name, str):
+                names.add(name)
+    for ident, (status, used_by) in _sources_rows().items():
+        assert ident in tags, f"docs/sources.md lists {ident}, which no corpus file cites"
+        assert status in _STATUSES, f"{ident}: unknown status {status!r}"
+        for name in re.findall(r"`([a-z0-9_]+)`", used_by):
+            assert name in names, f"{ident}: 'used by' names {name}, which the corpus does not declare"
+
+
+_STATUSES = {"verified", "quoted", "recalled", "recalled: assumed unchanged", "derived", "policy"}
+
+
+def test_nothing_refers_to_files_outside_the_repository():
+    """Users have the repository only: no file of the corpus, the docs, the package or the examples points outside."""
+    for folder in ("docs", "guidelines", "mtus_dsl", "examples"):
+        for path in (ROOT / folder).rglob("*"):
+            if path.is_file() and path.suffix in {".md", ".mtus", ".py", ".json", ".lark"}:
+                text = path.read_text(encoding="utf-8")
+                assert "shared/" not in text and "../" not in text.replace("](../", ""), path
+    assert "shared/" not in (ROOT / "README.md").read_text(encoding="utf-8")
