@@ -10,6 +10,7 @@ expressions and the `#` comments next to them, which carry the status notes:
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar, cast
@@ -23,6 +24,12 @@ from mtus_dsl.diagnostics import Span
 _T = TypeVar("_T")
 
 COMMAND = "mtus catalogue guidelines/ -o docs/guidelines.md"
+
+# Where the facts the corpus encodes are listed with their status and source,
+# relative to the catalogue (docs/guidelines.md). A `# source: ID (STATUS)`
+# comment next to a declaration names one of them.
+SOURCES = "sources.md"
+_SOURCE_TAG = re.compile(r"^#\s*source:\s*([a-z0-9][a-z0-9-]*)\s*\(([^()]+)\)\s*$")
 
 _OUTCOME_WORDS = {
     "certify": "certify",
@@ -117,9 +124,12 @@ class _Catalogue:
         )
         self.line()
         self.line(
-            'Status notes come from the comments next to each rule: "verified" (seen in the regulation '
-            'text or an official DWC page), "quoted" (as IMR reviewers quote it; the primary page not '
-            'checked), "recalled" (from general knowledge of the regulation: check against the PDF). '
+            f"Every fact a rule encodes is listed in [{SOURCES}]({SOURCES}) with its source and status: "
+            '"verified" (seen in the regulation, the statute or an official page), "quoted" (as IMR '
+            'reviewers, courts or practitioners quote it; the primary page not checked), "recalled" (from '
+            'general knowledge: check against the PDF), "derived" (computed from other facts), "policy" (a '
+            'number or reading no source prints, chosen by the corpus; flagged on the rule). Each rule shows '
+            "its sources under **Sources**. "
             "Rules of one section are alternatives: exactly one governs a request. Caps hold together "
             "with whichever rule governs. A fact the case does not give is unknown, never false: when a "
             "decision depends on it, the answer is needs_information naming it."
@@ -169,7 +179,8 @@ class _Catalogue:
         if declared is not None:
             file, node = declared
             self.line(f"- Declared in: `{file.shown}` line {node.span.line}")
-            self._notes(_header_comment(file.lines))
+            header = _header_comment(file.lines)
+            self._notes(header + [line for line in _comment_above(file.lines, node.span.line) if line not in header])
         self.line()
         for file, section in sections:
             if self._guideline_of(file, section) == guideline.name:
@@ -283,7 +294,17 @@ class _Catalogue:
         self.line()
 
     def _notes(self, notes: Iterable[str]) -> None:
-        paragraphs = _paragraphs(notes)
+        notes = list(notes)
+        tags = source_tags(notes)
+        if tags:
+            cited = "; ".join(f"[`{ident}`]({SOURCES}#{ident}) ({status})" for ident, status in tags)
+            self.line(f"- **Sources:** {cited}")
+            if any(status == "policy" for _ident, status in tags):
+                self.line(
+                    "- **Policy choice:** a number or reading that no source prints; the corpus chose it "
+                    f"(see [{SOURCES}]({SOURCES}))"
+                )
+        paragraphs = _paragraphs(line for line in notes if not _SOURCE_TAG.match(line))
         if not paragraphs:
             return
         self.line("- **Notes:**")
@@ -323,14 +344,19 @@ class _Catalogue:
         self.line()
         self.line("## Conditions and their codes")
         self.line()
-        self.line("A trailing `*` matches every code that starts with what precedes it.")
+        self.line(
+            "A trailing `*` matches every code that starts with what precedes it. Each code is shown with "
+            "the official title its file gives in a `# CODE = title` comment, for checking against the "
+            "ICD-9-CM and ICD-10-CM tabular lists."
+        )
         self.line()
         self.line("| condition | meaning | ICD-9-CM | ICD-10-CM | declared in |")
         self.line("| --- | --- | --- | --- | --- |")
         for file in self.files:
             for condition in self._items(file, n.ConditionDecl):
-                icd9 = ", ".join(condition.icd9) or "-"
-                icd10 = ", ".join(condition.icd10) or "-"
+                titles = code_titles(_comments_inside(file.lines, condition.span.line))
+                icd9 = "; ".join(_titled(code, titles) for code in condition.icd9) or "-"
+                icd10 = "; ".join(_titled(code, titles) for code in condition.icd10) or "-"
                 self.line(
                     f"| `{condition.name}` | {_cell(condition.label)} | {icd9} | {icd10} | "
                     f"`{file.shown}` line {condition.span.line} |"
@@ -384,6 +410,31 @@ class _Catalogue:
 
 
 # --- helpers -----------------------------------------------------------------------
+
+
+def source_tags(comments: Iterable[str]) -> list[tuple[str, str]]:
+    """The `# source: ID (STATUS)` comments among `comments`: each fact's id and status, in order."""
+    tags = []
+    for comment in comments:
+        match = _SOURCE_TAG.match(comment.strip())
+        if match:
+            tags.append((match.group(1), match.group(2).strip()))
+    return tags
+
+
+def code_titles(comments: Iterable[str]) -> dict[str, str]:
+    """The `# CODE = title` comments of a condition block: each code pattern with its official title."""
+    titles = {}
+    for comment in comments:
+        code, sep, title = comment.lstrip("#").partition(" = ")
+        if sep and code.strip() and " " not in code.strip():
+            titles[code.strip()] = title.strip()
+    return titles
+
+
+def _titled(code: str, titles: Mapping[str, str]) -> str:
+    title = titles.get(code)
+    return f"{code} ({_cell(title)})" if title else f"{code} (no title given)"
 
 
 def _anchor(name: str) -> str:

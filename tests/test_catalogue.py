@@ -37,7 +37,7 @@ def test_catalogue_names_every_rule_with_its_citation(corpus):
         assert f"#### `{rule.name}`" in text
         assert str(rule.citation) in text
     assert "### Physical Medicine, pp. 98-99" in text
-    assert "| meniscectomy | knee | 12 | 12 weeks | 6 months | verified |" in text
+    assert "| meniscectomy | knee | 12 | 12 weeks | 6 months | source: postsurgical-meniscectomy (quoted) |" in text
     assert "recalled" in text and "quoted" in text
 
 

@@ -21,6 +21,7 @@ import marshal
 import os
 import pickle
 import sys
+import threading
 import types
 import weakref
 from collections.abc import Mapping
@@ -92,7 +93,7 @@ def write(name: str, payload: bytes) -> None:
         return
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        partial = folder / f"{name}.{os.getpid()}.tmp"
+        partial = folder / f"{name}.{os.getpid()}.{threading.get_ident()}.tmp"
         partial.write_bytes(_MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
         os.replace(partial, folder / name)
     except OSError:
@@ -141,11 +142,15 @@ def bytecode(source: str, filename: str) -> types.CodeType:
 _LIVE: dict[str, int] = {}
 
 
+_LIVE_LOCK = threading.Lock()
+
+
 def _release(filename: str) -> None:
-    _LIVE[filename] -= 1
-    if not _LIVE[filename]:
-        del _LIVE[filename]
-        linecache.cache.pop(filename, None)
+    with _LIVE_LOCK:
+        _LIVE[filename] -= 1
+        if not _LIVE[filename]:
+            del _LIVE[filename]
+            linecache.cache.pop(filename, None)
 
 
 def load_module(source: str, name: str = "mtus_compiled", code: types.CodeType | None = None) -> types.ModuleType:
@@ -155,12 +160,13 @@ def load_module(source: str, name: str = "mtus_compiled", code: types.CodeType |
     """
     digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:12]
     filename = f"<mtus-compiled {name} {digest}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     module = types.ModuleType(name)
     module.__file__ = filename
     # The source stays readable for as long as a module made from it lives, and no longer:
     # a process that compiles many schedules does not keep every one.
-    _LIVE[filename] = _LIVE.get(filename, 0) + 1
+    with _LIVE_LOCK:
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        _LIVE[filename] = _LIVE.get(filename, 0) + 1
     weakref.finalize(module, _release, filename)
     exec(code if code is not None else bytecode(source, filename), module.__dict__)
     return module
