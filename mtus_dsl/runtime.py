@@ -39,11 +39,18 @@ class Unknown:
 
 
 def join(*values: Any) -> Unknown:
-    """Return the Unknown that depends on every unknown among `values`."""
+    """Return the Unknown that depends on every unknown among `values` (one of them, when it says it all)."""
+    found: Unknown | None = None
     facts: frozenset[str] = frozenset()
     for value in values:
         if value.__class__ is Unknown:
-            facts = facts | value.facts
+            if found is None:
+                found, facts = value, value.facts
+            elif not value.facts <= facts:
+                facts = facts | value.facts
+                found = None
+    if found is not None and found.facts == facts:
+        return found
     return Unknown(facts)
 
 

@@ -69,6 +69,7 @@ class _Unit:
     modules: list[Module] = attrs.Factory(list)
     program: ir.Program | None = None
     python_source: str | None = None
+    code: tuple[types.CodeType, ...] = ()
     module: types.ModuleType | None = None
 
 
@@ -97,7 +98,8 @@ def _generate(unit: _Unit) -> bool:
 
     assert unit.program is not None
     unit.python_source = generate(unit.program, unit.sources)
-    unit.module = cache.load_module(unit.python_source)
+    unit.code = cache.compile_module(unit.python_source, cache.module_filename(unit.python_source))
+    unit.module = cache.load_module(unit.python_source, code=unit.code)
     return True
 
 
@@ -126,7 +128,7 @@ def compile_sources(sources: dict[str, str], *, use_cache: bool = True) -> Compi
         if isinstance(cached, tuple) and len(cached) == 2 and isinstance(cached[0], Compilation):
             compilation, code = cached
             if compilation.sources == all_sources and compilation.python_source is not None:
-                module = cache.load_module(compilation.python_source, code=marshal.loads(code))
+                module = cache.load_module(compilation.python_source, code=tuple(marshal.loads(code)))
                 loaded: Compilation = attrs.evolve(compilation, module=module)
                 return loaded
     unit = _Unit(all_sources)
@@ -135,9 +137,8 @@ def compile_sources(sources: dict[str, str], *, use_cache: bool = True) -> Compi
             break
     compilation = Compilation(unit.program, tuple(unit.diagnostics), all_sources, unit.python_source,
                               unit.module if unit.program is not None else None, tuple(unit.modules))
-    if use_cache and compilation.program is not None and compilation.module is not None:
-        code = marshal.dumps(cache.bytecode(compilation.python_source or "", compilation.module.__file__ or ""))
-        cache.save_compilation(entry, (attrs.evolve(compilation, module=None, modules=()), code))
+    if use_cache and compilation.program is not None:
+        cache.save_compilation(entry, (attrs.evolve(compilation, module=None, modules=()), marshal.dumps(unit.code)))
     return compilation
 
 

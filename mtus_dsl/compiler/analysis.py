@@ -35,12 +35,13 @@ MAX_ASSIGNMENTS = 4096
 def analyse(program: ir.Program, engine: en.Engine) -> list[Diagnostic]:
     """Report conflicting rule pairs and unreachable rules, evaluating witnesses with `engine`."""
     bands = {rule.name: _bands(rule) for rule in program.rules}
+    consulted = _consulted(program)
     diagnostics: list[Diagnostic] = []
     # Each pair that shares a service and body region is searched once, over
     # every service and region the two rules share.
     pairs = sorted({pair for _key, (rules, _caps) in program.dispatch for pair in itertools.combinations(rules, 2)})
     for a, b in pairs:
-        if _disjoint(bands[a], bands[b]) or _related(program, a, b):
+        if _disjoint(bands[a], bands[b]) or b in consulted[a] or a in consulted[b]:
             continue
         witness = _witness(program, engine, [a, b])
         if witness is not None:
@@ -130,14 +131,12 @@ def _disjoint(a: Mapping[str, tuple[float, float]], b: Mapping[str, tuple[float,
     return False
 
 
-def _related(program: ir.Program, a: str, b: str) -> bool:
-    """Tell whether one rule's applicability consults the other's (an exception relation)."""
-
-    def consults(x: str, y: str) -> bool:
-        rule = program.rule(x)
-        return any(isinstance(e, ir.Applies) and e.rule == y for c in rule.when + rule.unless for e in ir.walk(c))
-
-    return consults(a, b) or consults(b, a)
+def _consulted(program: ir.Program) -> dict[str, set[str]]:
+    """For each rule, the rules its clauses ask about (its exceptions and the rules overriding it)."""
+    return {
+        rule.name: {e.rule for c in rule.when + rule.unless for e in ir.walk(c) if isinstance(e, ir.Applies)}
+        for rule in program.rules
+    }
 
 
 def _read_facts(program: ir.Program, names: Sequence[str]) -> dict[str, ir.Expr]:
@@ -188,7 +187,10 @@ def _candidates(
         numbers = {c for c in constants if isinstance(c, int) and not isinstance(c, bool)}
         low = type_.low if type_.low is not None else 0
         values = {0, low} | {x + d for x in numbers for d in (-1, 0, 1)}
-        return sorted(v for v in values if v >= low and (type_.high is None or v <= type_.high))
+        ordered = sorted(v for v in values if v >= low and (type_.high is None or v <= type_.high))
+        # Ends first, then inwards: a rule that applies outside every band of the rules
+        # overriding it (a general rule under a table of bands) is found at once.
+        return [ordered[i // 2] if i % 2 == 0 else ordered[-1 - i // 2] for i in range(len(ordered))]
     if kind == "date":
         dates = {c for c in constants if isinstance(c, datetime.date)}
         if name == "request_date":

@@ -17,7 +17,6 @@ import functools
 import hashlib
 import importlib.resources
 import linecache
-import marshal
 import os
 import pickle
 import sys
@@ -115,6 +114,8 @@ def load_compilation(name: str) -> Any:
 
 def save_compilation(name: str, value: Any) -> None:
     """Cache a compilation."""
+    if directory() is None:
+        return
     try:
         payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:  # something unpicklable: just do not cache it
@@ -122,20 +123,23 @@ def save_compilation(name: str, value: Any) -> None:
     write(name, payload)
 
 
-def bytecode(source: str, filename: str) -> types.CodeType:
-    """Compile generated source, reusing the bytecode of an identical earlier compilation."""
-    name = key("bytecode", {filename: source}) + ".bytecode"
-    payload = read(name)
-    if payload is not None:
-        try:
-            code = marshal.loads(payload)
-            if isinstance(code, types.CodeType):
-                return code
-        except (ValueError, EOFError, TypeError):
-            pass
-    code = compile(source, filename, "exec")
-    write(name, marshal.dumps(code))
-    return code
+#: Generated source is compiled this many lines at a time (at least): compile() of one very large
+#: module holds the syntax tree of all of it at once (about 1 GB for 10,000 rules).
+CHUNK_LINES = 4000
+
+
+def compile_module(source: str, filename: str) -> tuple[types.CodeType, ...]:
+    """Compile generated source in chunks cut between top-level statements, keeping its line numbers."""
+    lines = source.splitlines(True)
+    chunks: list[types.CodeType] = []
+    start = 0
+    for index in range(CHUNK_LINES, len(lines)):
+        # A cut goes after a blank line and before a line at column 0: between two statements.
+        if index - start >= CHUNK_LINES and lines[index - 1] == "\n" and lines[index][:1] not in (" ", "\n", ")"):
+            chunks.append(compile("\n" * start + "".join(lines[start:index]), filename, "exec"))
+            start = index
+    chunks.append(compile("\n" * start + "".join(lines[start:]), filename, "exec"))
+    return tuple(chunks)
 
 
 #: How many live modules were made from each generated source (they share its linecache entry).
@@ -153,13 +157,20 @@ def _release(filename: str) -> None:
             linecache.cache.pop(filename, None)
 
 
-def load_module(source: str, name: str = "mtus_compiled", code: types.CodeType | None = None) -> types.ModuleType:
+def module_filename(source: str, name: str = "mtus_compiled") -> str:
+    """The readable, unique name generated code is compiled and registered under."""
+    digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"<mtus-compiled {name} {digest}>"
+
+
+def load_module(
+    source: str, name: str = "mtus_compiled", code: tuple[types.CodeType, ...] | None = None
+) -> types.ModuleType:
     """Execute generated source as a module registered in linecache under a readable name.
 
     Tracebacks, pdb and `inspect.getsource` then show the generated code.
     """
-    digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:12]
-    filename = f"<mtus-compiled {name} {digest}>"
+    filename = module_filename(source, name)
     module = types.ModuleType(name)
     module.__file__ = filename
     # The source stays readable for as long as a module made from it lives, and no longer:
@@ -168,5 +179,6 @@ def load_module(source: str, name: str = "mtus_compiled", code: types.CodeType |
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         _LIVE[filename] = _LIVE.get(filename, 0) + 1
     weakref.finalize(module, _release, filename)
-    exec(code if code is not None else bytecode(source, filename), module.__dict__)
+    for chunk in code if code is not None else compile_module(source, filename):
+        exec(chunk, module.__dict__)
     return module

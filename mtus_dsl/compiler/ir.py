@@ -9,6 +9,7 @@ and caps that may decide it.
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any, assert_never
 
@@ -388,12 +389,13 @@ class Program:
     sources: tuple[str, ...]
     properties: tuple[PropertyInfo, ...] = ()
 
+    @functools.cached_property
+    def _rules_by_name(self) -> dict[str, RuleInfo]:
+        return {rule.name: rule for rule in self.rules}
+
     def rule(self, name: str) -> RuleInfo:
         """Return the rule called `name`."""
-        for rule in self.rules:
-            if rule.name == name:
-                return rule
-        raise KeyError(name)
+        return self._rules_by_name[name]
 
 
 EXPR_TYPES = (
@@ -418,6 +420,10 @@ EXPR_TYPES = (
 )
 
 
+#: For each expression class, the fields that may hold expressions (walk reads only these).
+_CHILDREN: dict[type, tuple[str, ...]] = {}
+
+
 def walk(expr: Expr) -> list[Expr]:
     """Return `expr` and every expression inside it, parents first."""
     out: list[Expr] = []
@@ -425,10 +431,12 @@ def walk(expr: Expr) -> list[Expr]:
     while stack:
         node = stack.pop()
         out.append(node)
-        if isinstance(node, Const):
-            continue
-        for field in attrs.fields(type(node)):
-            value = getattr(node, field.name)
+        cls = type(node)
+        names = _CHILDREN.get(cls)
+        if names is None:
+            names = _CHILDREN[cls] = tuple(f.name for f in attrs.fields(cls) if f.name != "type")
+        for name in names:
+            value = getattr(node, name)
             if isinstance(value, tuple):
                 stack.extend(v for v in value if isinstance(v, EXPR_TYPES))
             elif isinstance(value, EXPR_TYPES):
