@@ -36,12 +36,21 @@ def analyse(program: ir.Program, engine: en.Engine) -> list[Diagnostic]:
     """Report conflicting rule pairs and unreachable rules, evaluating witnesses with `engine`."""
     bands = {rule.name: _bands(rule) for rule in program.rules}
     consulted = _consulted(program)
+    # Rules of editions never in force on the same day never decide the same request.
+    editions = {g.name: (g.in_force_from or datetime.date.min, g.in_force_to or datetime.date.max)
+                for g in program.guidelines}
+    windows = {rule.name: editions[rule.guideline] for rule in program.rules}
     diagnostics: list[Diagnostic] = []
     # Each pair that shares a service and body region is searched once, over
     # every service and region the two rules share.
     pairs = sorted({pair for _key, (rules, _caps) in program.dispatch for pair in itertools.combinations(rules, 2)})
     for a, b in pairs:
-        if _disjoint(bands[a], bands[b]) or b in consulted[a] or a in consulted[b]:
+        if (
+            _disjoint(bands[a], bands[b])
+            or not _overlap(windows[a], windows[b])
+            or b in consulted[a]
+            or a in consulted[b]
+        ):
             continue
         witness = _witness(program, engine, [a, b])
         if witness is not None:
@@ -120,6 +129,11 @@ def _bands(rule: ir.RuleInfo) -> dict[str, tuple[float, float]]:
             low, high = max(low, value), min(high, value)
         bands[left.name] = (low, high)
     return bands
+
+
+def _overlap(a: tuple[datetime.date, datetime.date], b: tuple[datetime.date, datetime.date]) -> bool:
+    """Tell whether two editions are ever in force on the same day."""
+    return a[0] <= b[1] and b[0] <= a[1]
 
 
 def _disjoint(a: Mapping[str, tuple[float, float]], b: Mapping[str, tuple[float, float]]) -> bool:

@@ -123,6 +123,11 @@ def save_compilation(name: str, value: Any) -> None:
     write(name, payload)
 
 
+#: CPython 3.11 keeps the depth of the syntax tree it is building per interpreter, not per thread:
+#: two threads building one at once fail ("AST constructor recursion depth mismatch"). Every
+#: compile() and ast.literal_eval of the compiler holds this lock.
+PYTHON_AST = threading.Lock()
+
 #: Generated source is compiled this many lines at a time (at least): compile() of one very large
 #: module holds the syntax tree of all of it at once (about 1 GB for 10,000 rules).
 CHUNK_LINES = 4000
@@ -136,9 +141,11 @@ def compile_module(source: str, filename: str) -> tuple[types.CodeType, ...]:
     for index in range(CHUNK_LINES, len(lines)):
         # A cut goes after a blank line and before a line at column 0: between two statements.
         if index - start >= CHUNK_LINES and lines[index - 1] == "\n" and lines[index][:1] not in (" ", "\n", ")"):
-            chunks.append(compile("\n" * start + "".join(lines[start:index]), filename, "exec"))
+            with PYTHON_AST:
+                chunks.append(compile("\n" * start + "".join(lines[start:index]), filename, "exec"))
             start = index
-    chunks.append(compile("\n" * start + "".join(lines[start:]), filename, "exec"))
+    with PYTHON_AST:
+        chunks.append(compile("\n" * start + "".join(lines[start:]), filename, "exec"))
     return tuple(chunks)
 
 

@@ -155,11 +155,32 @@ class _Function:
     and the runtime's three-valued operation when one is Unknown.
     """
 
-    def __init__(self, writer: SourceWriter, constants: _Constants, env: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        writer: SourceWriter,
+        constants: _Constants,
+        env: Mapping[str, str] | None = None,
+        known: frozenset[str] = frozenset(),
+    ):
         self.w = writer
         self.constants = constants
         self.count = 0
         self.env = dict(env or {})
+        # Inputs and facts that are never Unknown (required inputs, facts only of them), and bound
+        # variables that never are: their operations need no three-valued fallback.
+        self.known = known
+        self.known_vars: set[str] = set(self.env)
+
+    def sure(self, e: ir.Expr) -> bool:
+        """Tell whether `e` can never be Unknown, whatever the case leaves out."""
+        for node in ir.walk(e):
+            if isinstance(node, (ir.Input, ir.Fact)) and node.name not in self.known:
+                return False
+            if isinstance(node, ir.Var) and node.name not in self.known_vars:
+                return False
+            if isinstance(node, ir.Applies):
+                return False
+        return True
 
     def temp(self) -> str:
         self.count += 1
@@ -176,12 +197,16 @@ class _Function:
             case ir.Var():
                 return self.env[e.name]
             case ir.Attr():
+                if self.sure(e.obj) and not e.obj.type.optional:
+                    return self._assign(f"{self._operand(e.obj)}.values[{e.field!r}]")
                 return self._assign(f"_attr({self.expr(e.obj)}, {e.field!r})")
             case ir.Lookup():
                 keys = ", ".join(self.expr(k) for k in e.keys)
                 return self._assign(f"{_ident('_table_', e.table)}.lookup(({keys},))")
             case ir.Not():
                 operand = self._operand(e.operand)
+                if self.sure(e.operand):
+                    return self._assign(f"not {operand}")
                 return self._assign(f"{operand} if {operand}.__class__ is _U else not {operand}")
             case ir.And() | ir.Or():
                 stop, finish = ("False", "_and_rest") if isinstance(e, ir.And) else ("True", "_or_rest")
@@ -193,12 +218,21 @@ class _Function:
                 w.line("else:")
                 with w.indent():
                     right = self.expr(e.right)
-                    w.line(f"{result} = {finish}({left}, {right})")
+                    # A known left operand that did not decide leaves the answer to the right one.
+                    w.line(f"{result} = {right}" if self.sure(e.left) else f"{result} = {finish}({left}, {right})")
                 return result
             case ir.Compare():
                 left, right = self._operand(e.left), self._operand(e.right)
                 python = {"=": "==", "!=": "!="}.get(e.op, e.op)
                 slow = f"_cmp({e.op!r}, {left}, {right})"
+                if self.sure(e.left) and self.sure(e.right):
+                    if e.op in ("=", "!="):
+                        return self._assign(f"{left} {python} {right}")
+                    # Ordering `none` is a RuleError, which the runtime's operation raises.
+                    nones = [f"{code} is None" for x, code in ((e.left, left), (e.right, right))
+                             if not isinstance(x, ir.Const)]
+                    fast = f"{left} {python} {right}"
+                    return self._assign(f"{slow} if {' or '.join(nones)} else {fast}" if nones else fast)
                 if e.op in ("=", "!="):
                     return self._assign(self._guarded(f"{left} {python} {right}", slow, [(e.left, left),
                                                                                           (e.right, right)]))
@@ -209,6 +243,8 @@ class _Function:
                 item, coll = self._operand(e.item), self._operand(e.collection)
                 fast = f"{item} {'not in' if e.negated else 'in'} {coll}"
                 slow = f"_member({item}, {coll}, {e.negated!r})"
+                if self.sure(e.item) and self.sure(e.collection) and not e.collection.type.optional:
+                    return self._assign(fast)
                 checks = [f"{code}.__class__ is _U" for x, code in ((e.item, item), (e.collection, coll))
                           if not isinstance(x, ir.Const)]
                 if not isinstance(e.collection, ir.Const) and e.collection.type.optional:
@@ -216,10 +252,13 @@ class _Function:
                 return self._assign(f"{slow} if {' or '.join(checks)} else {fast}" if checks else fast)
             case ir.Exists():
                 operand = self._operand(e.operand)
+                if self.sure(e.operand):
+                    return self._assign(f"{operand} is not None")
                 return self._assign(f"{operand} if {operand}.__class__ is _U else {operand} is not None")
             case ir.Arith():
                 left, right = self._operand(e.left), self._operand(e.right)
                 slow = f"_arith({e.op!r}, {left}, {right})"
+
                 if e.type.kind == "integer":
                     fast = f"{left} {e.op} {right}"
                     checks = [f"{code}.__class__ is int" for x, code in ((e.left, left), (e.right, right))
@@ -290,9 +329,21 @@ class _Function:
             w.line(f"for {var} in {coll}:")
             saved = self.env.get(e.var)
             self.env[e.var] = var
+            element = e.collection.type.of
+            was_known = e.var in self.known_vars
+            if element is not None and not element.optional:
+                # Inside the loop the list is known (an Unknown one took the branch above), and so
+                # is each of its items.
+                self.known_vars.add(e.var)
+            else:
+                self.known_vars.discard(e.var)
             with w.indent():
                 cond = self.expr(e.condition)
                 w.line(f"{pairs}.append(({var}, {cond}))")
+            if was_known:
+                self.known_vars.add(e.var)
+            else:
+                self.known_vars.discard(e.var)
             if saved is None:
                 del self.env[e.var]
             else:
@@ -313,6 +364,14 @@ class _Generator:
         self.lines = {name: text.splitlines() for name, text in sources.items()}
         self.constants = _Constants()
         self.body = SourceWriter()
+        # Required inputs are always given; a fact only of known values is known too (in dependency order).
+        known = {spec.name for spec in program.schema.inputs if spec.required}
+        probe = _Function(SourceWriter(), self.constants)
+        for fact in program.facts:
+            probe.known = frozenset(known)
+            if probe.sure(fact.expr):
+                known.add(fact.name)
+        self.known = frozenset(known)
 
     def source_line(self, origin: ir.Origin) -> str:
         """The .mtus line a declaration starts on, as a comment."""
@@ -386,7 +445,7 @@ class _Generator:
         derive = _ident("_derive_", fact.name)
         w.line(f"def {derive}(f):")
         with w.indent():
-            fn = _Function(w, self.constants)
+            fn = _Function(w, self.constants, known=self.known)
             w.line(f"return {fn.expr(fact.expr)}")
         explain = "None"
         if fact.explain_true or fact.explain_false:
@@ -399,7 +458,7 @@ class _Generator:
                         continue
                     w.line(f"if value is {flag}:")
                     with w.indent():
-                        fn = _Function(w, self.constants)
+                        fn = _Function(w, self.constants, known=self.known)
                         w.line(f"return {fn.template(template)}")
                 w.line("return None")
         w.line()
@@ -415,23 +474,27 @@ class _Generator:
         guard = _ident("_guard_", rule.name)
         w.line(f"def {guard}(f):")
         with w.indent():
-            fn = _Function(w, self.constants)
+            fn = _Function(w, self.constants, known=self.known)
             # Each clause in order: one that rules the rule out returns at once, with its index;
             # an unknown one is remembered (`u`), and the rule's applicability stays unknown.
             clauses = rule.when + rule.unless
+            maybe = False  # whether some clause so far may be unknown (`u` then exists)
             for index, clause in enumerate(clauses):
                 value = fn._assign(fn.expr(clause))
                 decisive = "False" if index < len(rule.when) else "True"
                 w.line(f"if {value} is {decisive}:")
                 with w.indent():
                     w.line(f"return (False, {index})")
-                if index == 0:
+                if fn.sure(clause):
+                    continue
+                if not maybe:
                     w.line(f"u = {value} if {value}.__class__ is _U else None")
                 else:
                     w.line(f"if {value}.__class__ is _U:")
                     with w.indent():
                         w.line(f"u = _join(u, {value})")
-            w.line("return (True, -1) if u is None else (u, -1)" if clauses else "return (True, -1)")
+                maybe = True
+            w.line("return (True, -1) if u is None else (u, -1)" if maybe else "return (True, -1)")
         fields = rule_fields(rule)
         fields["guard"] = guard
         operands = ir.operands(rule.action)
@@ -440,7 +503,7 @@ class _Generator:
             w.line()
             w.line(f"def {limit}(f):")
             with w.indent():
-                fn = _Function(w, self.constants)
+                fn = _Function(w, self.constants, known=self.known)
                 values = [("None" if e is None else fn.expr(e)) for e in operands]
                 w.line("return (" + ", ".join(values) + ")")
             fields["operands"] = limit
@@ -450,7 +513,7 @@ class _Generator:
             w.line(f"def {rationale}(f, n):")
             with w.indent():
                 numbers = ("requested", "approved", "limit", "prior", "allowed", "period", "unit")
-                fn = _Function(w, self.constants, {name: f"n[{name!r}]" for name in numbers})
+                fn = _Function(w, self.constants, {name: f"n[{name!r}]" for name in numbers}, self.known)
                 w.line(f"return {fn.template(rule.rationale)}")
             fields["rationale"] = rationale
         w.line()

@@ -18,6 +18,7 @@ from lark.lexer import Token
 
 from mtus_dsl.compiler import nodes as n
 from mtus_dsl.compiler import syntax
+from mtus_dsl.compiler.cache import PYTHON_AST
 from mtus_dsl.diagnostics import Diagnostic, Span
 
 
@@ -106,7 +107,8 @@ def _unquote(token: str) -> str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # \q: an unknown escape stays as written
-            value = pyast.literal_eval(token)
+            with PYTHON_AST:
+                value = pyast.literal_eval(token)
     except (SyntaxError, ValueError) as error:
         raise _BadString(token, str(error).split(" (<unknown>")[0].rsplit(": ", 1)[-1]) from None
     assert isinstance(value, str)
