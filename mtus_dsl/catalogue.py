@@ -55,16 +55,19 @@ def render(compilation: Compilation) -> str:
     program = compilation.program
     if program is None:
         raise ValueError("the guidelines have errors; there is no program to catalogue")
-    files = _parse(compilation.sources)
+    files = _files(compilation)
     return _Catalogue(program, files).render()
 
 
-def _parse(sources: Mapping[str, str]) -> list[_File]:
+def _files(compilation: Compilation) -> list[_File]:
+    """The compilation's files with their AST: the parsed modules it kept (parsed again if it came from a cache)."""
+    sources = compilation.sources
     paths = [p for p in sources if p != PRELUDE_NAME]
     shown = _shown_paths(paths)
+    parsed = {m.path: m for m in compilation.modules}
     files = []
     for path in paths:
-        module, _ = parser.parse_module(sources[path], path)
+        module = parsed.get(path) or parser.parse_module(sources[path], path)[0]
         if module is not None:
             files.append(_File(path, shown[path], module, tuple(sources[path].split("\n"))))
     return files
