@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import mtus_dsl
 from mtus_dsl import runtime as rt
 from mtus_dsl.cli import main
-from mtus_dsl.compiler import checker, codegen, interpreter, ir
+from mtus_dsl.compiler import check_rules, codegen, interpreter, ir
 from mtus_dsl.decision import Citation
 from mtus_dsl.testing import boundaries, case_data, cases, profile
 
@@ -207,7 +207,7 @@ def test_citations_catches_rules_that_lose_their_pages(tmp_path, monkeypatch):
     def pageless(document, edition, section, pages=None, subsection=None, regulation=None):
         return Citation(document, edition, section, None, None, regulation)
 
-    monkeypatch.setattr(checker, "Citation", pageless)
+    monkeypatch.setattr(check_rules, "Citation", pageless)
     path = _write(tmp_path, "general: max_visits 10\n")
     report = _failure(_mtus_test(str(path), "-k", "citations").output, "citations")
     assert "without page or subsection" in report
