@@ -264,11 +264,8 @@ class Engine:
 
     def decide(self, case: Case | Mapping[str, Any]) -> Decision:
         """Decide one request; its rationale, citations and trace are rendered when first read."""
-        if case.__class__ is not Case:
-            case = self.case(case)
-        assert isinstance(case, Case)
+        case, bucket = self._dispatch(case)
         values = case.values
-        bucket = self.buckets.get((values["service"], values["body_region"]))
         if bucket is None:
             settled = _UNADDRESSED
             facts = None
@@ -298,15 +295,20 @@ class Engine:
 
     def outcome(self, case: Case | Mapping[str, Any]) -> tuple[Outcome, int]:
         """Decide only (outcome, approved): nothing else is built; the same answer as `decide`."""
+        case, bucket = self._dispatch(case)
+        if bucket is None:
+            return (Outcome.NOT_ADDRESSED, 0)
+        values = case.values
+        settled = self.settle(self.facts_class(values), bucket, values["quantity"])
+        return (settled[0], settled[1])
+
+    def _dispatch(self, case: Case | Mapping[str, Any]) -> tuple[Case, Bucket | None]:
+        """Validate a case (unless it is a Case) and find the bucket of its service and body region."""
         if case.__class__ is not Case:
             case = self.case(case)
         assert isinstance(case, Case)
         values = case.values
-        bucket = self.buckets.get((values["service"], values["body_region"]))
-        if bucket is None:
-            return (Outcome.NOT_ADDRESSED, 0)
-        settled = self.settle(self.facts_class(values), bucket, values["quantity"])
-        return (settled[0], settled[1])
+        return case, self.buckets.get((values["service"], values["body_region"]))
 
     # --- the procedure --------------------------------------------------------------
     def check(self, rule: Rule, facts: Facts) -> tuple[Any, int]:

@@ -436,12 +436,18 @@ class _Generator:
         write_validator(out, program.schema)
         return "\n".join(out.lines + w.lines) + "\n"
 
-    def fact(self, fact: ir.FactInfo) -> None:
+    def heading(self, origin: ir.Origin, citation: Citation | None = None) -> None:
+        """Head a declaration's functions with its .mtus path:line (and citation) and the line itself."""
         w = self.body
         w.line()
         w.line()
-        w.line(f"# {comment(str(fact.origin))}")
-        w.line(f"#     {self.source_line(fact.origin)}")
+        cited = f"  {comment(str(citation))}" if citation is not None else ""
+        w.line(f"# {comment(str(origin))}{cited}")
+        w.line(f"#     {self.source_line(origin)}")
+
+    def fact(self, fact: ir.FactInfo) -> None:
+        w = self.body
+        self.heading(fact.origin)
         derive = _ident("_derive_", fact.name)
         w.line(f"def {derive}(f):")
         with w.indent():
@@ -467,10 +473,7 @@ class _Generator:
 
     def rule(self, rule: ir.RuleInfo) -> None:
         w = self.body
-        w.line()
-        w.line()
-        w.line(f"# {comment(str(rule.origin))}  {comment(str(rule.citation))}")
-        w.line(f"#     {self.source_line(rule.origin)}")
+        self.heading(rule.origin, rule.citation)
         guard = _ident("_guard_", rule.name)
         w.line(f"def {guard}(f):")
         with w.indent():
