@@ -67,8 +67,12 @@ class Record:
     values: Mapping[str, Any]
 
     def __str__(self) -> str:
-        # Called for every surgery shown in a rationale: kept to one tight loop.
-        return ", ".join([v.isoformat() if v.__class__ is datetime.date else _show(v) for v in self.values.values()])
+        # Called for every surgery shown in a rationale: kept to one tight loop over the usual classes.
+        parts = []
+        for v in self.values.values():
+            cls = v.__class__
+            parts.append(v.replace("_", " ") if cls is str else v.isoformat() if cls is datetime.date else _show(v))
+        return ", ".join(parts)
 
 
 @attrs.frozen

@@ -23,8 +23,12 @@ def show(value: Any) -> str:
     if cls is str:
         text: str = value
         return text.replace("_", " ")
-    if cls is Duration:
+    if cls is datetime.date:
+        return value.isoformat()  # type: ignore[no-any-return]
+    if cls is Duration or cls is Record:
         return str(value)
+    if cls is tuple and len(value) == 1:
+        return show(value[0])
     if value is None:
         return "none"
     if value.__class__ is Unknown:
