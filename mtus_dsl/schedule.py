@@ -75,5 +75,5 @@ def load(paths: Iterable[str | Path] | None = None) -> Schedule:
 
 
 def loads(sources: Mapping[str, str]) -> Schedule:
-    """Compile guideline texts given as {name: text}; raise CompileError on errors."""
-    return Schedule(compile_sources(dict(sources)))
+    """Compile guideline texts given as {name: text} (a leading BOM is dropped); raise CompileError on errors."""
+    return Schedule(compile_sources({name: text.removeprefix("\ufeff") for name, text in sources.items()}))

@@ -159,3 +159,70 @@ def test_case_errors_are_capped(tmp_path):
     result = _run("decide", str(batch))
     assert "... and 19980 more" in result.output
     assert len(result.output) < 20_000
+
+
+# --- hostile guideline files --------------------------------------------------------------
+
+HEAD = ('guideline demo "Demo Guidelines" edition "1":\n    in force from 2020-01-01\n\n'
+        'section massage "Massage" page 60:\n    services massage\n')
+
+
+def _diagnostics(text: str) -> list[str]:
+    """Compile through the public API: a CompileError (never another exception) carrying located diagnostics."""
+    import pytest
+
+    import mtus_dsl
+
+    with pytest.raises(mtus_dsl.CompileError) as raised:
+        mtus_dsl.loads({"x.mtus": text})
+    return [f"{d.span}: {d.code}: {d.message}" for d in raised.value.diagnostics]
+
+
+def test_an_integer_of_5000_digits_is_located():
+    """Once a lark VisitError traceback (Python converts at most 4,300 digits); now E011 at the number."""
+    assert _diagnostics(HEAD + "    general: max_visits " + "9" * 5000 + "\n") == [
+        "x.mtus:6:25: E011: this number has 5000 digits; a number in a .mtus file has at most 9"
+    ]
+    product = "4" * 4000 + " * " + "4" * 4000
+    assert _diagnostics(HEAD + f"    general: max_visits 6\n        rationale \"{{requested * {product}}}\"\n") == [
+        "x.mtus:7:33: E011: this number has 4000 digits; a number in a .mtus file has at most 9"
+    ]
+    assert _diagnostics(HEAD + "    general: max_visits 1000000000\n")[0].startswith("x.mtus:6:25: E011:")
+    import mtus_dsl
+
+    assert mtus_dsl.loads({"x.mtus": HEAD + "    general: max_visits 999999999\n"}).program.rules
+
+
+def test_an_integer_of_5000_digits_in_check_is_no_traceback(tmp_path):
+    bad = tmp_path / "big.mtus"
+    bad.write_text(HEAD + "    general: max_visits " + "9" * 5000 + "\n")
+    result = _run("check", str(bad))
+    assert result.exit_code == 1
+    assert "error[E011]: this number has 5000 digits" in result.output
+
+
+def test_an_unclosed_brace_in_a_rationale_is_located():
+    assert _diagnostics(HEAD + '    general: max_visits 6\n        rationale "{{ok}} and {requested visits"\n') == [
+        "x.mtus:7:31: E006: this '{' is never closed"
+    ]
+    import mtus_dsl
+
+    text = HEAD + '    general: max_visits 6\n        rationale "{{literal}} {requested} of }} visits"\n'
+    assert mtus_dsl.loads({"x.mtus": text}).program.rules
+
+
+def test_a_nul_in_a_string_is_named():
+    assert _diagnostics(HEAD + '    general: max_visits 6\n        rationale "six \x00 visits"\n') == [
+        "x.mtus:7:24: E003: unexpected character '\\x00' (a NUL) in this string"
+    ]
+
+
+def test_a_bom_at_the_start_of_a_guideline_file_is_accepted(tmp_path):
+    import mtus_dsl
+
+    text = HEAD + "    general: max_visits 6\n"
+    (tmp_path / "bom.mtus").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    result = _run("check", str(tmp_path / "bom.mtus"))
+    assert result.exit_code == EXIT_OK, result.output
+    assert mtus_dsl.loads({"x.mtus": "\ufeff" + text}).program.rules
+    assert mtus_dsl.load([tmp_path / "bom.mtus"]).sources[str(tmp_path / "bom.mtus")] == text
