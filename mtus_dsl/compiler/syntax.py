@@ -170,14 +170,7 @@ def too_deep_in(tree: lark.Tree[Token], path: str, start: int = 1) -> Diagnostic
 
     Also report the first number longer than MAX_DIGITS (E011), before anything converts it.
     """
-    for token in tree.scan_values(lambda v: isinstance(v, Token) and v.type == "INT" and len(v) > MAX_DIGITS):
-        line, column = token.line or 1, token.column or 1
-        return Diagnostic(
-            "E011",
-            f"this number has {len(token)} digits; a number in a .mtus file has at most {MAX_DIGITS}",
-            Span(path, line, column, line, column + len(token), token.start_pos or 0, token.end_pos or 0),
-            notes=("counts, limits, pages and bounds are whole numbers below 1,000,000,000",),
-        )
+    long_numbers: list[Token] = []
     stack: list[tuple[lark.Tree[Token], int, int, Any]] = [(tree, start, 0, tree.meta)]
     while stack:
         node, depth, quantifiers, anchor = stack.pop()
@@ -194,6 +187,17 @@ def too_deep_in(tree: lark.Tree[Token], path: str, start: int = 1) -> Diagnostic
         for child in node.children:
             if isinstance(child, lark.Tree):
                 stack.append((child, depth + 1, quantifiers, child.meta if depth == 1 else anchor))
+            elif isinstance(child, Token) and child.type == "INT" and len(child) > MAX_DIGITS:
+                long_numbers.append(child)
+    if long_numbers:
+        token = min(long_numbers, key=lambda t: t.start_pos or 0)
+        line, column = token.line or 1, token.column or 1
+        return Diagnostic(
+            "E011",
+            f"this number has {len(token)} digits; a number in a .mtus file has at most {MAX_DIGITS}",
+            Span(path, line, column, line, column + len(token), token.start_pos or 0, token.end_pos or 0),
+            notes=("counts, limits, pages and bounds are whole numbers below 1,000,000,000",),
+        )
     return None
 
 
