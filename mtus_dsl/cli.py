@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 import click
 
 from mtus_dsl import runtime as rt
-from mtus_dsl.case import CaseError
+from mtus_dsl.case import MAX_SHOWN, CaseError
 from mtus_dsl.compiler import Compilation, compile_paths
 from mtus_dsl.decision import Decision, Outcome
 from mtus_dsl.diagnostics import CompileError, Diagnostic, Span, render_all
@@ -142,7 +142,7 @@ MAX_INT_DIGITS = 30
 #: The largest .json case file, and the longest .jsonl line, in bytes.
 MAX_CASE_BYTES = 8 * 1024 * 1024
 #: How many problems with one case are printed before "... and N more".
-MAX_CASE_ERRORS = 20
+MAX_CASE_ERRORS = MAX_SHOWN
 
 _BOM = b"\xef\xbb\xbf"
 _JSON_STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'

@@ -226,3 +226,83 @@ def test_a_bom_at_the_start_of_a_guideline_file_is_accepted(tmp_path):
     assert result.exit_code == EXIT_OK, result.output
     assert mtus_dsl.loads({"x.mtus": "\ufeff" + text}).program.rules
     assert mtus_dsl.load([tmp_path / "bom.mtus"]).sources[str(tmp_path / "bom.mtus")] == text
+
+
+# --- the API ------------------------------------------------------------------------------
+
+
+def test_load_takes_one_path_as_a_str_or_a_path(tmp_path):
+    """Once one E000 per character of the string; now one path."""
+    import mtus_dsl
+
+    file = tmp_path / "massage.mtus"
+    file.write_text(HEAD + "    general: max_visits 6\n")
+    for one in (str(file), file, str(tmp_path)):
+        assert [r.name for r in mtus_dsl.load(one).program.rules] == ["general"]
+
+
+def test_load_of_an_empty_list_is_an_error():
+    """Once an empty schedule, silently; now a CompileError with one E000."""
+    import pytest
+
+    import mtus_dsl
+
+    with pytest.raises(mtus_dsl.CompileError) as raised:
+        mtus_dsl.load([])
+    assert [(d.code, d.message) for d in raised.value.diagnostics] == [
+        ("E000", "no guideline files given (load() with no argument loads the shipped corpus)")
+    ]
+
+
+def test_a_case_built_directly_is_validated(corpus, seed_case):
+    """Case(None, {"quantity": "12", ...}) was decided with requested '12'; now it cannot be built."""
+    import pytest
+
+    from mtus_dsl import Case, CaseError
+
+    good = dict(corpus.case(seed_case).values)
+    with pytest.raises(CaseError, match="quantity: expected a whole number from 1 to 1000, not the string '12'"):
+        Case(None, {**good, "quantity": "12"})
+    with pytest.raises(CaseError, match=r"request_date: expected a datetime\.date, not the string '2015-09-23'"):
+        Case(None, {**good, "request_date": "2015-09-23"})
+    # What only the case format knows is checked when a schedule is given the case.
+    odd = Case("x", {**good, "radicular_findings": "yes"})
+    for use in (corpus.decide, corpus.outcome, corpus.interpret, corpus.case):
+        with pytest.raises(CaseError, match="radicular_findings: expected true or false, not the string 'yes'"):
+            use(odd)
+    # A good case built directly decides as its dict does.
+    direct = Case(seed_case.get("id"), good)
+    assert corpus.decide(direct) == corpus.decide(seed_case)
+    assert corpus.case(direct) == corpus.case(seed_case)
+
+
+def test_a_case_cannot_be_changed(corpus, seed_case):
+    import copy
+    import pickle
+
+    import pytest
+
+    case = corpus.case(seed_case)
+    for change in (lambda v: v.__setitem__("quantity", 99), lambda v: v.update(quantity=99), lambda v: v.clear(),
+                   lambda v: v.pop("quantity"), lambda v: v.setdefault("x", 1), lambda v: v.__delitem__("quantity")):
+        with pytest.raises(TypeError, match="a case's values cannot be changed"):
+            change(case.values)
+    mine = dict(case.values)
+    built = type(case)(None, mine)
+    mine["quantity"] = 99  # the case holds its own copy
+    assert built.values["quantity"] == case.values["quantity"]
+    assert pickle.loads(pickle.dumps(case)) == case
+    assert copy.deepcopy(case) == case
+    assert corpus.decide(case) == corpus.decide(seed_case)
+
+
+def test_case_error_message_is_capped(corpus):
+    import pytest
+
+    from mtus_dsl import CaseError
+
+    with pytest.raises(CaseError) as raised:
+        corpus.case({**GOOD, **{f"field{i}": 1 for i in range(20_000)}})
+    assert len(raised.value.errors) == 20_000
+    assert str(raised.value).endswith("; ... and 19980 more")
+    assert len(str(raised.value)) < 10_000
