@@ -51,12 +51,39 @@ class FieldError:
         return f"{self.field}: {self.message}" if self.field else self.message
 
 
+#: How many problems a CaseError's message shows before "... and N more" (`errors` keeps them all).
+MAX_SHOWN = 20
+
+
 class CaseError(ValueError):
     """A case that does not follow the case format; lists every problem found."""
 
     def __init__(self, errors: Sequence[FieldError]):
         self.errors = tuple(errors)
-        super().__init__("; ".join(str(e) for e in self.errors))
+        shown = [str(e) for e in self.errors[:MAX_SHOWN]]
+        if len(self.errors) > MAX_SHOWN:
+            shown.append(f"... and {len(self.errors) - MAX_SHOWN} more")
+        super().__init__("; ".join(shown))
+
+
+class FrozenValues(dict[str, Any]):
+    """A case's values: a dict that cannot be changed (copying it into a dict stays as fast as a dict's)."""
+
+    __slots__ = ()
+
+    def _frozen(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("a case's values cannot be changed; build a new case")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _frozen
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenValues, (dict(self),))
+
+    def __copy__(self) -> FrozenValues:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenValues:
+        return self
 
 
 @attrs.frozen
@@ -75,12 +102,55 @@ class Record:
         return ", ".join(parts)
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class Case:
-    """A validated request: its id and the input facts it gives (absent ones are unknown)."""
+    """A validated request: its id and the input facts it gives (absent ones are unknown).
+
+    A case is immutable (`values` is a FrozenValues). Build one by validation:
+    `schedule.case(data)` or `Case.from_dict(data, schema)`. Built directly,
+    `Case(id, values)` checks what holds for every case format (the core inputs'
+    types and ranges: quantity, request_date, service, body_region) and raises
+    CaseError otherwise; a Schedule checks such a case against its own case format
+    before deciding it (`validated_for`).
+    """
 
     id: str | None
     values: Mapping[str, Any]
+    #: The case format this case was validated against (None: built directly, not yet).
+    _schema: CaseSchema | None = attrs.field(eq=False, repr=False)
+
+    def __init__(self, id: str | None, values: Mapping[str, Any]) -> None:
+        # The generated validators build every case this way: the check of a good one is one quick pass.
+        if not _direct_ok(id, values):
+            raise CaseError(_direct_problems(id, values))
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "values", FrozenValues(values))
+        object.__setattr__(self, "_schema", None)
+
+    @classmethod
+    def _validated(cls, case_id: str | None, values: dict[str, Any], schema: CaseSchema | None) -> Case:
+        """Make a case from values validation has just converted (no check: validation did it)."""
+        case = object.__new__(cls)
+        object.__setattr__(case, "id", case_id)
+        object.__setattr__(case, "values", FrozenValues(values))
+        object.__setattr__(case, "_schema", schema)
+        return case
+
+    def validated_for(self, schema: CaseSchema) -> Case:
+        """Return this case validated against `schema` (itself if it already was); raise CaseError.
+
+        Its values are read back as JSON and validated as a dict would be: the same
+        messages, and the same converted values.
+        """
+        if self._schema is schema:
+            return self
+        return Case.from_dict(self.to_json(), schema)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the case as the JSON object it would be read from (dates as YYYY-MM-DD, lists as lists)."""
+        data: dict[str, Any] = {} if self.id is None else {"id": self.id}
+        data.update((name, _to_json(value)) for name, value in self.values.items())
+        return data
 
     @classmethod
     def from_dict(cls, data: Any, schema: CaseSchema) -> Case:
@@ -90,13 +160,16 @@ class Case:
             raise CaseError([FieldError("", f"a case must be a JSON object, not {_json_kind(data)}")])
         specs = {i.name: i for i in schema.inputs}
         allowed = schema.field_names()
+        unknown = 0
         for key in data:
             if key != "id" and key not in specs:
-                errors.append(
-                    FieldError(
-                        str(key), f"unknown field{did_you_mean(str(key), allowed)} (fields: {', '.join(allowed)})"
-                    )
-                )
+                unknown += 1
+                if unknown > MAX_SHOWN:  # past what is shown, no suggestion is worked out
+                    errors.append(FieldError(str(key), "unknown field"))
+                    continue
+                # The fields are listed once, with the first unknown one.
+                listed = f" (fields: {', '.join(allowed)})" if unknown == 1 else ""
+                errors.append(FieldError(str(key), f"unknown field{did_you_mean(str(key), allowed)}{listed}"))
         case_id = data.get("id")
         if case_id is not None and not isinstance(case_id, str):
             errors.append(FieldError("id", f"must be a string, not {_json_kind(case_id)}"))
@@ -113,7 +186,61 @@ class Case:
                 values[spec.name] = value
         if errors:
             raise CaseError(errors)
-        return cls(case_id, values)
+        return cls._validated(case_id, values, schema)
+
+
+_DATE_CLASS = datetime.date
+
+
+def _direct_ok(case_id: Any, values: Any) -> bool:
+    """Tell quickly whether the core of a case built directly is good (see _direct_problems)."""
+    if values.__class__ is not dict and not isinstance(values, Mapping):
+        return False
+    quantity = values.get("quantity")
+    return not (
+        (case_id is not None and case_id.__class__ is not str)
+        or quantity.__class__ is not int
+        or not 1 <= quantity <= 1000
+        or values.get("request_date").__class__ is not _DATE_CLASS
+        or values.get("service").__class__ is not str
+        or values.get("body_region").__class__ is not str
+    )
+
+
+def _direct_problems(case_id: Any, values: Any) -> list[FieldError]:
+    """What is wrong with the core of a case built directly, whatever the case format: [] for a good one.
+
+    The core inputs every case format has (the prelude's, which the engine reads
+    directly) are checked in full. A Schedule checks the rest against its case
+    format before deciding a case built directly (`validated_for`).
+    """
+    if not isinstance(values, Mapping):
+        return [FieldError("", f"a case's values must be a mapping, not {type(values).__name__}")]
+    errors = []
+    if case_id is not None and case_id.__class__ is not str:
+        errors.append(FieldError("id", f"must be a string, not {_json_kind(case_id)}"))
+    quantity = values.get("quantity")
+    if quantity.__class__ is not int or not 1 <= quantity <= 1000:
+        errors.append(FieldError("quantity", f"expected a whole number from 1 to 1000, not {_json_kind(quantity)}"))
+    request_date = values.get("request_date")
+    if request_date.__class__ is not datetime.date:
+        errors.append(FieldError("request_date", f"expected a datetime.date, not {_json_kind(request_date)}"))
+    for name in ("service", "body_region"):
+        if values.get(name).__class__ is not str:
+            errors.append(FieldError(name, f"expected a string, not {_json_kind(values.get(name))}"))
+    return errors
+
+
+def _to_json(value: Any) -> Any:
+    if value.__class__ is datetime.date:
+        return value.isoformat()
+    if isinstance(value, Record):
+        return {name: _to_json(v) for name, v in value.values.items()}
+    if isinstance(value, tuple):
+        return [_to_json(v) for v in value]
+    if isinstance(value, frozenset):
+        return sorted((_to_json(v) for v in value), key=repr)
+    return value
 
 
 _BAD = object()

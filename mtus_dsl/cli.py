@@ -10,15 +10,16 @@ Exit statuses (also in docs/cli.md):
 from __future__ import annotations
 
 import json
+import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 
 from mtus_dsl import runtime as rt
-from mtus_dsl.case import CaseError
+from mtus_dsl.case import MAX_SHOWN, CaseError
 from mtus_dsl.compiler import Compilation, compile_paths
 from mtus_dsl.decision import Decision, Outcome
 from mtus_dsl.diagnostics import CompileError, Diagnostic, Span, render_all
@@ -96,23 +97,32 @@ def decide(file: str, guideline_paths: tuple[str, ...], as_json: bool, trace: bo
     """Decide the case in FILE (.json), or each case in FILE (.jsonl, one per line)."""
     schedule = _schedule(guideline_paths)
     decide_one = schedule.interpret if interpret else schedule.decide
-    try:
-        text = Path(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        click.echo(f"error: cannot read {file}: {error}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
     if file.endswith(".jsonl"):
-        sys.exit(_decide_batch(file, text, decide_one, as_json, trace))
+        try:
+            with open(file, "rb") as stream:
+                status = _decide_batch(file, stream, decide_one, as_json, trace)
+        except OSError as error:
+            click.echo(f"error: cannot read {file}: {error.strerror or error}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        sys.exit(status)
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        click.echo(f"{file}:{error.lineno}:{error.colno}: error: not valid JSON: {error.msg}", err=True)
+        with open(file, "rb") as stream:
+            raw = stream.read(MAX_CASE_BYTES + 1)
+    except OSError as error:
+        click.echo(f"error: cannot read {file}: {error.strerror or error}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    try:
+        if len(raw) > MAX_CASE_BYTES:
+            raise BadJSON(f"the file is larger than {MAX_CASE_BYTES} bytes; a case is much smaller", 1, 1)
+        data = read_json(raw)
+    except BadJSON as error:
+        click.echo(f"{file}:{error.line}:{error.column}: error: {printable(error.message)}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     try:
         decision = decide_one(data)
     except CaseError as error:
-        for problem in error.errors:
-            click.echo(f"{file}: error: {problem}", err=True)
+        for problem in capped(error.errors):
+            click.echo(f"{file}: error: {printable(str(problem))}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except rt.RuleError as error:
         click.echo(rule_failure(error, schedule, file), err=True)
@@ -121,6 +131,126 @@ def decide(file: str, guideline_paths: tuple[str, ...], as_json: bool, trace: bo
         click.echo(json.dumps(decision.to_dict(), indent=2))
     else:
         click.echo(letter(decision, data, trace))
+
+
+# --- reading cases: JSON with bounds, each problem located ----------------------------
+
+#: The deepest nesting of arrays and objects a case may have (a real case needs 3).
+MAX_JSON_DEPTH = 50
+#: The most digits an integer in a case may have (every integer field is far smaller).
+MAX_INT_DIGITS = 30
+#: The largest .json case file, and the longest .jsonl line, in bytes.
+MAX_CASE_BYTES = 8 * 1024 * 1024
+#: How many problems with one case are printed before "... and N more".
+MAX_CASE_ERRORS = MAX_SHOWN
+
+_BOM = b"\xef\xbb\xbf"
+_JSON_STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
+_JSON_TOKENS = re.compile(_JSON_STRING + r"|[\[\]{}]")
+_JSON_NUMBERS = re.compile(_JSON_STRING + rf"|\d{{{MAX_INT_DIGITS + 1},}}")
+
+
+class BadJSON(ValueError):
+    """A case that cannot be read as JSON: a message and where (1-based line and column)."""
+
+    def __init__(self, message: str, line: int, column: int):
+        super().__init__(message)
+        self.message, self.line, self.column = message, line, column
+
+
+class _TooLong(ValueError):
+    pass
+
+
+def _parse_int(digits: str) -> int:
+    count = len(digits) - digits.startswith("-")
+    if count > MAX_INT_DIGITS:
+        raise _TooLong(f"a number with {count} digits; a case's numbers have at most {MAX_INT_DIGITS}")
+    return int(digits)
+
+
+def read_json(raw: bytes, line: int = 1) -> Any:
+    """Read one case (UTF-8 JSON, an optional BOM first); raise BadJSON located at the problem.
+
+    `line` is the line `raw` starts on (for a .jsonl line). Nesting deeper than
+    MAX_JSON_DEPTH and integers longer than MAX_INT_DIGITS are refused before they
+    can exhaust the stack or the integer conversion.
+    """
+    if raw.startswith(_BOM):
+        raw = raw[len(_BOM):]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        where = line + raw.count(b"\n", 0, error.start)
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        byte = raw[error.start:error.start + 1].hex()
+        raise BadJSON(f"not valid UTF-8: byte 0x{byte} (the file must be UTF-8)", where, column) from None
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH:
+        depth = 0
+        for match in _JSON_TOKENS.finditer(text):
+            token = match.group()
+            if token in "[{":
+                depth += 1
+                if depth > MAX_JSON_DEPTH:
+                    at = match.start()
+                    where = line + text.count("\n", 0, at)
+                    raise BadJSON(f"not a case: nested more than {MAX_JSON_DEPTH} deep", where,
+                                  at - (text.rfind("\n", 0, at) + 1) + 1)
+            elif token in "]}":
+                depth -= 1
+    try:
+        return json.loads(text, parse_int=_parse_int)
+    except json.JSONDecodeError as error:
+        raise BadJSON(f"not valid JSON: {error.msg}", line + error.lineno - 1, error.colno) from None
+    except _TooLong as error:
+        at = 0
+        for match in _JSON_NUMBERS.finditer(text):
+            if match.group()[0] != '"':
+                at = match.start()
+                break
+        where = line + text.count("\n", 0, at)
+        raise BadJSON(f"not a case: {error}", where, at - (text.rfind("\n", 0, at) + 1) + 1) from None
+    except RecursionError:  # pragma: no cover - the depth bound comes first
+        raise BadJSON(f"not a case: nested more than {MAX_JSON_DEPTH} deep", line, 1) from None
+
+
+def _lines(stream: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
+    """Yield (number, line) for each line split on b"\\n" only; None for a line longer than MAX_CASE_BYTES.
+
+    Memory stays bounded by the longest line read, whatever the file's size.
+    """
+    number = 0
+    while True:
+        chunk = stream.readline(MAX_CASE_BYTES + 1)
+        if not chunk:
+            return
+        number += 1
+        if len(chunk) > MAX_CASE_BYTES and not chunk.endswith(b"\n"):
+            while chunk and not chunk.endswith(b"\n"):  # skip the rest of the line, a block at a time
+                chunk = stream.readline(MAX_CASE_BYTES)
+            yield number, None
+            continue
+        yield number, chunk
+
+
+def capped(items: Iterable[Any], limit: int = MAX_CASE_ERRORS) -> list[str]:
+    """Return the first `limit` items as strings, then "... and N more" if there were more."""
+    items = list(items)
+    shown = [str(item) for item in items[:limit]]
+    if len(items) > limit:
+        shown.append(f"... and {len(items) - limit} more")
+    return shown
+
+
+def printable(text: str) -> str:
+    """Escape control, non-printable and lone-surrogate characters (\\n, \\x1b, \\u2028...).
+
+    Text from a case (an id, a procedure) then cannot start a line of its own in
+    the output, forge a paragraph of a letter, or fail to encode.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def rule_failure(error: rt.RuleError, schedule: Schedule, case: str) -> str:
@@ -147,28 +277,36 @@ def _write(output: str, text: str) -> None:
         sys.exit(EXIT_BAD_INPUT)
 
 
-def _decide_batch(file: str, text: str, decide_one: Any, as_json: bool, trace: bool) -> int:
+def _decide_batch(file: str, stream: BinaryIO, decide_one: Any, as_json: bool, trace: bool) -> int:
+    """Decide each line of a batch, streaming: one bad line is reported and the others are still decided."""
     status = EXIT_OK
     decided = failed = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+    for number, line in _lines(stream):
+        if line is not None and not line.strip():
             continue
         problem = None
         data: Any = None
         try:
-            data = json.loads(line)
+            if line is None:
+                raise BadJSON(f"the line is longer than {MAX_CASE_BYTES} bytes; a case is much smaller", number, 1)
+            if number > 1 and line.startswith(_BOM):
+                raise BadJSON("a byte order mark (BOM) is allowed only at the start of the file", number, 1)
+            data = read_json(line, number)
             decision = decide_one(data)
-        except json.JSONDecodeError as error:
-            problem, code = f"not valid JSON: {error.msg} (column {error.colno})", EXIT_BAD_INPUT
+        except BadJSON as error:
+            problem, code = f"{error.message} (column {error.column})", EXIT_BAD_INPUT
         except CaseError as error:
-            problem, code = "; ".join(str(e) for e in error.errors), EXIT_BAD_INPUT
+            problem, code = "; ".join(capped(error.errors)), EXIT_BAD_INPUT
         except rt.RuleError as error:
             problem = str(error) if error.where is not None else f"a guideline failed on this case: {error}"
+            code = EXIT_RULE_FAILURE
+        except Exception as error:  # one line must never stop the others
+            problem = f"internal error (a bug in mtus-dsl, please report it): {type(error).__name__}: {error}"
             code = EXIT_RULE_FAILURE
         if problem is not None:
             failed += 1
             status = max(status, code)
-            click.echo(f"{file}:{number}: error: {problem}", err=True)
+            click.echo(f"{file}:{number}: error: {printable(problem)}", err=True)
             if as_json:
                 case_id = data.get("id") if isinstance(data, dict) else None
                 click.echo(json.dumps({"line": number, "id": case_id, "error": problem}))
@@ -218,7 +356,8 @@ def letter(decision: Decision, case: Any, trace: bool = False) -> str:
         lines.append("Rules consulted:")
         for entry in decision.trace:
             lines.append(f"  {entry.rule} ({entry.kind}, {entry.source}): {entry.status}: {entry.detail}")
-    return "\n".join(lines)
+    # Every line is made printable: text from the case cannot start a line of its own.
+    return "\n".join(printable(line) for line in lines)
 
 
 @main.command()

@@ -96,6 +96,8 @@ def render(diagnostic: Diagnostic, sources: Mapping[str, str]) -> str:
         lines = text.splitlines()
         if 1 <= span.line <= len(lines):
             source_line = lines[span.line - 1].expandtabs(1)
+            if not source_line.isprintable():  # a NUL or escape would garble the terminal: one mark each
+                source_line = "".join(c if c.isprintable() else "\ufffd" for c in source_line)
             width = 1
             if span.end_line == span.line and span.end_column > span.column:
                 width = span.end_column - span.column

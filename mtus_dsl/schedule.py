@@ -13,7 +13,7 @@ from mtus_dsl.case import Case, CaseSchema
 from mtus_dsl.compiler import Compilation, compile_paths, compile_sources, ir
 from mtus_dsl.compiler.interpreter import Interpreter
 from mtus_dsl.decision import Decision, Outcome
-from mtus_dsl.diagnostics import CompileError
+from mtus_dsl.diagnostics import CompileError, Diagnostic
 from mtus_dsl.engine import Engine
 
 
@@ -50,15 +50,24 @@ class Schedule:
         return Interpreter(self.program).engine()
 
     def case(self, data: Case | Mapping[str, Any]) -> Case:
-        """Validate a case; raise CaseError naming every bad field."""
-        return self.engine.case(data)
+        """Validate a case (a dict, or a Case built some other way); raise CaseError naming every bad field."""
+        if isinstance(data, Case):
+            return data.validated_for(self.schema)
+        case = self.engine.case(data)
+        # Marked as validated for this case format: deciding it will not check it again.
+        object.__setattr__(case, "_schema", self.schema)
+        return case
 
     def decide(self, case: Case | Mapping[str, Any]) -> Decision:
         """Decide one request with the compiled code."""
+        if isinstance(case, Case) and case._schema is not self.schema:
+            case = case.validated_for(self.schema)
         return self.engine.decide(case)
 
     def outcome(self, case: Case | Mapping[str, Any]) -> tuple[Outcome, int]:
         """Decide only (outcome, approved), building nothing else: for hot loops."""
+        if isinstance(case, Case) and case._schema is not self.schema:
+            case = case.validated_for(self.schema)
         return self.engine.outcome(case)
 
     def interpret(self, case: Case | Mapping[str, Any]) -> Decision:
@@ -66,14 +75,24 @@ class Schedule:
         return self.interpreter.decide(self.case(case))
 
 
-def load(paths: Iterable[str | Path] | None = None) -> Schedule:
-    """Load, check and compile guideline files (None: the shipped corpus); raise CompileError on errors."""
+def load(paths: str | Path | Iterable[str | Path] | None = None) -> Schedule:
+    """Load, check and compile guideline files and directories; raise CompileError on errors.
+
+    `paths` is one path (a str or Path) or several; None means the shipped corpus.
+    An empty list is an error (E000), not an empty set of guidelines.
+    """
     if paths is None:
         corpus = default_guidelines()
         return Schedule(compile_paths([corpus], label=(corpus, "guidelines")))
-    return Schedule(compile_paths(list(paths)))
+    if isinstance(paths, (str, Path)):
+        return Schedule(compile_paths([paths]))
+    paths = list(paths)
+    if not paths:
+        message = "no guideline files given (load() with no argument loads the shipped corpus)"
+        raise CompileError([Diagnostic("E000", message, None)], {})
+    return Schedule(compile_paths(paths))
 
 
 def loads(sources: Mapping[str, str]) -> Schedule:
-    """Compile guideline texts given as {name: text}; raise CompileError on errors."""
-    return Schedule(compile_sources(dict(sources)))
+    """Compile guideline texts given as {name: text} (a leading BOM is dropped); raise CompileError on errors."""
+    return Schedule(compile_sources({name: text.removeprefix("\ufeff") for name, text in sources.items()}))

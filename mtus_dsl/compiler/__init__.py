@@ -175,7 +175,8 @@ def compile_paths(
         if label is not None and file.is_relative_to(label[0]):
             name = (Path(label[1]) / file.relative_to(label[0])).as_posix()
         try:
-            sources[name] = file.read_text(encoding="utf-8")
+            # utf-8-sig: a byte order mark at the start (as some editors write) is dropped.
+            sources[name] = file.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as error:
             problems.append(Diagnostic("E000", f"cannot read '{file}': {error}", Span(str(file), 1, 1, 1, 1)))
     if problems:

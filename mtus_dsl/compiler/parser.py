@@ -42,6 +42,16 @@ def parse_template(value: str, span: Span) -> tuple[n.Template, list[Diagnostic]
     parts: list[str | n.Expr] = []
     diagnostics: list[Diagnostic] = []
     pos = 0
+    unclosed = _unclosed_brace(value)
+    if unclosed is not None:
+        diagnostics.append(
+            Diagnostic(
+                "E006",
+                "this '{' is never closed",
+                _offset_span(span, '"' + value[:unclosed], 1),
+                notes=("close the placeholder with '}', or write {{ for a literal brace",),
+            )
+        )
     for match in re.finditer(r"\{\{|\}\}|\{([^{}]*)\}", value):
         parts.append(value[pos : match.start()])
         pos = match.end()
@@ -66,7 +76,12 @@ def parse_template(value: str, span: Span) -> tuple[n.Template, list[Diagnostic]
         builder = _AstBuilder(span.path, inner, base=(prefix, span))
         too_deep = syntax.too_deep_in(tree, span.path, start=6)  # a rationale sits as deep as a rule's clause
         if too_deep is not None:
-            diagnostics.append(attrs.evolve(too_deep, span=_offset_span(span, prefix, len(inner))))
+            assert too_deep.span is not None
+            if too_deep.code == "E011":  # a number too long: point at the number itself
+                at, width = too_deep.span.column - 1, too_deep.span.end_column - too_deep.span.column
+                diagnostics.append(attrs.evolve(too_deep, span=_offset_span(span, prefix + inner[:at], width)))
+            else:
+                diagnostics.append(attrs.evolve(too_deep, span=_offset_span(span, prefix, len(inner))))
             continue
         try:
             parts.append(builder.transform(tree))
@@ -79,22 +94,40 @@ def parse_template(value: str, span: Span) -> tuple[n.Template, list[Diagnostic]
     return n.Template(tuple(p for p in parts if p != ""), span), diagnostics
 
 
+def _unclosed_brace(value: str) -> int | None:
+    """The offset of the first '{' that opens no placeholder and is not written {{, or None."""
+    for match in re.finditer(r"\{\{|\}\}|\{[^{}]*\}|\{", value):
+        if match.group() == "{":
+            return match.start()
+    return None
+
+
 def _offset_span(base: Span, prefix: str, width: int) -> Span:
     inner = Span(base.path, 1, 1, 1, 1 + width, 0, width)
     return inner.shifted(prefix, base)
 
 
 class _BadString(Exception):
-    """A string literal whose escapes mean nothing (\\x4, \\N{NOPE}): reported as E003, never a crash."""
+    """A string literal whose escapes mean nothing (\\x4, \\N{NOPE}), or holding a NUL: E003, never a crash."""
 
-    def __init__(self, token: str, reason: str):
+    def __init__(self, token: str, reason: str, nul: int | None = None):
         super().__init__(reason)
         self.token = token
         self.reason = reason
+        self.nul = nul
 
     def diagnostic(self, builder: _AstBuilder) -> Diagnostic:
-        """Locate the string (in the file, or inside a placeholder)."""
+        """Locate the string (in the file, or inside a placeholder); a NUL character at its place."""
         span = builder._tok_span(self.token) if isinstance(self.token, Token) else Span(builder.path, 1, 1, 1, 2)
+        if self.nul is not None:
+            column = span.column + self.nul
+            return Diagnostic(
+                "E003",
+                "unexpected character '\\x00' (a NUL) in this string",
+                attrs.evolve(span, column=column, end_line=span.line, end_column=column + 1,
+                             start=span.start + self.nul, end=span.start + self.nul + 1),
+                notes=("a .mtus file is text: remove the NUL, or write \\x00 if it is meant",),
+            )
         return Diagnostic(
             "E003",
             f"unexpected character after a backslash in this string ({self.reason})",
@@ -104,6 +137,8 @@ class _BadString(Exception):
 
 
 def _unquote(token: str) -> str:
+    if "\0" in token:  # literal_eval refuses it, as "source code cannot contain null bytes"
+        raise _BadString(token, "a NUL character", nul=token.index("\0"))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # \q: an unknown escape stays as written

@@ -160,10 +160,17 @@ def parse_expression(text: str) -> lark.Tree[Token] | None:
 MAX_DEPTH = 100
 #: Each quantifier is a loop in the generated Python, which nests at most 20 blocks.
 MAX_QUANTIFIERS = 16
+#: The most digits a number in a .mtus file may have: every count, limit, page and bound
+#: in the guidelines is far smaller, and products of such numbers stay cheap to compute and show.
+MAX_DIGITS = 9
 
 
 def too_deep_in(tree: lark.Tree[Token], path: str, start: int = 1) -> Diagnostic | None:
-    """Report a declaration nested more than MAX_DEPTH levels, or quantifiers more than MAX_QUANTIFIERS."""
+    """Report a declaration nested more than MAX_DEPTH levels, or quantifiers more than MAX_QUANTIFIERS.
+
+    Also report the first number longer than MAX_DIGITS (E011), before anything converts it.
+    """
+    long_numbers: list[Token] = []
     stack: list[tuple[lark.Tree[Token], int, int, Any]] = [(tree, start, 0, tree.meta)]
     while stack:
         node, depth, quantifiers, anchor = stack.pop()
@@ -180,6 +187,17 @@ def too_deep_in(tree: lark.Tree[Token], path: str, start: int = 1) -> Diagnostic
         for child in node.children:
             if isinstance(child, lark.Tree):
                 stack.append((child, depth + 1, quantifiers, child.meta if depth == 1 else anchor))
+            elif isinstance(child, Token) and child.type == "INT" and len(child) > MAX_DIGITS:
+                long_numbers.append(child)
+    if long_numbers:
+        token = min(long_numbers, key=lambda t: t.start_pos or 0)
+        line, column = token.line or 1, token.column or 1
+        return Diagnostic(
+            "E011",
+            f"this number has {len(token)} digits; a number in a .mtus file has at most {MAX_DIGITS}",
+            Span(path, line, column, line, column + len(token), token.start_pos or 0, token.end_pos or 0),
+            notes=("counts, limits, pages and bounds are whole numbers below 1,000,000,000",),
+        )
     return None
 
 
