@@ -220,7 +220,8 @@ def test_needs_information_catches_unknown_read_as_false(tmp_path, monkeypatch):
         return right if left is True else False
 
     monkeypatch.setattr(rt, "and_rest", and_rest)
-    path = _write(tmp_path, "general: max_visits 10 when functional_improvement and prior_visits < 5\n")
+    # Inside an `or`, so the `and` is one operation (a top-level `when a and b` is tested a part at a time).
+    path = _write(tmp_path, "general: max_visits 10 when (functional_improvement and prior_visits < 5) or quantity > 900\n")
     report = _failure(_mtus_test(str(path), "-k", "needs_information").output, "needs_information")
     assert re.search(r"does not say it needs [a-z_, ]*functional_improvement", report)
     assert "functional_improvement" not in _counterexample(report)

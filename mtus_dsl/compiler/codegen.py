@@ -170,6 +170,8 @@ class _Function:
         # variables that never are: their operations need no three-valued fallback.
         self.known = known
         self.known_vars: set[str] = set(self.env)
+        self.base_level = writer.level
+        self.reads: dict[str, str] = {}  # input or fact -> the temporary that holds it
 
     def sure(self, e: ir.Expr) -> bool:
         """Tell whether `e` can never be Unknown, whatever the case leaves out."""
@@ -289,10 +291,16 @@ class _Function:
         return f"_show({self.expr(e)})"
 
     def _operand(self, e: ir.Expr) -> str:
+        if isinstance(e, (ir.Input, ir.Fact)) and e.name in self.reads:
+            return self.reads[e.name]
         code = self.expr(e)
         if isinstance(e, ir.Const) or code.startswith("_t") or code.isidentifier():
             return code
-        return self._assign(code)
+        name = self._assign(code)
+        if isinstance(e, (ir.Input, ir.Fact)) and self.w.level == self.base_level:
+            # Read at the top of the function, so bound on every path after it: read once.
+            self.reads[e.name] = name
+        return name
 
     def _guarded(self, fast: str, slow: str, operands: list[tuple[ir.Expr, str]], none: bool = False) -> str:
         """Use plain Python when no operand is unknown (nor none, for `none=True`); the runtime's op otherwise."""
@@ -480,9 +488,12 @@ class _Generator:
             fn = _Function(w, self.constants, known=self.known)
             # Each clause in order: one that rules the rule out returns at once, with its index;
             # an unknown one is remembered (`u`), and the rule's applicability stays unknown.
-            clauses = rule.when + rule.unless
+            # A `when a and b` is tested a part at a time (same verdict, same clause index: `and`
+            # evaluates b unless a is false, and is false if either part is).
+            clauses = [(index, part) for index, clause in enumerate(rule.when) for part in _conjuncts(clause)]
+            clauses += list(enumerate(rule.unless, start=len(rule.when)))
             maybe = False  # whether some clause so far may be unknown (`u` then exists)
-            for index, clause in enumerate(clauses):
+            for index, clause in clauses:
                 value = fn._assign(fn.expr(clause))
                 decisive = "False" if index < len(rule.when) else "True"
                 w.line(f"if {value} is {decisive}:")
@@ -539,6 +550,13 @@ class _Generator:
                 if name not in required and value != defaults[name]:
                     w.line(f"{name}={shown[name]},")
         w.line(")")
+
+
+def _conjuncts(clause: ir.Expr) -> list[ir.Expr]:
+    """The parts of `a and b and ...`, in order (a clause that is no conjunction is its own part)."""
+    if isinstance(clause, ir.And):
+        return _conjuncts(clause.left) + _conjuncts(clause.right)
+    return [clause]
 
 
 def generate(program: ir.Program, sources: Mapping[str, str] | None = None) -> str:
