@@ -177,3 +177,34 @@ def test_compilation_cache_is_reused_and_survives_corruption(tmp_path, monkeypat
         monkeypatch.setenv("MTUS_DSL_CACHE", off)
         assert mtus_dsl.load().decide(seed_case) == first.decide(seed_case)
     assert not (tmp_path.parent / "OFF").exists()
+
+
+def test_a_cache_folder_others_can_write_is_not_used(tmp_path, monkeypatch, seed_case):
+    """Cache entries are code: a folder writable by other users is refused with a warning, and loads still work."""
+    import os
+    import warnings
+
+    folder = tmp_path / "shared-cache"
+    folder.mkdir()
+    os.chmod(folder, 0o777)
+    monkeypatch.setenv("MTUS_DSL_CACHE", str(folder))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        decision = mtus_dsl.load().decide(seed_case)
+    assert decision.approved == 10
+    assert any("not using the cache folder" in str(w.message) for w in caught)
+    assert list(folder.iterdir()) == []
+
+
+def test_corrupting_a_cache_entry_byte_by_byte_never_changes_a_decision(tmp_path, monkeypatch, seed_case):
+    """Each of many single-byte changes to a cache entry is caught by its checksum: same decision, no crash."""
+    monkeypatch.setenv("MTUS_DSL_CACHE", str(tmp_path))
+    expected = mtus_dsl.load().decide(seed_case)
+    [entry] = list(tmp_path.glob("*.compilation"))
+    original = entry.read_bytes()
+    step = max(1, len(original) // 24)
+    for position in range(0, len(original), step):
+        damaged = bytearray(original)
+        damaged[position] ^= 0xFF
+        entry.write_bytes(bytes(damaged))
+        assert mtus_dsl.load().decide(seed_case) == expected, position

@@ -142,3 +142,36 @@ def test_a_limit_that_may_be_none_needs_a_guard():
             "prior_visits": 0}
     assert guarded.decide(case).outcome.value == "not_addressed"
     assert guarded.decide({**case, "body_region": "knee"}).approved == 3
+
+
+NONE_CELL = '''
+guideline g "G" edition "1":
+    in force from 2009-01-01
+table flags:
+    key name: text
+    value ok: COLUMN
+    other -> true
+    otherwise -> none
+section s "S" pages 1:
+    services physical_therapy
+    r: certify
+        when CONDITION
+'''
+
+
+def test_none_only_where_a_column_allows_it_and_never_as_a_condition():
+    """`none` in a `boolean` column is E113; a condition that may be none is E104; `= true` decides alike."""
+    def errors(column: str, condition: str) -> list[str]:
+        text = NONE_CELL.replace("COLUMN", column).replace("CONDITION", condition)
+        return [f"{d.code} {d.message}" for d in compile_sources({"t.mtus": text}).diagnostics if d.is_error]
+
+    assert errors("boolean", 'flags["other"].ok') == ["E113 column 'ok' holds boolean, not none"]
+    assert errors("boolean or none", 'flags["other"].ok') == [
+        "E104 a condition must be true or false, but this may be none"
+    ]
+    assert errors("boolean or none", 'flags["other"].ok = true') == []
+    schedule = mtus_dsl.loads({"t.mtus": NONE_CELL.replace("COLUMN", "boolean or none").replace(
+        "CONDITION", 'flags["missing"].ok = true')})
+    case = {"request_date": "2015-01-01", "service": "physical_therapy", "body_region": "knee", "quantity": 3}
+    assert schedule.decide(case) == schedule.interpret(case)
+    assert schedule.decide(case).outcome.value == "not_addressed"

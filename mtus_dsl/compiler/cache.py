@@ -22,6 +22,7 @@ import pickle
 import sys
 import threading
 import types
+import warnings
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,9 +38,38 @@ def directory() -> Path | None:
     if configured is not None and configured.strip().lower() in _OFF:
         return None
     if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "mtus-dsl"
+        folder = Path(configured)
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = Path(base) / "mtus-dsl"
+    return folder if _private(folder) else None
+
+
+def _private(folder: Path) -> bool:
+    """Tell whether a cache folder is safe to use: absent (it will be made 0700), or ours and not writable by others.
+
+    Entries are code this process runs, so a folder another user can write is not used (with a warning).
+    """
+    try:
+        info = folder.stat()
+    except OSError:
+        return True
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:  # no owners to compare (Windows): rely on the folder's own permissions
+        return True
+    if info.st_uid != getuid() or info.st_mode & 0o022:
+        if folder not in _WARNED:
+            _WARNED.add(folder)
+            warnings.warn(
+                f"mtus-dsl: not using the cache folder {folder}: another user owns it or can write to it "
+                "(make it yours with mode 0700, or set MTUS_DSL_CACHE)",
+                stacklevel=3,
+            )
+        return False
+    return True
+
+
+_WARNED: set[Path] = set()
 
 
 @functools.cache

@@ -257,8 +257,19 @@ class DeclarationChecker:
                 span,
             )
             return tuple(None for _ in columns)
-        out = []
+        out: list[Any] = []
         for cell, (column, type_) in zip(cells, columns):
+            if isinstance(cell, n.ScalarValue) and cell.kind == "none" and not type_.optional:
+                # Rules read such a column as a number or a condition: a none there would reach
+                # arithmetic or a guard that cannot take it.
+                self.error(
+                    "E113",
+                    f"column '{column}' holds {type_}, not none",
+                    cell.span,
+                    f"declare the column '{column}: {type_} or none' if a row may have no value",
+                )
+                out.append(None)
+                continue
             value = self._cell(cell, type_)
             if value is _BAD:
                 self.error("E113", f"column '{column}' holds {type_}", cell.span)

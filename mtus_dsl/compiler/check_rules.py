@@ -112,12 +112,14 @@ class RuleChecker(ExpressionChecker):
         for clause in rule.when:
             expr = self.expr(clause, {})
             self._expect(t.BOOLEAN, expr.type, clause, "'when' needs a condition")
+            self._not_none(expr, clause)
             when.append(expr)
             reasons.append(f"its condition '{self._text(clause.span)}' does not hold")
         unless = []
         for clause in rule.unless:
             expr = self.expr(clause, {})
             self._expect(t.BOOLEAN, expr.type, clause, "'unless' needs a condition")
+            self._not_none(expr, clause)
             unless.append(expr)
             reasons.append(f"excepted: '{self._text(clause.span)}' holds")
         for expr, reason in extra:
@@ -174,6 +176,16 @@ class RuleChecker(ExpressionChecker):
                     "to the rule",
                 )
         return expr
+
+    def _not_none(self, expr: ir.Expr, clause: n.Expr) -> None:
+        """A condition must be true or false (or unknown), never none: a none would read as neither."""
+        if expr.type.kind == "boolean" and expr.type.optional:
+            self.error(
+                "E104",
+                "a condition must be true or false, but this may be none",
+                clause.span,
+                f"compare it: '{self._text(clause.span)} = true' is false when it is none",
+            )
 
     def _guarded_names(self, rule: n.Rule) -> set[str]:
         """The facts and inputs a rule's `when` clauses say exist (`when x exists and ...`)."""
