@@ -107,21 +107,10 @@ class RuleChecker(ExpressionChecker):
                 rule.action.span,
                 "caps hold together with whatever rule governs; only a limit can do that",
             )
-        when = []
-        reasons = []
-        for clause in rule.when:
-            expr = self.expr(clause, {})
-            self._expect(t.BOOLEAN, expr.type, clause, "'when' needs a condition")
-            self._not_none(expr, clause)
-            when.append(expr)
-            reasons.append(f"its condition '{self._text(clause.span)}' does not hold")
-        unless = []
-        for clause in rule.unless:
-            expr = self.expr(clause, {})
-            self._expect(t.BOOLEAN, expr.type, clause, "'unless' needs a condition")
-            self._not_none(expr, clause)
-            unless.append(expr)
-            reasons.append(f"excepted: '{self._text(clause.span)}' holds")
+        when = [self._condition(clause, "when") for clause in rule.when]
+        unless = [self._condition(clause, "unless") for clause in rule.unless]
+        reasons = [f"its condition '{self._text(clause.span)}' does not hold" for clause in rule.when]
+        reasons += [f"excepted: '{self._text(clause.span)}' holds" for clause in rule.unless]
         for expr, reason in extra:
             unless.append(expr)
             reasons.append(reason)
@@ -177,8 +166,11 @@ class RuleChecker(ExpressionChecker):
                 )
         return expr
 
-    def _not_none(self, expr: ir.Expr, clause: n.Expr) -> None:
-        """A condition must be true or false (or unknown), never none: a none would read as neither."""
+    def _condition(self, clause: n.Expr, keyword: str) -> ir.Expr:
+        """Type a `when` or `unless` clause: a condition that is true or false (or unknown), never none."""
+        expr = self.expr(clause, {})
+        self._expect(t.BOOLEAN, expr.type, clause, f"'{keyword}' needs a condition")
+        # A none would read as neither true nor false.
         if expr.type.kind == "boolean" and expr.type.optional:
             self.error(
                 "E104",
@@ -186,6 +178,7 @@ class RuleChecker(ExpressionChecker):
                 clause.span,
                 f"compare it: '{self._text(clause.span)} = true' is false when it is none",
             )
+        return expr
 
     def _guarded_names(self, rule: n.Rule) -> set[str]:
         """The facts and inputs a rule's `when` clauses say exist (`when x exists and ...`)."""
