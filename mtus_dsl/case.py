@@ -246,6 +246,11 @@ def _to_json(value: Any) -> Any:
 _BAD = object()
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
+#: The days a case's dates may name (every date input, record fields included): far enough either
+#: side of any real request that date arithmetic on them (a period of months or years) stays a date.
+FIRST_CASE_DATE = datetime.date(1900, 1, 1)
+LAST_CASE_DATE = datetime.date(2199, 12, 31)
+
 
 def parse_date(raw: str) -> datetime.date | None:
     """Read a date written YYYY-MM-DD; None if it is not one."""
@@ -255,6 +260,12 @@ def parse_date(raw: str) -> datetime.date | None:
         except ValueError:
             return None
     return None
+
+
+def parse_case_date(raw: str) -> datetime.date | None:
+    """Read a case's date: YYYY-MM-DD from FIRST_CASE_DATE to LAST_CASE_DATE; None otherwise."""
+    date = parse_date(raw)
+    return date if date is not None and FIRST_CASE_DATE <= date <= LAST_CASE_DATE else None
 
 
 def parse_code(raw: str) -> str | None:
@@ -279,7 +290,10 @@ def _convert(raw: Any, type_: Type, where: str, schema: CaseSchema, errors: list
         if isinstance(raw, str):
             date = parse_date(raw)
             if date is not None:
-                return date
+                if FIRST_CASE_DATE <= date <= LAST_CASE_DATE:
+                    return date
+                errors.append(FieldError(where, f"'{raw}' is out of range; {_DATE_RANGE}"))
+                return _BAD
             errors.append(FieldError(where, f"'{raw}' is not a date; write YYYY-MM-DD, for example 2015-09-23"))
             return _BAD
     elif kind == "text":
@@ -350,6 +364,9 @@ def _convert_record(
         bad = bad or value is _BAD
         values[field] = value
     return _BAD if bad else Record(name, values)
+
+
+_DATE_RANGE = f"expected a date from {FIRST_CASE_DATE.isoformat()} to {LAST_CASE_DATE.isoformat()}"
 
 
 def _describe(type_: Type, schema: CaseSchema) -> str:

@@ -440,14 +440,22 @@ def test_a_backward_integer_range_is_e104():
 
 def test_dates_at_the_ends_of_the_calendar():
     """Found by fuzzing: an edition from 0001-01-01 crashed the conflict search, and date arithmetic past
-    9999-12-31 raised OverflowError while deciding; now the search skips such days, and deciding is a RuleError."""
+    9999-12-31 raised OverflowError while deciding; now the search skips such days, a case's dates end at
+    2199-12-31 (a later one is a CaseError), and a period that still leaves the calendar is a RuleError."""
     text = HEADER.replace("2000-01-01", "0001-01-01") + "    r: max_visits 10 when request_date + 1 day > 2015-01-01\n"
     schedule = mtus_dsl.loads({"x.mtus": text})
-    with pytest.raises(mtus_dsl.runtime.RuleError, match="9999-12-31 \\+ 1 day is not a date"):
-        schedule.decide({**CASE, "request_date": "9999-12-31"})
-    assert attempt(schedule.decide, {**CASE, "request_date": "9999-12-31"}) == attempt(
-        schedule.interpret, {**CASE, "request_date": "9999-12-31"}
-    )
+    late = {**CASE, "request_date": "9999-12-31"}
+    with pytest.raises(mtus_dsl.CaseError, match="request_date: '9999-12-31' is out of range; expected a date from"):
+        schedule.decide(late)
+    assert attempt(schedule.decide, late) == attempt(schedule.interpret, late)
+    last = {**CASE, "request_date": "2199-12-31"}
+    assert schedule.decide(last).outcome.value == "certify"
+    assert schedule.decide(last) == schedule.interpret(last)
+    # Only a program's own periods can still leave the calendar: both backends fail alike.
+    far = mtus_dsl.loads({"x.mtus": HEADER + "    r: max_visits 10 when request_date + 8000 years > 2015-01-01\n"})
+    with pytest.raises(mtus_dsl.runtime.RuleError, match="2199-12-31 \\+ 8000 years is not a date"):
+        far.decide(last)
+    assert attempt(far.decide, last) == attempt(far.interpret, last)
 
 
 def test_fuzz_corpus_is_the_real_one():

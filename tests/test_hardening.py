@@ -306,3 +306,93 @@ def test_case_error_message_is_capped(corpus):
     assert len(raised.value.errors) == 20_000
     assert str(raised.value).endswith("; ... and 19980 more")
     assert len(str(raised.value)) < 10_000
+
+
+# --- calendar edges -----------------------------------------------------------------------
+
+LATE_KNEE = {**GOOD, "request_date": "9999-12-31", "injury_date": "9999-01-01",
+             "surgeries": [{"procedure": "meniscectomy", "body_region": "knee", "date": "9999-11-01"}]}
+OUT_OF_RANGE = "is out of range; expected a date from 1900-01-01 to 2199-12-31"
+
+
+def test_a_date_past_the_case_range_is_a_located_case_error(corpus, tmp_path):
+    """Once exit 3, "9999-11-01 + 6 months is not a date" (E301); now a CaseError naming each date, exit 2."""
+    import pytest
+
+    from mtus_dsl import Case, CaseError
+
+    with pytest.raises(CaseError) as raised:
+        corpus.decide(LATE_KNEE)
+    assert [str(e) for e in raised.value.errors] == [
+        f"request_date: '9999-12-31' {OUT_OF_RANGE}",
+        f"surgeries[0].date: '9999-11-01' {OUT_OF_RANGE}",
+        f"injury_date: '9999-01-01' {OUT_OF_RANGE}",
+    ]
+    case = tmp_path / "late.json"
+    case.write_text(json.dumps(LATE_KNEE))
+    result = _run("decide", str(case))
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert f"{case}: error: request_date: '9999-12-31' {OUT_OF_RANGE}" in result.output
+    assert f"{case}: error: surgeries[0].date: '9999-11-01' {OUT_OF_RANGE}" in result.output
+    assert "E301" not in result.output
+    # Both ends, one day outside, and both validators: the generated one words them as Case.from_dict does.
+    fast = corpus.module.__dict__["_validate"]
+    for bad in ({**GOOD, "request_date": "2200-01-01"}, {**GOOD, "injury_date": "1899-12-31"},
+                {**GOOD, "surgeries": [{"procedure": "x", "body_region": "knee", "date": "0001-01-01"}]}, LATE_KNEE):
+        with pytest.raises(CaseError) as fast_error:
+            fast(bad)
+        with pytest.raises(CaseError) as general_error:
+            Case.from_dict(bad, corpus.schema)
+        assert fast_error.value.errors == general_error.value.errors
+        assert all(OUT_OF_RANGE in e.message for e in fast_error.value.errors)
+    for good in ({**GOOD, "request_date": "2199-12-31"}, {**GOOD, "injury_date": "1900-01-01"}):
+        assert fast(good) == Case.from_dict(good, corpus.schema)
+
+
+def test_a_case_at_the_end_of_the_range_decides(corpus, tmp_path):
+    """The last day a case may name, a knee surgery two months before: decided (post-surgical), both backends."""
+    last = {**LATE_KNEE, "request_date": "2199-12-31", "injury_date": "2199-01-01", "postsurgical_visits": 0,
+            "surgeries": [{"procedure": "meniscectomy", "body_region": "knee", "date": "2199-11-01"}]}
+    decision = corpus.decide(last)
+    assert (decision.outcome.value, decision.rules) == ("certify", ("postsurgical",))
+    assert corpus.interpret(last) == decision
+    case = tmp_path / "last.json"
+    case.write_text(json.dumps(last))
+    result = _run("decide", str(case), "--json")
+    assert result.exit_code == EXIT_OK, result.output
+    assert json.loads(result.output)["outcome"] == "certify"
+
+
+def test_the_corpus_periods_keep_every_case_date_in_the_calendar(corpus):
+    """Totality's premise: every period the corpus states, added to or taken from any case date, is a date."""
+    from mtus_dsl.case import FIRST_CASE_DATE, LAST_CASE_DATE
+    from mtus_dsl.runtime import add_duration
+    from mtus_dsl.testing.strategies import boundaries
+
+    periods = boundaries(corpus.program).periods
+    assert periods, "the corpus states periods (postsurgical, 'over' clauses)"
+    for period in periods:
+        for sign in (1, -1):
+            # The longest period, twice over, either way from either end (a surgery date + its period, then more).
+            add_duration(add_duration(LAST_CASE_DATE, period, sign), period, sign)
+            add_duration(add_duration(FIRST_CASE_DATE, period, sign), period, sign)
+
+
+def test_totality_at_the_ends_of_the_case_range(corpus):
+    """No RuleError from date arithmetic on the corpus for cases dated at either end of the range."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from mtus_dsl.testing import case_data
+
+    ends = st.sampled_from(["1900-01-01", "1900-01-02", "1900-07-01", "2199-06-30", "2199-12-30", "2199-12-31"])
+    rules = [rule.name for rule in corpus.program.rules]
+
+    @settings(max_examples=150, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(data=case_data(corpus, rules=rules, request_date=ends, injury_date=ends))
+    def decided(data):
+        decision = corpus.decide(data)  # a RuleError fails the test
+        assert decision.requested == data["quantity"]
+
+    decided()

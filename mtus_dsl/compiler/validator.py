@@ -16,7 +16,7 @@ from mtus_dsl.types import Type
 
 def write_validator(w: SourceWriter, schema: CaseSchema) -> None:
     """Write `_validate(data)` for `schema` (which the module names `_SCHEMA`)."""
-    w.line("from mtus_dsl.case import Case as _Case, parse_code as _code, parse_date as _date")
+    w.line("from mtus_dsl.case import Case as _Case, parse_case_date as _date, parse_code as _code")
     w.line()
     for name, members in schema.enums.items():
         if name.isidentifier():
