@@ -88,10 +88,10 @@ class FrozenValues(dict[str, Any]):
 
 @attrs.frozen
 class Record:
-    """A structured value: one surgery, or one row of a table."""
+    """A structured value: one surgery, or one row of a table; its values cannot be changed, as a case's."""
 
     type: str
-    values: Mapping[str, Any]
+    values: Mapping[str, Any] = attrs.field(converter=FrozenValues)
 
     def __str__(self) -> str:
         # Called for every surgery shown in a rationale: kept to one tight loop over the usual classes.
@@ -106,18 +106,19 @@ class Record:
 class Case:
     """A validated request: its id and the input facts it gives (absent ones are unknown).
 
-    A case is immutable (`values` is a FrozenValues). Build one by validation:
-    `schedule.case(data)` or `Case.from_dict(data, schema)`. Built directly,
+    A case is immutable (`values` is a FrozenValues, records' values too). Build one by
+    validation: `schedule.case(data)` or `Case.from_dict(data, schema)`. Built directly,
     `Case(id, values)` checks what holds for every case format (the core inputs'
     types and ranges: quantity, request_date, service, body_region) and raises
-    CaseError otherwise; a Schedule checks such a case against its own case format
-    before deciding it (`validated_for`).
+    CaseError otherwise; every engine checks such a case, or one validated against
+    another case format, against its own before deciding it (`validated_for`).
     """
 
     id: str | None
     values: Mapping[str, Any]
     #: The case format this case was validated against (None: built directly, not yet).
-    _schema: CaseSchema | None = attrs.field(eq=False, repr=False)
+    #: Not an argument of `__init__` (nor of `attrs.evolve`): only validation sets it.
+    _schema: CaseSchema | None = attrs.field(init=False, eq=False, repr=False)
 
     def __init__(self, id: str | None, values: Mapping[str, Any]) -> None:
         # The generated validators build every case this way: the check of a good one is one quick pass.
@@ -140,9 +141,11 @@ class Case:
         """Return this case validated against `schema` (itself if it already was); raise CaseError.
 
         Its values are read back as JSON and validated as a dict would be: the same
-        messages, and the same converted values.
+        messages, and the same converted values. An equal case format (the same
+        guidelines compiled twice) validates alike, so it is not checked again.
         """
-        if self._schema is schema:
+        known = self._schema
+        if known is schema or (known is not None and known == schema):
             return self
         return Case.from_dict(self.to_json(), schema)
 

@@ -52,7 +52,7 @@ def write_validator(w: SourceWriter, schema: CaseSchema) -> None:
         w.line("if len(data) != len(v) + ('id' in data) and not _nulls_only(data, v):")
         with w.indent():
             w.line("return _general(data)")
-        w.line("return _Case._validated(case_id, v, None)  # converted just above: no second check")
+        w.line("return _Case._validated(case_id, v, _SCHEMA)  # converted just above: no second check")
     w.line()
     w.line()
     optional = sorted(spec.name for spec in schema.inputs if not spec.required)
