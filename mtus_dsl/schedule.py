@@ -9,6 +9,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import attrs
+
 from mtus_dsl.case import Case, CaseSchema
 from mtus_dsl.compiler import Compilation, compile_paths, compile_sources, ir
 from mtus_dsl.compiler.interpreter import Interpreter
@@ -41,13 +43,14 @@ class Schedule:
 
     @property
     def schema(self) -> CaseSchema:
-        """The case format these guidelines accept."""
-        return self.program.schema
+        """The case format these guidelines accept (the compiled plan's: a case validated against it is trusted)."""
+        return self.engine.schema
 
     @functools.cached_property
     def interpreter(self) -> Engine:
         """An engine whose plan evaluates the IR directly: the reference meaning."""
-        return Interpreter(self.program).engine()
+        # With the compiled plan's case format itself, so a case either engine validated is trusted by both.
+        return Engine(attrs.evolve(Interpreter(self.program).plan(), schema=self.engine.schema))
 
     def case(self, data: Case | Mapping[str, Any]) -> Case:
         """Validate a case (a dict, or a Case built some other way); raise CaseError naming every bad field."""

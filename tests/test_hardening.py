@@ -454,6 +454,7 @@ def test_a_case_built_by_hand_is_never_decided_unvalidated(corpus, seed_case, tm
     import attrs
     import pytest
 
+    import mtus_dsl
     from mtus_dsl import Case, CaseError
     from mtus_dsl.engine import Engine
 
@@ -475,6 +476,9 @@ def test_a_case_built_by_hand_is_never_decided_unvalidated(corpus, seed_case, tm
     # What validation made is taken as it is, and so is a case of an equal format (the corpus loaded again).
     assert corpus.case(validated) is validated
     assert corpus.interpreter.case(validated) is validated
+    own = Case.from_dict(seed_case, corpus.schema)
+    assert corpus.engine.case(own) is own and corpus.interpreter.case(own) is own
+    assert mtus_dsl.load().case(validated) is validated
 
 
 def test_a_record_in_a_case_cannot_be_changed(corpus, seed_case):
