@@ -396,5 +396,27 @@ def test_command(paths: tuple[str, ...], thorough: bool, select: str | None) -> 
     sys.exit(run_command(paths, thorough=thorough, select=select, out=click.echo, err=err))
 
 
+@main.command(
+    name="fmt",
+    epilog="""\b
+Examples:
+  mtus fmt guidelines/              format every .mtus file in place
+  mtus fmt --check guidelines/      in CI: exit 1 and list the files that are not formatted
+  mtus fmt --diff rules.mtus        show what would change, change nothing
+  mtus fmt - < rules.mtus           format standard input to standard output""",
+)
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file is not formatted, listing it.")
+@click.option("--diff", "show_diff", is_flag=True, help="Change nothing; print a unified diff of each change.")
+def fmt_command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
+    """Format guideline files in the canonical layout, comments kept (PATH - reads standard input)."""
+    from mtus_dsl.fmt import run_command
+
+    err = lambda text: click.echo(text, err=True)  # noqa: E731
+    out = lambda text: click.echo(text, nl=False)  # noqa: E731
+    stdin = lambda: sys.stdin.read()  # noqa: E731
+    sys.exit(run_command(paths, check=check, show_diff=show_diff, out=out, err=err, stdin=stdin))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
