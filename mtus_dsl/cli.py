@@ -418,5 +418,22 @@ def fmt_command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
     sys.exit(run_command(paths, check=check, show_diff=show_diff, out=out, err=err, stdin=stdin))
 
 
+@main.command(
+    name="lsp",
+    epilog="""\b
+Examples:
+  mtus lsp                          serve an editor over standard input and output
+  (VS Code: editors/vscode; any other LSP client: run `mtus lsp` for .mtus files; docs/editors.md)""",
+)
+def lsp_command() -> None:
+    """Run the language server (diagnostics, hover, go to definition, completion, formatting) on stdio."""
+    try:
+        from mtus_dsl.lsp import main as serve
+    except ImportError as error:
+        click.echo(f"error: mtus lsp needs pygls ({error}); install it with: pip install 'mtus-dsl[lsp]'", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    serve()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
