@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 import click
 
+from mtus_dsl import colour
 from mtus_dsl import runtime as rt
 from mtus_dsl.case import MAX_SHOWN, CaseError
 from mtus_dsl.compiler import Compilation, compile_paths
@@ -28,6 +29,15 @@ from mtus_dsl.schedule import Schedule, load
 EXIT_OK, EXIT_GUIDELINE_ERRORS, EXIT_BAD_INPUT, EXIT_RULE_FAILURE = 0, 1, 2, 3
 
 
+def _show(text: str, kind: str, err: bool = False) -> None:
+    """Print diagnostics or a letter: coloured on a terminal (colour.wanted), else exactly the plain text."""
+    stream = sys.stderr if err else sys.stdout
+    if colour.wanted(stream):
+        colour.echo(text, kind, stream)
+    else:
+        click.echo(text, err=err)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mtus-dsl")
 def main() -> None:
@@ -36,16 +46,16 @@ def main() -> None:
 
 def _report(compilation: Compilation) -> None:
     if compilation.diagnostics:
-        click.echo(render_all(compilation.diagnostics, compilation.sources), err=True)
+        _show(render_all(compilation.diagnostics, compilation.sources), "diagnostics", err=True)
 
 
 def _schedule(paths: Iterable[str]) -> Schedule:
     try:
         return load(list(paths) or None)
     except CompileError as error:
-        click.echo(render_all(error.diagnostics, error.sources), err=True)
+        _show(render_all(error.diagnostics, error.sources), "diagnostics", err=True)
         errors = sum(d.is_error for d in error.diagnostics)
-        click.echo(f"error: the guidelines have {errors} error(s); stopped before using them", err=True)
+        _show(f"error: the guidelines have {errors} error(s); stopped before using them", "diagnostics", err=True)
         sys.exit(EXIT_GUIDELINE_ERRORS)
 
 
@@ -58,7 +68,7 @@ def check(paths: tuple[str, ...]) -> None:
     errors = sum(d.is_error for d in compilation.diagnostics)
     warnings = len(compilation.diagnostics) - errors
     if compilation.program is None or errors:
-        click.echo(f"{errors} error(s), {warnings} warning(s)", err=True)
+        _show(f"{errors} error(s), {warnings} warning(s)", "diagnostics", err=True)
         sys.exit(EXIT_GUIDELINE_ERRORS)
     program = compilation.program
     files = len([s for s in program.sources if not s.startswith("<")])
@@ -125,12 +135,12 @@ def decide(file: str, guideline_paths: tuple[str, ...], as_json: bool, trace: bo
             click.echo(f"{file}: error: {printable(str(problem))}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except rt.RuleError as error:
-        click.echo(rule_failure(error, schedule, file), err=True)
+        _show(rule_failure(error, schedule, file), "diagnostics", err=True)
         sys.exit(EXIT_RULE_FAILURE)
     if as_json:
         click.echo(json.dumps(decision.to_dict(), indent=2))
     else:
-        click.echo(letter(decision, data, trace))
+        _show(letter(decision, data, trace), "letter")
 
 
 # --- reading cases: JSON with bounds, each problem located ----------------------------
@@ -316,7 +326,7 @@ def _decide_batch(file: str, stream: BinaryIO, decide_one: Any, as_json: bool, t
             click.echo(json.dumps(decision.to_dict()))
         else:
             click.echo(f"--- line {number} ---")
-            click.echo(letter(decision, data, trace))
+            _show(letter(decision, data, trace), "letter")
     click.echo(f"{file}: {decided} decided, {failed} could not be decided", err=True)
     return status
 
@@ -412,7 +422,7 @@ def fmt_command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
     """Format guideline files in the canonical layout, comments kept (PATH - reads standard input)."""
     from mtus_dsl.fmt import run_command
 
-    err = lambda text: click.echo(text, err=True)  # noqa: E731
+    err = lambda text: _show(text, "diagnostics", err=True)  # noqa: E731
     out = lambda text: click.echo(text, nl=False)  # noqa: E731
     stdin = lambda: sys.stdin.read()  # noqa: E731
     sys.exit(run_command(paths, check=check, show_diff=show_diff, out=out, err=err, stdin=stdin))
