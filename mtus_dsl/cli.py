@@ -38,7 +38,20 @@ def _show(text: str, kind: str, err: bool = False) -> None:
         click.echo(text, err=err)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _examples(*lines: str) -> str:
+    """A command's --help epilog: its examples, one a line, kept as written (click's \\b)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=_examples(
+        "mtus check guidelines/                    every problem, located",
+        "mtus decide examples/seed_imr.json        decide the seed case with the shipped corpus",
+        "mtus fmt --check guidelines/              is every file in the canonical layout?",
+        "mtus COMMAND --help                       a command's options and examples",
+    ),
+)
 @click.version_option(package_name="mtus-dsl")
 def main() -> None:
     """Check, compile and run MTUS guideline files (.mtus)."""
@@ -59,7 +72,10 @@ def _schedule(paths: Iterable[str]) -> Schedule:
         sys.exit(EXIT_GUIDELINE_ERRORS)
 
 
-@main.command()
+@main.command(epilog=_examples(
+    "mtus check guidelines/                    the shipped corpus",
+    "mtus check my_rules.mtus guidelines/      one program: names in one file are seen in the others",
+))
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 def check(paths: tuple[str, ...]) -> None:
     """Check guideline files and directories; print every problem found."""
@@ -78,7 +94,9 @@ def check(paths: tuple[str, ...]) -> None:
     )
 
 
-@main.command(name="compile")
+@main.command(name="compile", epilog=_examples(
+    "mtus compile guidelines/ -o mtus_rules.py   then: import mtus_rules; mtus_rules.decide(case)",
+))
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option(
     "-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True), help="The Python module to write."
@@ -90,7 +108,11 @@ def compile_command(paths: tuple[str, ...], output: str) -> None:
     click.echo(f"wrote {output}: {len(schedule.program.rules)} rule(s)")
 
 
-@main.command()
+@main.command(epilog=_examples(
+    "mtus decide examples/seed_imr.json                  one case, as an IMR decision letter",
+    "mtus decide cases.jsonl --json                      a batch: one decision per line, as JSON",
+    "mtus decide case.json --trace -g my_rules.mtus      every rule consulted, with other guidelines",
+))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option(
     "-g",
@@ -370,7 +392,10 @@ def letter(decision: Decision, case: Any, trace: bool = False) -> str:
     return "\n".join(printable(line) for line in lines)
 
 
-@main.command()
+@main.command(epilog=_examples(
+    "mtus catalogue guidelines/ -o docs/guidelines.md   the shipped corpus's catalogue",
+    "mtus catalogue my_rules.mtus                        any files' catalogue, printed",
+))
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="The Markdown file to write (default: print)"
@@ -392,7 +417,11 @@ def catalogue(paths: tuple[str, ...], output: str | None) -> None:
     click.echo(f"wrote {output}")
 
 
-@main.command(name="test")
+@main.command(name="test", epilog=_examples(
+    "mtus test guidelines/                     examples and properties, fast and deterministic",
+    "mtus test guidelines/ --thorough          many more random cases (for releases)",
+    "mtus test guidelines/ -k neuritis         only the checks whose name contains 'neuritis'",
+))
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option(
     "--thorough", is_flag=True, help="Many more cases, random each run (for releases); default: fast and deterministic."
@@ -408,12 +437,12 @@ def test_command(paths: tuple[str, ...], thorough: bool, select: str | None) -> 
 
 @main.command(
     name="fmt",
-    epilog="""\b
-Examples:
-  mtus fmt guidelines/              format every .mtus file in place
-  mtus fmt --check guidelines/      in CI: exit 1 and list the files that are not formatted
-  mtus fmt --diff rules.mtus        show what would change, change nothing
-  mtus fmt - < rules.mtus           format standard input to standard output""",
+    epilog=_examples(
+        "mtus fmt guidelines/                      format every .mtus file in place",
+        "mtus fmt --check guidelines/              in CI: exit 1 and list the files that are not formatted",
+        "mtus fmt --diff rules.mtus                show what would change, change nothing",
+        "mtus fmt - < rules.mtus                   format standard input to standard output",
+    ),
 )
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file is not formatted, listing it.")
@@ -430,10 +459,10 @@ def fmt_command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
 
 @main.command(
     name="lsp",
-    epilog="""\b
-Examples:
-  mtus lsp                          serve an editor over standard input and output
-  (VS Code: editors/vscode; any other LSP client: run `mtus lsp` for .mtus files; docs/editors.md)""",
+    epilog=_examples(
+        "mtus lsp                                  serve an editor over standard input and output",
+        "(VS Code: the extension in editors/; any other LSP client: run `mtus lsp` for .mtus; docs/editors.md)",
+    ),
 )
 def lsp_command() -> None:
     """Run the language server (diagnostics, hover, go to definition, completion, formatting) on stdio."""
