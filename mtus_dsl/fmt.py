@@ -364,6 +364,7 @@ def run_command(
             formatted = format_source(text, name)
         except FormatError as error:
             err(render_all(error.diagnostics, {name: text}))
+            err(f"error: {name} has syntax errors; it was left as it is")
             status = 1
             continue
         except FormatBug as error:
