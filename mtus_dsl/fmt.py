@@ -208,9 +208,12 @@ class _Formatter:
 def _comments(text: str) -> dict[int, str]:
     """Each line's comment (strings skipped, so a '#' inside one is not a comment), by line number."""
     comments = {}
+    line, counted = 1, 0
     for match in _COMMENT_OR_STRING.finditer(text):
         if match.group().startswith("#"):
-            comments[text.count("\n", 0, match.start()) + 1] = match.group().rstrip()
+            line += text.count("\n", counted, match.start())
+            counted = match.start()
+            comments[line] = match.group().rstrip()
     return comments
 
 

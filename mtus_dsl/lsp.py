@@ -72,10 +72,13 @@ class MtusServer(LanguageServer):
         root = self.workspace.root_path
         return Path(root) if root else None
 
-    def check(self, uri: str) -> None:
-        """Compile the document's program; publish each of its files' diagnostics; index its names."""
+    def check(self, uri: str, *, saved: bool) -> None:
+        """Compile the document's program; publish each of its files' diagnostics; index its names.
+
+        Only a saved (or just opened) text goes into the compilation cache: not every keystroke's.
+        """
         root, sources = self.program(uri)
-        compilation = compile_sources(sources)
+        compilation = compile_sources(sources, use_cache=saved)
         self.symbols = index(sources, compilation)
         by_path: dict[str, list[lsp.Diagnostic]] = {path: [] for path in sources}
         for diagnostic in compilation.diagnostics:
@@ -246,15 +249,15 @@ def build() -> MtusServer:
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: MtusServer, params: lsp.DidOpenTextDocumentParams) -> None:
-        ls.check(params.text_document.uri)
+        ls.check(params.text_document.uri, saved=True)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: MtusServer, params: lsp.DidChangeTextDocumentParams) -> None:
-        ls.check(params.text_document.uri)
+        ls.check(params.text_document.uri, saved=False)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: MtusServer, params: lsp.DidSaveTextDocumentParams) -> None:
-        ls.check(params.text_document.uri)
+        ls.check(params.text_document.uri, saved=True)
 
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
     def hover(ls: MtusServer, params: lsp.HoverParams) -> lsp.Hover | None:

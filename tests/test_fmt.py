@@ -45,6 +45,19 @@ def test_corpus_round_trips(path):
     _same_meaning(path.read_text(encoding="utf-8"))
 
 
+@pytest.mark.parametrize("path", CORPUS[:6], ids=lambda p: str(p.relative_to(ROOT)))
+def test_a_comment_after_every_line_is_kept(path):
+    """A comment at the end of every line (inside brackets too) stays after its code, idempotently."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    text = "\n".join(f"{line}  # c{i}" if line.strip() and not line.endswith("\\") else line
+                     for i, line in enumerate(lines))
+    _same_meaning(text)
+    formatted = fmt.format_source(text)
+    for i, line in enumerate(lines):
+        if line.strip() and not line.endswith("\\"):
+            assert f"  # c{i}\n" in formatted
+
+
 def _doc_blocks() -> list[tuple[str, str]]:
     out = []
     for doc in sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]:
@@ -166,11 +179,14 @@ def test_long_list_breaks_between_items():
 
 
 def test_comments_inside_brackets_are_kept():
-    """A comment inside brackets (where line ends do not count) stays after its token."""
-    text = "fact f: boolean = service in {massage,  # the first\n    physical_therapy}\n"
-    out = fmt.format_source(text)
-    assert "# the first" in out
-    assert fmt.format_source(out) == out
+    """Comments inside brackets (where line ends do not count) stay above or after their token."""
+    text = "fact f: boolean = service in {\n    # the first\n    massage,  # trailing\n    physical_therapy\n}\n"
+    assert fmt.format_source(text) == (
+        "fact f: boolean = service in {\n"
+        "        # the first\n"
+        "        massage,  # trailing\n"
+        "        physical_therapy}\n"
+    )
 
 
 def test_a_rule_body_with_an_unknown_clause_keeps_its_order(monkeypatch):
