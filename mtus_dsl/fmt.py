@@ -11,7 +11,8 @@ rules below without a change here. The layout:
 - blank lines kept where the author put them, at most one in a row, none opening a block;
 - a line longer than LINE_LENGTH broken before `when`, `unless`, `with`, `counting`,
   `and`, `or` and a declaration's closing description if it then fits (continued with
-  `\\`, indented two levels) and between a list's items;
+  `\\`, indented two levels), and inside brackets before `and`, `or` and between a
+  list's items;
   strings are never split, so a long rationale stays on its clause's line;
 - comments kept: a comment on its own line stays above the line it preceded (at that
   line's indentation), a comment after code stays after that code.
@@ -266,6 +267,8 @@ def _break(line: list[_Leaf], depth: int) -> list[str]:
             chunks.append(_Chunk([], "", True))  # comments on lines of their own inside brackets
         elif brackets == 0 and index > (leaf.token.type == "STRING") and _breaks_before(leaf, index, line, depth):
             chunks.append(_Chunk([], " \\"))
+        elif brackets > 0 and _OPERATORS.get(value) == leaf.parent and leaf.token.type != "NAME":
+            chunks.append(_Chunk([]))  # inside brackets a line may end without a backslash
         chunks[-1].leaves.append(leaf)
         if value in _OPENING:
             brackets += 1
