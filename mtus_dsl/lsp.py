@@ -56,7 +56,7 @@ class MtusServer(LanguageServer):
         root = _program_root(path, self._workspace_root())
         files, _ = expand([root])
         sources: dict[str, str] = {}
-        for file in files if path.is_relative_to(root) else [path]:
+        for file in files:
             opened = self.workspace.text_documents.get(from_fs_path(str(file)) or "")
             if opened is not None:
                 sources[str(file)] = opened.source
