@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from mtus_dsl import fmt
-
-pytest.importorskip("pygls")
+from mtus_dsl.cli import main
 
 #: How long to wait for one message before failing (a guard against a hung server, not a speed test).
 PATIENCE = 120
@@ -127,6 +127,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(workspace: Path):
+    pytest.importorskip("pygls")
     client = Client(workspace)
     result = client.request("initialize", {"processId": None, "rootUri": workspace.as_uri(), "capabilities": {}})
     client.capabilities = result["capabilities"]
@@ -215,3 +216,11 @@ def test_formatting_is_mtus_fmt(client, workspace):
     edits = client.request("textDocument/formatting", {"textDocument": {"uri": uri},
                                                        "options": {"tabSize": 4, "insertSpaces": True}})
     assert [edit["newText"] for edit in edits] == [fmt.format_source(messy)]
+
+
+def test_without_pygls_the_command_says_how_to_install_it(monkeypatch):
+    """No pygls: `mtus lsp` names the extra to install and exits with status 2, no traceback."""
+    monkeypatch.setitem(sys.modules, "mtus_dsl.lsp", None)  # importing it now raises ImportError
+    result = CliRunner().invoke(main, ["lsp"])
+    assert result.exit_code == 2
+    assert "pip install 'mtus-dsl[lsp]'" in result.output and "Traceback" not in result.output
