@@ -3,7 +3,8 @@
 `parse_tree` parses a whole file, recovering after each error (it blanks the
 line in error, and the block it opens, and parses again) so that one run
 reports them all; parser.py builds the AST from the tree. Lark stays inside
-these two modules.
+these two modules, but for `parse_concrete`'s tree, which only the formatter
+(mtus_dsl/fmt.py) reads.
 """
 
 from __future__ import annotations
