@@ -328,7 +328,8 @@ def _convert(raw: Any, type_: Type, where: Loc, schema: CaseSchema, errors: list
             date = parse_date(raw)
             if date is not None:
                 return date
-            errors.append(_problem(where, "not_a_date", f"'{raw}' is not a date; write YYYY-MM-DD, for example 2015-09-23"))
+            message = f"'{raw}' is not a date; write YYYY-MM-DD, for example 2015-09-23"
+            errors.append(_problem(where, "not_a_date", message))
             return _BAD
     elif kind == "text":
         if isinstance(raw, str):

@@ -27,6 +27,7 @@ import attrs
 
 from mtus_dsl.compiler import cache, ir
 from mtus_dsl.diagnostics import Diagnostic, Span
+from mtus_dsl.provenance import source_hash
 
 if TYPE_CHECKING:
     from mtus_dsl.compiler.nodes import Module
@@ -88,7 +89,8 @@ def _check(unit: _Unit) -> bool:
     from mtus_dsl.compiler.checker import Checker
 
     checker = Checker(unit.modules, unit.sources)
-    unit.program = checker.check()
+    program = checker.check()
+    unit.program = None if program is None else attrs.evolve(program, source_hash=source_hash(unit.sources))
     unit.diagnostics.extend(checker.diagnostics)
     return unit.program is not None
 
@@ -144,7 +146,15 @@ def compile_sources(sources: dict[str, str], *, use_cache: bool = True) -> Compi
 
 def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[Diagnostic]]:
     """Turn files and directories into the sorted list of .mtus files they hold."""
-    files: list[Path] = []
+    files, problems = _expand(paths)
+    return [file for file, _ in files], problems
+
+
+def _expand(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[Diagnostic]]:
+    """Each .mtus file the paths hold, with its name: a path given relative as given; one given absolute
+    relative to its guideline root (a directory by its own name, `guidelines/x.mtus`; a file by its
+    name), so traces and compiled modules never carry a machine's paths."""
+    files: list[tuple[Path, str]] = []
     problems: list[Diagnostic] = []
     for raw in paths:
         path = Path(raw)
@@ -152,9 +162,11 @@ def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[Diagnostic]]:
             found = sorted(path.rglob("*.mtus"))
             if not found:
                 problems.append(Diagnostic("E000", f"no .mtus files in directory '{path}'", None))
-            files.extend(found)
+            for file in found:
+                named = (Path(path.name) / file.relative_to(path)).as_posix() if path.is_absolute() else str(file)
+                files.append((file, named))
         elif path.is_file():
-            files.append(path)
+            files.append((path, path.name if path.is_absolute() else str(path)))
         else:
             problems.append(Diagnostic("E000", f"no such file or directory: '{path}'", None))
     return files, problems
@@ -168,12 +180,13 @@ def compile_paths(
     `label` = (directory, name) shows files under that directory as `name/...` in
     diagnostics, traces and generated code, wherever the directory is installed.
     """
-    files, problems = expand(paths)
+    files, problems = _expand(paths)
     sources: dict[str, str] = {}
-    for file in files:
-        name = str(file)
+    for file, name in files:
         if label is not None and file.is_relative_to(label[0]):
             name = (Path(label[1]) / file.relative_to(label[0])).as_posix()
+        if name in sources:  # two roots with the same name: the second keeps its whole path
+            name = str(file)
         try:
             # utf-8-sig: a byte order mark at the start (as some editors write) is dropped.
             sources[name] = file.read_text(encoding="utf-8-sig")

@@ -1,0 +1,245 @@
+"""Embedding: typed for consumers, provenance on every decision, errors an HTTP service can map, a lean runtime."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import mtus_dsl
+from mtus_dsl.cli import main
+from mtus_dsl.provenance import PLAN_FORMAT, IncompatibleRuntime, source_hash, version
+
+from .conftest import ROOT
+
+SEED = ROOT / "examples" / "seed_imr.json"
+
+
+def _compiled(tmp_path: Path, name: str = "mtus_rules") -> Path:
+    """Compile the shipped corpus into tmp_path/<name>.py with `mtus compile`, given an absolute path."""
+    out = tmp_path / f"{name}.py"
+    result = CliRunner().invoke(main, ["compile", str(ROOT / "guidelines"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+# --- provenance ---------------------------------------------------------------------------
+
+
+def test_decide_json_carries_provenance(corpus):
+    """`mtus decide --json` names the mtus-dsl version, the hash of the guideline sources and the editions used."""
+    result = CliRunner().invoke(main, ["decide", str(SEED), "--json"])
+    assert result.exit_code == 0, result.output
+    provenance = json.loads(result.output)["provenance"]
+    assert provenance["version"] == version() != ""
+    assert provenance["sources"] == corpus.program.source_hash
+    assert provenance["sources"] == source_hash(corpus.sources)
+    # The seed is a physical therapy request of 2015: the 2009 editions in force then, not 2016's.
+    assert "cpmtg_2009" in provenance["editions"] and "cpmtg_2016" not in provenance["editions"]
+
+
+def test_the_source_hash_changes_with_any_source_and_only_then():
+    """The hash covers names and texts: one character anywhere changes it; nothing else does."""
+    text = "fact x: boolean = true\n"
+    assert source_hash({"a.mtus": text}) == source_hash({"a.mtus": text})
+    assert source_hash({"a.mtus": text}) != source_hash({"a.mtus": text + " "})
+    assert source_hash({"a.mtus": text}) != source_hash({"b.mtus": text})
+    assert source_hash({"ab": "c"}) != source_hash({"a": "bc"})
+
+
+def test_both_backends_and_a_compiled_module_record_the_same_provenance(corpus, seed_case, tmp_path):
+    """Compiled code, the interpreter and a module written by `mtus compile` name the same sources."""
+    compiled = corpus.decide(seed_case).provenance
+    assert compiled == corpus.interpret(seed_case).provenance
+    assert compiled is not None and compiled.sources.startswith("sha256:")
+    result = _python(f"""
+        import json, mtus_rules
+        print(json.dumps(mtus_rules.decide(json.load(open({str(SEED)!r}))).to_dict()["provenance"]))
+    """, _compiled(tmp_path).parent)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == compiled.to_dict()
+
+
+def test_a_compiled_module_refuses_an_incompatible_runtime(tmp_path):
+    """A module written for another plan format fails at import, saying what wrote it and what to do."""
+    module = _compiled(tmp_path)
+    source = module.read_text(encoding="utf-8")
+    assert f"_require({PLAN_FORMAT}, {version()!r})" in source
+    module.write_text(source.replace(f"_require({PLAN_FORMAT},", f"_require({PLAN_FORMAT + 1},"), encoding="utf-8")
+    result = _python("import mtus_rules", tmp_path)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("mtus_dsl.provenance.IncompatibleRuntime: this module was compiled by mtus-dsl")
+    assert f"plan format {PLAN_FORMAT + 1}" in last and "compile the guidelines again" in last
+    with pytest.raises(IncompatibleRuntime):
+        from mtus_dsl.provenance import require
+
+        require(PLAN_FORMAT + 1, "9.9")
+
+
+def test_no_machine_path_in_traces_or_compiled_modules(corpus, seed_case, tmp_path):
+    """Compiled from an absolute path, sources are named from their guideline root (`guidelines/...`)."""
+    assert all(entry.source.startswith("guidelines/") for entry in corpus.decide(seed_case).trace)
+    source = _compiled(tmp_path).read_text(encoding="utf-8")
+    assert str(ROOT) not in source and "guidelines/cpmtg_2009.mtus:" in source
+    (tmp_path / "one.mtus").write_text("fact x: boolean = true\n", encoding="utf-8")
+    assert list(mtus_dsl.load(tmp_path / "one.mtus").sources) == ["<prelude>", "one.mtus"]
+
+
+def test_a_decision_reads_back_from_its_json(corpus, seed_case):
+    """`Decision.from_dict(d.to_dict())` is the same decision, with its provenance."""
+    decision = corpus.decide(seed_case)
+    again = mtus_dsl.Decision.from_dict(json.loads(json.dumps(decision.to_dict())))
+    assert again == decision
+    assert again.provenance == decision.provenance
+    assert again.to_dict() == decision.to_dict()
+
+
+def test_a_case_writes_back_as_its_json(corpus, seed_case):
+    """`Case.to_dict` gives the JSON object the case was read from; validating it again gives the same case."""
+    case = corpus.case(seed_case)
+    assert corpus.case(case.to_dict()) == case
+    assert case.to_dict()["request_date"] == seed_case["request_date"]
+
+
+# --- errors an HTTP service can map ----------------------------------------------------------
+
+
+def test_field_errors_give_paths_and_types(corpus, seed_case):
+    """Every problem has `loc` as a path (as a 422 answer's `loc`) and a machine-readable `type`."""
+    bad = {**seed_case, "service": "physio", "quantity": 0, "colour": "red",
+           "surgeries": [{"date": "2015-13-01", "procedure": "knee_arthroscopy", "body_region": "kne"}]}
+    bad.pop("request_date")
+    with pytest.raises(mtus_dsl.CaseError) as raised:
+        corpus.decide(bad)
+    assert isinstance(raised.value, ValueError)
+    found = {(e.loc, e.type) for e in raised.value.errors}
+    assert found == {
+        (("colour",), "unknown_field"),
+        (("request_date",), "missing"),
+        (("service",), "not_a_member"),
+        (("quantity",), "out_of_range"),
+        (("surgeries", 0, "date"), "not_a_date"),
+        (("surgeries", 0, "body_region"), "not_a_member"),
+    }
+    for error in raised.value.errors:
+        assert error.field == mtus_dsl.case.field_name(error.loc)
+    assert {"loc": ["surgeries", 0, "date"], "type": "not_a_date", "field": "surgeries[0].date",
+            "msg": "'2015-13-01' is not a date; write YYYY-MM-DD, for example 2015-09-23"} in raised.value.to_dicts()
+    with pytest.raises(mtus_dsl.CaseError) as raised:
+        corpus.decide([1, 2])
+    assert [(e.loc, e.type) for e in raised.value.errors] == [((), "not_an_object")]
+
+
+def test_public_types_are_exported():
+    """What an application names is importable from `mtus_dsl` itself."""
+    for name in ("Case", "Decision", "Outcome", "Citation", "CaseError", "FieldError", "RuleError", "CompileError",
+                 "Schedule", "Provenance", "TraceEntry", "load", "loads"):
+        assert name in mtus_dsl.__all__ and getattr(mtus_dsl, name) is not None
+
+
+# --- typed for consumers -----------------------------------------------------------------------
+
+CONSUMER = '''
+"""An application deciding with a Schedule and with a compiled module, checked by mypy --strict."""
+import json
+
+import mtus_dsl
+import mtus_rules
+from mtus_dsl import CaseError, Decision, FieldError, Outcome, Provenance, RuleError
+
+
+def answer(data: dict[str, object]) -> tuple[int, dict[str, object]]:
+    schedule = mtus_dsl.load()
+    try:
+        decision: Decision = schedule.decide(data)
+        again: Decision = mtus_rules.decide(data)
+    except CaseError as error:
+        problems: list[FieldError] = list(error.errors)
+        return 422, {"detail": [{"loc": list(p.loc), "type": p.type, "msg": p.message} for p in problems]}
+    except RuleError as error:
+        return 500, {"detail": str(error)}
+    outcome: Outcome = decision.outcome
+    approved: int = again.approved
+    provenance: Provenance | None = decision.provenance
+    pair: tuple[Outcome, int] = mtus_rules.outcome(data)
+    version: str = mtus_rules.provenance.version
+    return 200, {"outcome": str(outcome), "approved": approved, "pair": str(pair), "version": version,
+                 "hash": provenance.sources if provenance else None}
+
+
+print(answer(json.loads("{}")))
+'''
+
+
+def test_a_consumer_type_checks_under_mypy_strict(tmp_path):
+    """An application using `mtus_dsl.load().decide` and a compiled module passes `mypy --strict`."""
+    pytest.importorskip("mypy")
+    _compiled(tmp_path)
+    (tmp_path / "consumer.py").write_text(CONSUMER, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir", str(tmp_path / ".mypy"),
+         "consumer.py", "mtus_rules.py"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # And a mistake is reported: decide returns a Decision, not a string.
+    (tmp_path / "wrong.py").write_text("import mtus_rules\nx: str = mtus_rules.decide({})\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir", str(tmp_path / ".mypy"),
+         "wrong.py", "mtus_rules.py"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 1 and 'Incompatible types in assignment (expression has type "Decision"' in (
+        result.stdout), result.stdout
+
+
+# --- the lean runtime ----------------------------------------------------------------------------
+
+#: Refuses to import the authoring extra's packages, as a base install (`pip install mtus-dsl`) lacks them.
+_WITHOUT_AUTHORING = """
+import sys
+class _Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("lark", "hypothesis", "click"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+sys.meta_path.insert(0, _Absent())
+"""
+
+
+def test_a_compiled_module_runs_without_the_authoring_extra(tmp_path):
+    """Importing a compiled module and deciding loads no lark, Hypothesis or click."""
+    _compiled(tmp_path)
+    result = _python(_WITHOUT_AUTHORING + f"""
+import json, mtus_rules
+decision = mtus_rules.decide(json.load(open({str(SEED)!r})))
+print(decision.outcome, decision.approved, len(decision.to_dict()["trace"]))
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("lark", "hypothesis", "click", "mtus_dsl")))
+""", tmp_path)
+    assert result.returncode == 0, result.stderr
+    outcome, modules = result.stdout.splitlines()
+    assert outcome.startswith("modify 10")
+    assert "lark" not in modules and "hypothesis" not in modules and "click" not in modules
+    assert "mtus_dsl.compiler" not in modules
+
+
+def test_mtus_without_the_authoring_extra_says_what_to_install(tmp_path):
+    """The `mtus` entry point without click: a clear message and exit status 2, no traceback."""
+    result = _python(_WITHOUT_AUTHORING + """
+from mtus_dsl.console import main
+main()
+""", tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "pip install 'mtus-dsl[authoring]'" in result.stderr
