@@ -361,6 +361,24 @@ def letter(decision: Decision, case: Any, trace: bool = False) -> str:
 
 
 @main.command()
+@click.option(
+    "-g",
+    "--guidelines",
+    "guideline_paths",
+    multiple=True,
+    type=click.Path(),
+    help="Guideline files or directories (default: the shipped corpus).",
+)
+@click.option("--decision", is_flag=True, help="Print the JSON Schema of a decision instead of a case.")
+def schema(guideline_paths: tuple[str, ...], decision: bool) -> None:
+    """Print the JSON Schema (draft 2020-12) of the case these guidelines accept, or of a decision: for OpenAPI."""
+    from mtus_dsl.json_schema import case_schema, decision_schema
+
+    document = decision_schema() if decision else case_schema(_schedule(guideline_paths).schema)
+    click.echo(json.dumps(document, indent=2))
+
+
+@main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="The Markdown file to write (default: print)"

@@ -243,3 +243,103 @@ main()
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "pip install 'mtus-dsl[authoring]'" in result.stderr
+
+
+# --- the JSON Schema, and the example service ----------------------------------------------------
+
+EXAMPLES = [ROOT / "examples" / "seed_imr.json", *sorted((ROOT / "examples" / "cases").glob("*.json"))]
+
+
+def _schema(*args: str) -> dict:
+    result = CliRunner().invoke(main, ["schema", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_mtus_schema_validates_every_example_case_and_its_decision(corpus):
+    """`mtus schema` accepts every example case; `mtus schema --decision` accepts each decision made of it."""
+    jsonschema = pytest.importorskip("jsonschema")
+    cases = jsonschema.Draft202012Validator(_schema(), format_checker=jsonschema.FormatChecker())
+    decisions = jsonschema.Draft202012Validator(_schema("--decision"))
+    jsonschema.Draft202012Validator.check_schema(cases.schema)
+    jsonschema.Draft202012Validator.check_schema(decisions.schema)
+    assert len(EXAMPLES) >= 27
+    for path in EXAMPLES:
+        case = json.loads(path.read_text(encoding="utf-8"))
+        assert not list(cases.iter_errors(case)), path.name
+        assert not list(decisions.iter_errors(corpus.decide(case).to_dict())), path.name
+
+
+def test_mtus_schema_refuses_what_validation_refuses(corpus, seed_case):
+    """Each kind of bad case is refused by the schema and by validation alike."""
+    jsonschema = pytest.importorskip("jsonschema")
+    cases = jsonschema.Draft202012Validator(_schema(), format_checker=jsonschema.FormatChecker())
+    surgery = {"date": "2015-01-02", "procedure": "knee_arthroscopy", "body_region": "knee"}
+    bad = [
+        {**seed_case, "service": "physio"},
+        {**seed_case, "quantity": 0},
+        {**seed_case, "quantity": "12"},
+        {**seed_case, "colour": "red"},
+        {k: v for k, v in seed_case.items() if k != "request_date"},
+        {**seed_case, "request_date": "23/09/2015"},
+        {**seed_case, "diagnoses": ["not a code"]},
+        {**seed_case, "surgeries": [{**surgery, "body_region": "kne"}]},
+        {**seed_case, "surgeries": [{**surgery, "extra": 1}]},
+        {**seed_case, "id": 7},
+        {**seed_case, "functional_improvement": "yes"},
+    ]
+    for case in bad:
+        assert list(cases.iter_errors(case)), case
+        with pytest.raises(mtus_dsl.CaseError):
+            corpus.case(case)
+    assert not list(cases.iter_errors({**seed_case, "functional_improvement": None, "diagnoses": [" m51.26 "]}))
+
+
+def test_mtus_schema_of_other_guidelines_has_their_inputs(tmp_path):
+    """`mtus schema -g FILES` describes the inputs those files add."""
+    (tmp_path / "extra.mtus").write_text('input pain_score: integer 0..10 "pain on a scale of 0 to 10"\n',
+                                         encoding="utf-8")
+    schema = _schema("-g", str(tmp_path / "extra.mtus"))
+    assert schema["properties"]["pain_score"]["anyOf"][0] == {"type": "integer", "minimum": 0, "maximum": 10}
+
+
+def _doc_block(doc: str, title: str) -> str:
+    """The body of the fenced block of docs/<doc> whose info string ends with `title=<title>`."""
+    text = (ROOT / "docs" / doc).read_text(encoding="utf-8")
+    start = text.index(f"title={title}\n")
+    body = text[start:].split("\n", 1)[1]
+    return body.split("\n```\n", 1)[0] + "\n"
+
+
+def test_the_example_service_answers_a_bad_case_with_422_and_loc_paths(tmp_path, monkeypatch, seed_case):
+    """The service in docs/embedding.md: a decision is 200, a bad case 422 with each problem's loc path."""
+    import io
+    import wsgiref.util
+
+    _compiled(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "mtus_rules", raising=False)
+    service: dict = {"__name__": "service"}
+    exec(compile(_doc_block("embedding.md", "service.py"), "service.py", "exec"), service)
+
+    def post(path: str, body: bytes) -> tuple[str, object]:
+        environ: dict = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "CONTENT_LENGTH": str(len(body)),
+                         "CONTENT_TYPE": "application/json", "wsgi.input": io.BytesIO(body)}
+        wsgiref.util.setup_testing_defaults(environ)
+        answer: dict = {}
+        chunks = service["app"](environ, lambda status, headers: answer.update(status=status, headers=headers))
+        assert ("Content-Type", "application/json") in answer["headers"]
+        return answer["status"], json.loads(b"".join(chunks))
+
+    status, decision = post("/decide", json.dumps(seed_case).encode())
+    assert status == "200 OK" and decision["outcome"] == "modify" and decision["provenance"]["sources"]
+    bad = {**seed_case, "service": "physio", "surgeries": [{"date": "2015-02-30", "procedure": "knee_arthroscopy",
+                                                            "body_region": "knee"}]}
+    status, body = post("/decide", json.dumps(bad).encode())
+    assert status == "422 Unprocessable Entity"
+    assert [(p["loc"], p["type"]) for p in body["detail"]] == [
+        (["service"], "not_a_member"), (["surgeries", 0, "date"], "not_a_date")]
+    assert post("/decide", b"{not json")[0] == "400 Bad Request"
+    assert post("/decide", b"[]")[1]["detail"] == [
+        {"loc": [], "type": "not_an_object", "msg": "a case must be a JSON object, not a list", "field": ""}]
+    assert post("/elsewhere", b"{}")[0] == "404 Not Found"
