@@ -105,19 +105,7 @@ def decide(file: str, guideline_paths: tuple[str, ...], as_json: bool, trace: bo
             click.echo(f"error: cannot read {file}: {error.strerror or error}", err=True)
             sys.exit(EXIT_BAD_INPUT)
         sys.exit(status)
-    try:
-        with open(file, "rb") as stream:
-            raw = stream.read(MAX_CASE_BYTES + 1)
-    except OSError as error:
-        click.echo(f"error: cannot read {file}: {error.strerror or error}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
-    try:
-        if len(raw) > MAX_CASE_BYTES:
-            raise BadJSON(f"the file is larger than {MAX_CASE_BYTES} bytes; a case is much smaller", 1, 1)
-        data = read_json(raw)
-    except BadJSON as error:
-        click.echo(f"{file}:{error.line}:{error.column}: error: {printable(error.message)}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+    data = _read_case(file)
     try:
         decision = decide_one(data)
     except CaseError as error:
@@ -131,6 +119,63 @@ def decide(file: str, guideline_paths: tuple[str, ...], as_json: bool, trace: bo
         click.echo(json.dumps(decision.to_dict(), indent=2))
     else:
         click.echo(letter(decision, data, trace))
+
+
+def _read_case(file: str) -> Any:
+    """Read the one case in a .json file; a file that cannot be read or is not JSON is bad input (exit 2)."""
+    try:
+        with open(file, "rb") as stream:
+            raw = stream.read(MAX_CASE_BYTES + 1)
+    except OSError as error:
+        click.echo(f"error: cannot read {file}: {error.strerror or error}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    try:
+        if len(raw) > MAX_CASE_BYTES:
+            raise BadJSON(f"the file is larger than {MAX_CASE_BYTES} bytes; a case is much smaller", 1, 1)
+        return read_json(raw)
+    except BadJSON as error:
+        click.echo(f"{file}:{error.line}:{error.column}: error: {printable(error.message)}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@main.command(name="explain")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "-g",
+    "--guidelines",
+    "guideline_paths",
+    multiple=True,
+    type=click.Path(),
+    help="Guideline files or directories (default: the shipped corpus).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the tree as JSON.")
+def explain_command(file: str, guideline_paths: tuple[str, ...], as_json: bool) -> None:
+    """Explain the decision on the case in FILE as a tree: rules consulted, values read, caps, arithmetic."""
+    from mtus_dsl import explain
+
+    schedule = _schedule(guideline_paths)
+    data = _read_case(file)
+    try:
+        tree = explain.explain(schedule.engine, schedule.case(data))
+    except CaseError as error:
+        for problem in capped(error.errors):
+            click.echo(f"{file}: error: {printable(str(problem))}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except rt.RuleError as error:
+        click.echo(rule_failure(error, schedule, file), err=True)
+        sys.exit(EXIT_RULE_FAILURE)
+    if as_json:
+        click.echo(json.dumps(tree, indent=2))
+        return
+    if sys.stdout.isatty():
+        try:
+            from rich.console import Console
+        except ModuleNotFoundError:  # rich is optional: plain text below
+            pass
+        else:
+            Console().print(explain.render_rich(tree))
+            return
+    click.echo("\n".join(printable(line) for line in explain.render(tree).split("\n")))
 
 
 # --- reading cases: JSON with bounds, each problem located ----------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 #: What `pip install mtus-dsl[authoring]` adds, and the command line needs.
-AUTHORING = ("click", "lark", "hypothesis")
+AUTHORING = ("click", "lark", "hypothesis", "rich")
 #: The exit status of a usage error (as in mtus_dsl.cli, which cannot be imported here without click).
 EXIT_BAD_INPUT = 2
 

@@ -211,7 +211,7 @@ _WITHOUT_AUTHORING = """
 import sys
 class _Absent:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("lark", "hypothesis", "click"):
+        if name.split(".")[0] in ("lark", "hypothesis", "click", "rich"):
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return None
 sys.meta_path.insert(0, _Absent())
@@ -343,3 +343,83 @@ def test_the_example_service_answers_a_bad_case_with_422_and_loc_paths(tmp_path,
     assert post("/decide", b"[]")[1]["detail"] == [
         {"loc": [], "type": "not_an_object", "msg": "a case must be a JSON object, not a list", "field": ""}]
     assert post("/elsewhere", b"{}")[0] == "404 Not Found"
+
+
+# --- mtus explain --------------------------------------------------------------------------------
+
+
+def test_explain_shows_the_clause_that_decided_and_the_values(corpus):
+    """`mtus explain` on the seed: the governing rule and its values, the rules ruled out and why, the arithmetic."""
+    result = CliRunner().invoke(main, ["explain", str(SEED)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[1] == "Decision: modify, 10 of 12 visits"
+    governs = next(i for i, line in enumerate(lines) if "✔ neuritis (rule, guidelines/cpmtg_2009.mtus:" in line)
+    assert "governs" in lines[governs]
+    assert "neuritis_type = true" in lines[governs + 1] and "prior_visits = 0" in lines[governs + 1]
+    assert any("✘ myalgia" in line and "its condition 'myalgia in conditions' does not hold" in line
+               for line in lines)
+    assert any("not_in_force" in line and "(2016) is not in force on 2015-09-23" in line for line in lines)
+    assert "neuritis: 10 visits over 4 weeks - 0 already given = 10 more" in result.output
+    assert "approved = min(12 requested, 10 by neuritis) = 10" in result.output
+    assert "editions: cpmtg_2009, postsurgical_2009, lc_4604_5" in result.output
+
+
+def test_explain_json_agrees_with_the_decision(corpus):
+    """`mtus explain --json` for every example: the decision's numbers, its trace, caps that bind in the arithmetic."""
+    for path in EXAMPLES:
+        result = CliRunner().invoke(main, ["explain", str(path), "--json"])
+        assert result.exit_code == 0, (path.name, result.output)
+        tree = json.loads(result.output)
+        decision = corpus.decide(json.loads(path.read_text(encoding="utf-8")))
+        assert (tree["outcome"], tree["approved"], tree["requested"]) == (
+            decision.outcome.value, decision.approved, decision.requested), path.name
+        assert [(n["rule"], n["status"], n["detail"]) for n in tree["rules"] + tree["caps"]] == [
+            (e.rule, e.status, e.detail) for e in decision.trace], path.name
+        if tree["arithmetic"] is not None:
+            limits = tree["arithmetic"]["limits"]
+            assert min([decision.requested, *(item["allowed"] for item in limits)]) == decision.approved, path.name
+            assert {item["rule"] for item in limits[1:] if item["binds"]} == set(decision.rules[1:]), path.name
+        else:
+            assert decision.approved == 0, path.name
+
+
+def test_explain_reports_a_bad_case_as_decide_does(tmp_path):
+    """A case that does not follow the case format: located problems and exit status 2."""
+    case = tmp_path / "bad.json"
+    case.write_text(json.dumps({**json.loads(SEED.read_text()), "service": "physio"}), encoding="utf-8")
+    result = CliRunner().invoke(main, ["explain", str(case)])
+    assert result.exit_code == 2
+    assert "bad.json: error: service: 'physio' is not a known service" in result.output
+
+
+def test_explain_renders_clauses_when_the_trace_has_them():
+    """Sub-conditions of the clause-level trace (text, value, reads, matched) appear under their rule."""
+    from mtus_dsl.explain import render
+
+    clause = {"text": "neuritis_type", "value": "true", "read": [{"name": "diagnoses", "value": "[722.10]"}],
+              "matched": "722.10"}
+    node = {"rule": "neuritis", "kind": "rule", "status": "governs", "detail": "applies to this request",
+            "source": "g.mtus:3", "citation": "", "read": [], "clauses": [clause]}
+    tree = {"id": None, "request": {"service": "physical_therapy", "body_region": "knee",
+                                    "request_date": "2015-01-01", "quantity": 3},
+            "outcome": "certify", "requested": 3, "approved": 3, "unit": "visits", "rules": [node], "caps": [],
+            "arithmetic": None, "missing": [], "citations": [], "rationale": "", "provenance": None}
+    assert "│     └─ neuritis_type: true (read diagnoses = [722.10]) (matched 722.10)" in render(tree)
+
+
+def test_explain_for_a_terminal_is_the_same_tree_in_rich(corpus, seed_case):
+    """`render_rich` lays out the plain tree's lines as a rich Tree: the same text, branch for branch."""
+    pytest.importorskip("rich")
+    from rich.console import Console
+
+    from mtus_dsl.explain import explain, render, render_rich
+
+    tree = explain(corpus.engine, seed_case)
+    console = Console(record=True, width=400, color_system=None)
+    console.print(render_rich(tree))
+    shown = console.export_text()
+    plain = render(tree).splitlines()
+    assert [line.rstrip() for line in shown.splitlines()][:2] == plain[:2]
+    for line in plain[2:]:
+        assert line.lstrip("│├└─ ") in shown
