@@ -150,6 +150,15 @@ def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[Diagnostic]]:
     return [file for file, _ in files], problems
 
 
+def source_name(file: Path, given: Path) -> str:
+    """The name of a .mtus file found under the path `given` to the compiler (see _expand)."""
+    if not given.is_absolute():
+        return str(file)
+    if given.is_dir():
+        return (Path(given.name) / file.relative_to(given)).as_posix()
+    return given.name
+
+
 def _expand(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[Diagnostic]]:
     """Each .mtus file the paths hold, with its name: a path given relative as given; one given absolute
     relative to its guideline root (a directory by its own name, `guidelines/x.mtus`; a file by its
@@ -162,11 +171,9 @@ def _expand(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[D
             found = sorted(path.rglob("*.mtus"))
             if not found:
                 problems.append(Diagnostic("E000", f"no .mtus files in directory '{path}'", None))
-            for file in found:
-                named = (Path(path.name) / file.relative_to(path)).as_posix() if path.is_absolute() else str(file)
-                files.append((file, named))
+            files.extend((file, source_name(file, path)) for file in found)
         elif path.is_file():
-            files.append((path, path.name if path.is_absolute() else str(path)))
+            files.append((path, source_name(path, path)))
         else:
             problems.append(Diagnostic("E000", f"no such file or directory: '{path}'", None))
     return files, problems
