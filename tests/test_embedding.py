@@ -423,3 +423,17 @@ def test_explain_for_a_terminal_is_the_same_tree_in_rich(corpus, seed_case):
     assert [line.rstrip() for line in shown.splitlines()][:2] == plain[:2]
     for line in plain[2:]:
         assert line.lstrip("│├└─ ") in shown
+
+
+def test_compiling_without_the_authoring_extra_says_what_to_install(tmp_path):
+    """Compiling .mtus text on a base install: one clear ModuleNotFoundError naming the extra."""
+    result = _python(_WITHOUT_AUTHORING + """
+import mtus_dsl
+try:
+    mtus_dsl.loads({"x.mtus": "fact never_compiled_before: boolean = true\\n"})
+except ModuleNotFoundError as error:
+    print(error.name, "|", error)
+""", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("lark | compiling .mtus files needs lark")
+    assert "mtus-dsl[authoring]" in result.stdout

@@ -75,7 +75,16 @@ class _Unit:
 
 
 def _parse(unit: _Unit) -> bool:
-    from mtus_dsl.compiler import parser
+    try:
+        from mtus_dsl.compiler import parser
+    except ModuleNotFoundError as error:
+        if error.name != "lark":
+            raise
+        raise ModuleNotFoundError(
+            "compiling .mtus files needs lark, which this installation lacks: install mtus-dsl[authoring] "
+            "(the base install runs compiled modules, and the shipped corpus as the wheel precompiled it)",
+            name="lark",
+        ) from None
 
     for path, text in unit.sources.items():
         module, found = parser.parse_module(text, path)
