@@ -137,19 +137,7 @@ def decide(file: str, guideline_paths: tuple[str, ...], as_json: bool, trace: bo
             click.echo(f"error: cannot read {file}: {error.strerror or error}", err=True)
             sys.exit(EXIT_BAD_INPUT)
         sys.exit(status)
-    try:
-        with open(file, "rb") as stream:
-            raw = stream.read(MAX_CASE_BYTES + 1)
-    except OSError as error:
-        click.echo(f"error: cannot read {file}: {error.strerror or error}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
-    try:
-        if len(raw) > MAX_CASE_BYTES:
-            raise BadJSON(f"the file is larger than {MAX_CASE_BYTES} bytes; a case is much smaller", 1, 1)
-        data = read_json(raw)
-    except BadJSON as error:
-        click.echo(f"{file}:{error.line}:{error.column}: error: {printable(error.message)}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+    data = _read_case(file)
     try:
         decision = decide_one(data)
     except CaseError as error:
@@ -163,6 +151,66 @@ def decide(file: str, guideline_paths: tuple[str, ...], as_json: bool, trace: bo
         click.echo(json.dumps(decision.to_dict(), indent=2))
     else:
         _show(letter(decision, data, trace), "letter")
+
+
+def _read_case(file: str) -> Any:
+    """Read the one case in a .json file; a file that cannot be read or is not JSON is bad input (exit 2)."""
+    try:
+        with open(file, "rb") as stream:
+            raw = stream.read(MAX_CASE_BYTES + 1)
+    except OSError as error:
+        click.echo(f"error: cannot read {file}: {error.strerror or error}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    try:
+        if len(raw) > MAX_CASE_BYTES:
+            raise BadJSON(f"the file is larger than {MAX_CASE_BYTES} bytes; a case is much smaller", 1, 1)
+        return read_json(raw)
+    except BadJSON as error:
+        click.echo(f"{file}:{error.line}:{error.column}: error: {printable(error.message)}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@main.command(name="explain", epilog=_examples(
+    "mtus explain examples/seed_imr.json                the seed's decision as a tree",
+    "mtus explain case.json -g my_rules/ --json          the same tree as JSON",
+))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "-g",
+    "--guidelines",
+    "guideline_paths",
+    multiple=True,
+    type=click.Path(),
+    help="Guideline files or directories (default: the shipped corpus).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the tree as JSON.")
+def explain_command(file: str, guideline_paths: tuple[str, ...], as_json: bool) -> None:
+    """Explain the decision on the case in FILE as a tree: rules consulted, values read, caps, arithmetic."""
+    from mtus_dsl import explain
+
+    schedule = _schedule(guideline_paths)
+    data = _read_case(file)
+    try:
+        tree = explain.explain(schedule.engine, schedule.case(data))
+    except CaseError as error:
+        for problem in capped(error.errors):
+            click.echo(f"{file}: error: {printable(str(problem))}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except rt.RuleError as error:
+        click.echo(rule_failure(error, schedule, file), err=True)
+        sys.exit(EXIT_RULE_FAILURE)
+    if as_json:
+        click.echo(json.dumps(tree, indent=2))
+        return
+    if sys.stdout.isatty():
+        try:
+            from rich.console import Console
+        except ModuleNotFoundError:  # rich is optional: plain text below
+            pass
+        else:
+            Console().print(explain.render_rich(tree))
+            return
+    click.echo("\n".join(printable(line) for line in explain.render(tree).split("\n")))
 
 
 # --- reading cases: JSON with bounds, each problem located ----------------------------
@@ -390,6 +438,27 @@ def letter(decision: Decision, case: Any, trace: bool = False) -> str:
             lines.append(f"  {entry.rule} ({entry.kind}, {entry.source}): {entry.status}: {entry.detail}")
     # Every line is made printable: text from the case cannot start a line of its own.
     return "\n".join(printable(line) for line in lines)
+
+
+@main.command(epilog=_examples(
+    "mtus schema > case.schema.json                    the case the shipped corpus accepts",
+    "mtus schema -g my_rules/ --decision               the decision, for an OpenAPI response",
+))
+@click.option(
+    "-g",
+    "--guidelines",
+    "guideline_paths",
+    multiple=True,
+    type=click.Path(),
+    help="Guideline files or directories (default: the shipped corpus).",
+)
+@click.option("--decision", is_flag=True, help="Print the JSON Schema of a decision instead of a case.")
+def schema(guideline_paths: tuple[str, ...], decision: bool) -> None:
+    """Print the JSON Schema (draft 2020-12) of the case these guidelines accept, or of a decision: for OpenAPI."""
+    from mtus_dsl.json_schema import case_schema, decision_schema
+
+    document = decision_schema() if decision else case_schema(_schedule(guideline_paths).schema)
+    click.echo(json.dumps(document, indent=2))
 
 
 @main.command(epilog=_examples(

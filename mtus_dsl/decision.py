@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import attrs
+
+from mtus_dsl.provenance import Provenance
 
 
 class Outcome(enum.StrEnum):
@@ -55,6 +57,12 @@ class Citation:
         """Return the citation as JSON-ready data."""
         return attrs.asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Citation:
+        """Read a citation back from `to_dict`'s form."""
+        return cls(str(data["document"]), str(data["edition"]), str(data["section"]),
+                   data.get("pages"), data.get("subsection"), data.get("regulation"))
+
 
 @attrs.frozen
 class TraceEntry:
@@ -70,11 +78,28 @@ class TraceEntry:
         """Return the entry as JSON-ready data."""
         return attrs.asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TraceEntry:
+        """Read a trace entry back from `to_dict`'s form (fields it does not know are left out)."""
+        return cls(*(str(data[f.name]) for f in attrs.fields(cls)))
 
-#: Renders a decision's explanation on demand: (citations, rationale, trace).
-Explanation = Callable[[], tuple[tuple[Citation, ...], str, tuple[TraceEntry, ...]]]
 
-_FIELDS = ("id", "outcome", "requested", "approved", "citations", "rationale", "missing", "trace", "rules", "unit")
+class Explanation(Protocol):
+    """Renders a decision's explanation on demand: (citations, rationale, trace), and its provenance."""
+
+    def __call__(self) -> tuple[tuple[Citation, ...], str, tuple[TraceEntry, ...]]: ...
+
+    def provenance(self) -> Provenance:
+        """What produced the decision: mtus-dsl version, sources' hash, editions used."""
+        ...
+
+
+_FIELDS = (
+    "id", "outcome", "requested", "approved", "citations", "rationale", "missing", "trace", "rules", "unit",
+    "provenance",
+)
+#: How many fields decide equality: all but provenance (what produced a decision, not what it says).
+_COMPARED = 10
 
 
 def _field(index: int) -> Any:
@@ -115,8 +140,10 @@ class Decision:
         trace: tuple[TraceEntry, ...] = (),
         rules: tuple[str, ...] = (),
         unit: str = "units",
+        provenance: Provenance | None = None,
     ):
-        _set(self, "_values", (id, outcome, requested, approved, citations, rationale, missing, trace, rules, unit))
+        _set(self, "_values",
+             (id, outcome, requested, approved, citations, rationale, missing, trace, rules, unit, provenance))
         _set(self, "_explain", None)
 
     @classmethod
@@ -133,7 +160,7 @@ class Decision:
     ) -> Decision:
         """A decision whose citations, rationale and trace `explain` renders when first read."""
         self = _new(cls)
-        _set(self, "_values", (id, outcome, requested, approved, None, None, missing, None, rules, unit))
+        _set(self, "_values", (id, outcome, requested, approved, None, None, missing, None, rules, unit, None))
         _set(self, "_explain", explain)
         return self
 
@@ -142,7 +169,8 @@ class Decision:
         if explain is not None:
             citations, rationale, trace = explain()
             v = self._values
-            _set(self, "_values", (v[0], v[1], v[2], v[3], citations, rationale, v[6], trace, v[8], v[9]))
+            _set(self, "_values",
+                 (v[0], v[1], v[2], v[3], citations, rationale, v[6], trace, v[8], v[9], explain.provenance()))
             _set(self, "_explain", None)
         return self._values
 
@@ -164,6 +192,12 @@ class Decision:
         entries: tuple[TraceEntry, ...] = self._rendered()[7]
         return entries
 
+    @property
+    def provenance(self) -> Provenance | None:
+        """The mtus-dsl version, guideline sources' hash and editions that produced it (None if built by hand)."""
+        made: Provenance | None = self._rendered()[10]
+        return made
+
     def __setattr__(self, name: str, value: Any) -> None:
         raise attrs.exceptions.FrozenInstanceError()
 
@@ -174,10 +208,10 @@ class Decision:
         if other.__class__ is not Decision:
             return NotImplemented
         assert isinstance(other, Decision)
-        return self._rendered() == other._rendered()
+        return self._rendered()[:_COMPARED] == other._rendered()[:_COMPARED]
 
     def __hash__(self) -> int:
-        return hash(self._rendered())
+        return hash(self._rendered()[:_COMPARED])
 
     def __repr__(self) -> str:
         return "Decision(" + ", ".join(f"{n}={v!r}" for n, v in zip(_FIELDS, self._rendered())) + ")"
@@ -203,7 +237,26 @@ class Decision:
             "missing": list(self.missing),
             "rules": list(self.rules),
             "trace": [t.to_dict() for t in self.trace],
+            "provenance": None if self.provenance is None else self.provenance.to_dict(),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Decision:
+        """Read a decision back from its JSON form (`to_dict`), as a client of a service would."""
+        provenance = data.get("provenance")
+        return cls(
+            data.get("id"),
+            Outcome(data["outcome"]),
+            int(data["requested"]),
+            int(data["approved"]),
+            tuple(Citation.from_dict(c) for c in data.get("citations", ())),
+            str(data.get("rationale", "")),
+            tuple(data.get("missing", ())),
+            tuple(TraceEntry.from_dict(t) for t in data.get("trace", ())),
+            tuple(data.get("rules", ())),
+            str(data.get("unit", "units")),
+            None if provenance is None else Provenance.from_dict(provenance),
+        )
 
 
 _set = object.__setattr__

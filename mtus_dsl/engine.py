@@ -23,6 +23,7 @@ import attrs
 
 from mtus_dsl.case import Case, CaseSchema
 from mtus_dsl.decision import Citation, Decision, Outcome
+from mtus_dsl.provenance import UNRECORDED, Provenance
 from mtus_dsl.runtime import NOT_IN_FORCE, OUT_OF_SCOPE, RuleError, Unknown, join
 from mtus_dsl.text import Explanation
 
@@ -110,6 +111,8 @@ class Plan:
     rules: tuple[Rule, ...]
     #: A fast validator of case dicts (generated per schema), or None for the general one.
     validate: Callable[[Any], Case] | None = None
+    #: The mtus-dsl that compiled the plan and the hash of its sources (a decision adds its editions).
+    provenance: Provenance = UNRECORDED
 
 
 class Allowance(NamedTuple):

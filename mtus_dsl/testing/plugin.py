@@ -69,7 +69,7 @@ class MtusFile(pytest.File):
 
     def collect(self) -> Iterator[pytest.Item]:
         """Compile the file's corpus (once per session) and yield its checks."""
-        from mtus_dsl.compiler import compile_paths
+        from mtus_dsl.compiler import compile_paths, source_name
         from mtus_dsl.diagnostics import render_all
         from mtus_dsl.schedule import Schedule
         from mtus_dsl.testing.runner import Suite
@@ -87,9 +87,9 @@ class MtusFile(pytest.File):
         if isinstance(suite, str):
             yield MtusItem.from_parent(self, name="compile", suite=None, check=None, report=suite)
             return
-        mine = self.path.resolve()
+        mine = source_name(self.path.resolve(), root)  # the name the compiler gave this file
         for file in suite.files():
-            if Path(file).resolve() == mine:
+            if file == mine:
                 for check in suite.checks(file):
                     name = check.name.replace("::", ": ")
                     yield MtusItem.from_parent(self, name=name, suite=suite, check=check, report=None)
