@@ -373,14 +373,66 @@ def needs_information(ctx: Context, data: dict[str, Any], more: st.DataObject) -
         raise Violation(f"with every fact given, the decision still needs {', '.join(complete.missing)}", related)
     if decision.outcome is Outcome.NEEDS_INFORMATION:
         return
-    before = (decision.outcome, decision.approved, decision.rules)
-    after = (complete.outcome, complete.approved, complete.rules)
+    # Decisions are compared by what they decide: a rule and a cap that tie may be listed or not
+    # (language.md: a tie cannot change the number), so the list of deciding rules is not compared.
+    before = (decision.outcome, decision.approved)
+    after = (complete.outcome, complete.approved)
     if before != after:
         names = ", ".join(s.name for s in fill)
         raise Violation(
             f"{summary(decision)} does not say it needs {names}, but giving them changes it to {summary(complete)}",
             related,
         )
+
+
+def prior_visits(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
+    """More prior units never approve more; and they count once: each one more given is one fewer allowed.
+
+    The case is decided by a rule whose limit counts an integer input (prior visits). The same
+    case with K more prior units, decided by the same rule, approves no more; and when that rule
+    alone held the first request below what it asked (its limit binds), it now approves K fewer
+    (none when fewer than K remained): the total, prior and approved, stays what the limit allows.
+    """
+    decision = ctx.decide(data)
+    assume(decision.outcome.value in DECIDED)
+    rule = ctx.program.rule(decision.rules[0])
+    action = rule.action
+    counting = action.counting if isinstance(action, (ir.Limit, ir.Trial)) else None
+    assume(isinstance(counting, ir.Input) and counting.type.kind == "integer")
+    assert isinstance(counting, ir.Input)
+    prior = data.get(counting.name)
+    assume(isinstance(prior, int))
+    assert isinstance(prior, int)
+    high = counting.type.high if counting.type.high is not None else prior + 100
+    assume(prior < high)
+    # One more unit first: a limit counted twice shows at once, before the allowance runs out.
+    extra = more.draw(st.one_of(st.just(1), st.integers(1, max(1, min(high - prior, 30)))), label="more prior units")
+    given_more = {**data, counting.name: prior + extra}
+    if isinstance(action, ir.Trial):
+        # A trial's course changes at its initial course (the extension starts there): compare
+        # only within one course.
+        initial = ctx.eval(action.initial, ctx.facts(data))
+        assume(isinstance(initial, int) and (prior + extra < initial or prior >= initial))
+    other = ctx.decide(given_more)
+    related = [(f"the same case with {counting.name} {prior + extra}", given_more)]
+    if other.outcome.value not in DECIDED or other.rules[:1] != decision.rules[:1]:
+        return  # not decided, or another rule governs (an extension after the initial course)
+    if other.approved > decision.approved:
+        raise Violation(
+            f"with {extra} more {counting.name} ({prior + extra} instead of {prior}) it approves more: "
+            f"{summary(other)} instead of {summary(decision)}",
+            related,
+        )
+    binds = decision.approved < data["quantity"]
+    if binds and decision.rules == other.rules == (rule.name,):
+        expected = max(0, decision.approved - extra)
+        if other.approved != expected:
+            raise Violation(
+                f"{counting.name} are not counted once by {rule.name}: with {prior} it approves "
+                f"{decision.approved} ({prior + decision.approved} in all), so with {prior + extra} it should "
+                f"approve {expected}, but approves {other.approved} ({prior + extra + other.approved} in all)",
+                related,
+            )
 
 
 @attrs.frozen
@@ -400,6 +452,9 @@ BUILTIN_PROPERTIES = (
     BuiltinProperty("modify_exact", "approved is exactly what the deciding rule and caps allow", modify_exact),
     BuiltinProperty(
         "exceptions", "when an unless condition holds, the excepted rule does not decide", exceptions_dominate
+    ),
+    BuiltinProperty(
+        "prior_visits", "more prior units never approve more, and count once against the limit", prior_visits
     ),
     BuiltinProperty("citations", "every decision cites document, section and page or subsection", citations),
     BuiltinProperty(

@@ -8,6 +8,7 @@ the services and regions its rules cover), one per property the file states.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -17,7 +18,7 @@ from typing import Any
 import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.errors import HypothesisException, Unsatisfiable
+from hypothesis.errors import HypothesisException, Unsatisfiable, UnsatisfiedAssumption
 
 from mtus_dsl.compiler import PRELUDE_NAME, compile_paths, ir
 from mtus_dsl.compiler.syntax import KEYWORDS
@@ -68,6 +69,8 @@ class Check:
     name: str
     line: int
     judge: Callable[[], Verdict]
+    #: The built-in properties of one file share one search; it runs the properties selected with this one.
+    search: PropertySearch | None = None
 
     def run(self) -> CheckResult:
         """Run the check."""
@@ -108,9 +111,10 @@ class Suite:
         rules = [r for r in self.program.rules if r.origin.path == file]
         if rules:
             line = min(r.origin.line for r in rules)
+            search = PropertySearch(self, [r.name for r in rules])
             for prop in BUILTIN_PROPERTIES:
-                judge = self._builtin(prop, [r.name for r in rules])
-                out.append(Check(file, "builtin", f"{prop.name}: {prop.title}", line, judge))
+                judge = functools.partial(search.verdict, prop.name)
+                out.append(Check(file, "builtin", f"{prop.name}: {prop.title}", line, judge, search))
         for stated in self.program.properties:
             if stated.origin.path == file:
                 name = f"property {stated.name}: {stated.description}"
@@ -119,7 +123,7 @@ class Suite:
 
     def run(self, file: str) -> list[CheckResult]:
         """Run every check of one file."""
-        return [check.run() for check in self.checks(file)]
+        return run_checks(self.checks(file))
 
     # --- the three kinds of check ----------------------------------------------------------
     def _example(self, example: ir.ExampleInfo) -> Callable[[], Verdict]:
@@ -132,14 +136,6 @@ class Suite:
             return Verdict(not failures, "; ".join(failures) or "compiled and interpreted")
 
         return judge
-
-    def _builtin(self, prop: BuiltinProperty, rules: Sequence[str]) -> Callable[[], Verdict]:
-        def body(data: dict[str, Any], more: st.DataObject) -> bool:
-            prop.check(self.context, data, more)
-            return True
-
-        strategy = self.context.strategies.case_data(rules=rules, unknown=prop.unknown)
-        return lambda: self._search(strategy, body)
 
     def _stated(self, stated: ir.PropertyInfo) -> Callable[[], Verdict]:
         def body(data: dict[str, Any], more: st.DataObject) -> bool:
@@ -213,6 +209,75 @@ def _message(error: Exception) -> str:
     if isinstance(error, Violation):
         return error.message
     return f"the check itself failed: {type(error).__name__}: {error}"
+
+
+class PropertySearch:
+    """The built-in properties of one file, checked together: every generated case against each property.
+
+    Generating a case costs more than checking it, so the properties share one search. A
+    property that fails is searched for again on its own, so that its counterexample is
+    shrunk for it; the others are searched for once more without it.
+    """
+
+    def __init__(self, suite: Suite, rules: Sequence[str]):
+        self.suite = suite
+        self.rules = tuple(rules)
+        self.verdicts: dict[str, Verdict] = {}
+        #: The properties to run when the first verdict is asked for (None: all).
+        self.selected: set[str] | None = None
+
+    def verdict(self, name: str) -> Verdict:
+        """The verdict of one property, searching (with the other selected ones) on first use."""
+        if name not in self.verdicts:
+            wanted = ({name} | (self.selected or set())) if self.selected is not None else None
+            pending = [p for p in BUILTIN_PROPERTIES if wanted is None or p.name in wanted]
+            self._run([p for p in pending if p.name not in self.verdicts])
+        return self.verdicts[name]
+
+    def _run(self, pending: list[BuiltinProperty]) -> None:
+        context = self.suite.context
+        # Each case leaves inputs out with the chance one of the properties asks for, so each gets its cases.
+        chances = sorted({p.unknown for p in pending})
+        strategy = context.strategies.case_data(rules=self.rules, unknown=chances)
+        while pending:
+            counts = {p.name: 0 for p in pending}
+            failed: list[BuiltinProperty] = []
+
+            def body(
+                data: dict[str, Any],
+                more: st.DataObject,
+                pending: list[BuiltinProperty] = pending,
+                counts: dict[str, int] = counts,
+                failed: list[BuiltinProperty] = failed,
+            ) -> bool:
+                for prop in pending:
+                    try:
+                        prop.check(context, data, more)
+                    except UnsatisfiedAssumption:
+                        continue  # not a case this property is about
+                    except Exception:
+                        failed[:] = [prop]
+                        raise
+                    counts[prop.name] += 1
+                return True
+
+            verdict = self.suite._search(strategy, body)
+            if verdict.passed or not failed:
+                for prop in pending:
+                    self.verdicts[prop.name] = (
+                        Verdict(True, f"{counts[prop.name]} cases") if verdict.passed else verdict
+                    )
+                return
+            self.verdicts[failed[0].name] = verdict
+            pending = [p for p in pending if p is not failed[0]]
+
+
+def run_checks(checks: Sequence[Check]) -> list[CheckResult]:
+    """Run checks; the built-in properties among them share one search per file (the unselected ones are skipped)."""
+    for check in checks:
+        if check.search is not None:
+            check.search.selected = {c.name.split(":")[0] for c in checks if c.search is check.search}
+    return [check.run() for check in checks]
 
 
 # --- reports -------------------------------------------------------------------------------------
@@ -355,7 +420,7 @@ def run_command(
         checks = suite.checks(file)
         if not checks:
             out("  (no examples, rules or properties here to test)")
-        results = [c.run() for c in checks if select is None or select in c.name]
+        results = run_checks([c for c in checks if select is None or select in c.name])
         examples = [r for r in results if r.check.kind == "example"]
         if examples and all(r.passed for r in examples):
             out(f"  ok    {len(examples)} example(s), each decided as stated by compiled code and interpreter")
