@@ -450,6 +450,13 @@ class CaseStrategies:
             for t in targets
         }
         solved = [c for c in aimed_cases(self.program) if c.get("service") and c.get("body_region")]
+        # The values a fixed service or region may take: one value, or a sampled_from strategy's elements.
+        scope: dict[str, set[Any]] = {}
+        for name in ("service", "body_region"):
+            if name in fixed:
+                value = fixed[name]
+                elements = getattr(value, "elements", None) if isinstance(value, st.SearchStrategy) else [value]
+                scope[name] = set(elements) if elements is not None else set()
         solved = [c for c in solved if not pairs or (c["service"], c["body_region"]) in pairs]
         # The chance an optional input is left out: True is one in ten; of several, one is picked per case.
         chances = [unknown] if isinstance(unknown, (bool, int, float)) else list(unknown)
@@ -471,23 +478,17 @@ class CaseStrategies:
             free = "service" not in fixed and "body_region" not in fixed
             if aimed and free and solved and draw(st.integers(0, 9)) == 0:
                 return {k: v for k, v in draw(st.sampled_from(solved)).items() if k in allowed}
-            # A fixed service or region (a stated property's `for` lines) is drawn first; the rules aimed
-            # at are then those deciding there.
-            for name in ("service", "body_region"):
-                if aimed and name in fixed:
-                    value = fixed[name]
-                    data[name] = draw(value) if isinstance(value, st.SearchStrategy) else to_json(value)
-            within = [
-                t for t in targets
-                if any(all(data.get(f, v) == v for f, v in zip(("service", "body_region"), pair)) for pair in t.pairs)
-            ]
+            # A fixed service or region (a stated property's `for` lines) narrows the rules aimed at to those
+            # deciding there; the pair is then the rule's own, within the values fixed.
+            def fits(pair: tuple[str, str]) -> bool:
+                return all(v in scope[f] for f, v in zip(("service", "body_region"), pair) if f in scope)
+
+            within = [t for t in targets if any(fits(pair) for pair in t.pairs)]
             if aimed and within:
                 target = draw(st.sampled_from(within))
-                options = [
-                    pair for pair in (target.focus if draw(_COIN) else target.pairs)
-                    if all(data.get(f, v) == v for f, v in zip(("service", "body_region"), pair))
-                ] or [pair for pair in target.pairs
-                      if all(data.get(f, v) == v for f, v in zip(("service", "body_region"), pair))]
+                # Mostly where its own conditions point (`when service = massage`).
+                focused = [pair for pair in target.focus if fits(pair)]
+                options = focused if focused and draw(st.integers(0, 3)) > 0 else [p for p in target.pairs if fits(p)]
                 data["service"], data["body_region"] = draw(st.sampled_from(options))
                 if request_date is not None:
                     data["request_date"] = draw(dates[target.edition])
@@ -559,7 +560,7 @@ class CaseStrategies:
         # allow this very case (one either side) is a branch of its own: where limits bind or break.
         options = [st.sampled_from(near)] * 2 if near else []
         if allowed:
-            options.append(st.sampled_from(allowed))
+            options += [st.sampled_from(allowed)] * 2
         chosen = st.one_of(*options, plain) if options else plain
         return int(draw(chosen))
 
