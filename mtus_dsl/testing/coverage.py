@@ -90,7 +90,7 @@ class Coverage:
         for name in decision.rules:
             rule = self.program.rule(name)
             self.pages.add((rule.section, cited(rule.citation)))
-        sections = {self.program.rule(n).section for n in decision.rules[:1]} or {
+        sections = {self.program.rule(n).section for n in decision.rules} or {
             self.program.rule(n).section for n in (*rules, *caps)
         }
         for section in sections:

@@ -453,15 +453,15 @@ BUILTIN_PROPERTIES = (
     BuiltinProperty(
         "exceptions", "when an unless condition holds, the excepted rule does not decide", exceptions_dominate
     ),
-    BuiltinProperty(
-        "prior_visits", "more prior units never approve more, and count once against the limit", prior_visits
-    ),
     BuiltinProperty("citations", "every decision cites document, section and page or subsection", citations),
     BuiltinProperty(
         "needs_information",
         "needs_information exactly when the outcome depends on an unknown fact",
         needs_information,
         unknown=0.4,
+    ),
+    BuiltinProperty(
+        "prior_visits", "more prior units never approve more, and count once against the limit", prior_visits
     ),
 )
 
