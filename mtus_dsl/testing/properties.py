@@ -443,6 +443,8 @@ class BuiltinProperty:
     title: str
     check: Callable[[Context, dict[str, Any], st.DataObject], None]
     unknown: float = 0.1  # the chance each optional input is left out of a generated case
+    #: Whether a file may have no case it is about (prior_visits: a file whose limits count nothing).
+    may_be_vacuous: bool = False
 
 
 BUILTIN_PROPERTIES = (
@@ -461,7 +463,10 @@ BUILTIN_PROPERTIES = (
         unknown=0.4,
     ),
     BuiltinProperty(
-        "prior_visits", "more prior units never approve more, and count once against the limit", prior_visits
+        "prior_visits",
+        "more prior units never approve more, and count once against the limit",
+        prior_visits,
+        may_be_vacuous=True,
     ),
 )
 

@@ -276,12 +276,17 @@ class PropertySearch:
             verdict = self.suite._search(strategy, body)
             if verdict.passed or not failed:
                 for prop in pending:
-                    self.verdicts[prop.name] = (
-                        Verdict(True, f"{counts[prop.name]} cases") if verdict.passed else verdict
-                    )
+                    self.verdicts[prop.name] = _tally(prop, counts[prop.name]) if verdict.passed else verdict
                 return
             self.verdicts[failed[0].name] = verdict
             pending = [p for p in pending if p is not failed[0]]
+
+
+def _tally(prop: BuiltinProperty, checked: int) -> Verdict:
+    """A property that held on every case it checked passed, unless it checked none and must check some."""
+    if checked == 0 and not prop.may_be_vacuous:
+        return Verdict(False, "no generated case was one it checks (none decided? see totality): nothing was checked")
+    return Verdict(True, f"{checked} cases")
 
 
 def run_checks(checks: Sequence[Check]) -> list[CheckResult]:
