@@ -446,7 +446,8 @@ class CaseStrategies:
         targets = [t for t in targets if t.pairs]
         dates = {t.edition: self.date([t.edition]).map(datetime.date.isoformat) for t in targets}
         hinted = {
-            t.rule: {name: st.sampled_from(values) for name, values in t.hints.items() if name not in fixed}
+            # The quantity is drawn last, at its own boundaries (`_quantity`).
+            t.rule: {name: st.sampled_from(v) for name, v in t.hints.items() if name not in {*fixed, "quantity"}}
             for t in targets
         }
         solved = [c for c in aimed_cases(self.program) if c.get("service") and c.get("body_region")]
@@ -472,6 +473,7 @@ class CaseStrategies:
             data: dict[str, Any] = {}
             absent = draw(absences)
             hints: Mapping[str, st.SearchStrategy[Any]] = {}
+            compared: tuple[Any, ...] = ()  # the quantities the rule aimed at compares with, one either side
             # Nine cases in ten fall where one of the rules decides (its services, regions and edition),
             # with its conditions' boundary values now and then; the tenth tests the scope itself.
             aimed = bool(pairs) and draw(st.integers(0, 9)) > 0
@@ -493,6 +495,7 @@ class CaseStrategies:
                 if request_date is not None:
                     data["request_date"] = draw(dates[target.edition])
                 hints = hinted[target.rule]
+                compared = target.hints.get("quantity", ())
             elif aimed and free:
                 data["service"], data["body_region"] = draw(st.sampled_from(pairs))
             if request_date is not None and "request_date" not in data:
@@ -519,7 +522,7 @@ class CaseStrategies:
                     continue  # no value is valid (an enumeration with no members): leave it out
                 data[name] = self.draw_value(draw, spec.type, data)
             if "quantity" not in fixed and "quantity" in self.specs:
-                data["quantity"] = self._quantity(draw, data)
+                data["quantity"] = self._quantity(draw, data, compared)
             return {name: data[name] for name in self.schema.field_names() if name in data}
 
         return build()
@@ -534,7 +537,7 @@ class CaseStrategies:
             raise ValueError(f"unknown rule '{name}'{did_you_mean(name, [r.name for r in self.program.rules])}")
         return sorted(key for key, (names, caps) in self.program.dispatch if wanted & set(names + caps))
 
-    def _quantity(self, draw: st.DrawFn, data: dict[str, Any]) -> int:
+    def _quantity(self, draw: st.DrawFn, data: dict[str, Any], compared: Sequence[int] = ()) -> int:
         """Draw the quantity last: any, or one at a boundary (the units still allowed, a limit less the units counted).
 
         One draw, so that shrinking moves it down like any number (and past the boundaries).
@@ -561,6 +564,10 @@ class CaseStrategies:
         options = [st.sampled_from(near)] * 2 if near else []
         if allowed:
             options += [st.sampled_from(allowed)] * 2
+        # The quantities the rule aimed at compares the request with (`when quantity > 12`), one either side.
+        within = [v for v in compared if low <= v <= high]
+        if within:
+            options += [st.sampled_from(within)] * 2
         chosen = st.one_of(*options, plain) if options else plain
         return int(draw(chosen))
 
