@@ -389,9 +389,10 @@ def prior_visits(ctx: Context, data: dict[str, Any], more: st.DataObject) -> Non
     """More prior units never approve more; and they count once: each one more given is one fewer allowed.
 
     The case is decided by a rule whose limit counts an integer input (prior visits). The same
-    case with K more prior units, decided by the same rule, approves no more; and when that rule
-    alone held the first request below what it asked (its limit binds), it now approves K fewer
-    (none when fewer than K remained): the total, prior and approved, stays what the limit allows.
+    case with K more prior units, decided by the same rule, approves no more. And asking for the
+    most units a case may (so the limit binds), from no prior units or the case's own, K more
+    prior units approve K fewer (none when fewer than K remained) while that rule alone decides:
+    prior and approved together stay what the limit allows.
     """
     decision = ctx.decide(data)
     assume(decision.outcome.value in DECIDED)
@@ -408,30 +409,42 @@ def prior_visits(ctx: Context, data: dict[str, Any], more: st.DataObject) -> Non
     # One more unit first: a limit counted twice shows at once, before the allowance runs out.
     extra = more.draw(st.one_of(st.just(1), st.integers(1, max(1, min(high - prior, 30)))), label="more prior units")
     given_more = {**data, counting.name: prior + extra}
-    if isinstance(action, ir.Trial):
-        # A trial's course changes at its initial course (the extension starts there): compare
-        # only within one course.
-        initial = ctx.eval(action.initial, ctx.facts(data))
-        assume(isinstance(initial, int) and (prior + extra < initial or prior >= initial))
+    # A trial's course changes at its initial course (the extension starts there): prior units
+    # are compared only within one course.
+    initial = ctx.eval(action.initial, ctx.facts(data)) if isinstance(action, ir.Trial) else None
+    assume(initial is None or isinstance(initial, int))
+
+    def one_course(low: int, high: int) -> bool:
+        return initial is None or high < initial or low >= initial
+
     other = ctx.decide(given_more)
     related = [(f"the same case with {counting.name} {prior + extra}", given_more)]
     if other.outcome.value not in DECIDED or other.rules[:1] != decision.rules[:1]:
         return  # not decided, or another rule governs (an extension after the initial course)
-    if other.approved > decision.approved:
+    if one_course(prior, prior + extra) and other.approved > decision.approved:
         raise Violation(
             f"with {extra} more {counting.name} ({prior + extra} instead of {prior}) it approves more: "
             f"{summary(other)} instead of {summary(decision)}",
             related,
         )
-    binds = decision.approved < data["quantity"]
-    if binds and decision.rules == other.rules == (rule.name,):
-        expected = max(0, decision.approved - extra)
-        if other.approved != expected:
+    # Counted once: asking for as many units as a case may (so that the limit binds), from no prior
+    # units or the case's own, K more prior units leave K fewer, as long as the same rule alone decides.
+    quantity = next((s.type.high for s in ctx.program.schema.inputs if s.name == "quantity"), None) or 1000
+    base = more.draw(st.sampled_from(sorted({0, prior})), label="prior units to start from")
+    first_case = {**data, counting.name: base, "quantity": quantity}
+    second_case = {**data, counting.name: base + extra, "quantity": quantity}
+    first, second = ctx.decide(first_case), ctx.decide(second_case)
+    if one_course(base, base + extra) and first.rules == second.rules == (rule.name,) and first.approved < quantity:
+        expected = max(0, first.approved - extra)
+        if second.approved != expected:
             raise Violation(
-                f"{counting.name} are not counted once by {rule.name}: with {prior} it approves "
-                f"{decision.approved} ({prior + decision.approved} in all), so with {prior + extra} it should "
-                f"approve {expected}, but approves {other.approved} ({prior + extra + other.approved} in all)",
-                related,
+                f"{counting.name} are not counted once by {rule.name}: asking for {quantity} with {base} it "
+                f"approves {first.approved} ({base + first.approved} in all), so with {base + extra} it should "
+                f"approve {expected}, but approves {second.approved} ({base + extra + second.approved} in all)",
+                [
+                    (f"the same case asking for {quantity} with {counting.name} {base}", first_case),
+                    (f"the same case asking for {quantity} with {counting.name} {base + extra}", second_case),
+                ],
             )
 
 
