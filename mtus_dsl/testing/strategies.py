@@ -268,6 +268,12 @@ _OFFSETS = st.sampled_from((0, -1, 1))
 _PERCENT = st.integers(0, 99)
 
 
+def weighted(*branches: tuple[int, st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]:
+    """Draw from one of the strategies, picked with the given weights (one_of picks evenly, and drops repeats)."""
+    chosen = [strategy for weight, strategy in branches for _ in range(weight)]
+    return st.sampled_from(chosen).flatmap(lambda strategy: strategy)
+
+
 def _shift(date: datetime.date, days: int = 0, period: rt.Duration | None = None) -> datetime.date | None:
     """Move a date back by a period and forward by days; None when it leaves the calendar."""
     try:
@@ -304,16 +310,16 @@ class CaseStrategies:
         small = min(high, max([low + 12, *(v + 3 for v in near)]))
         # Branches are picked about evenly: the lowest (no prior visits), small numbers and the
         # boundaries, now and then any.
-        options = [st.integers(low, small), st.just(low)]
-        if near:
-            options += [st.sampled_from(near)] * 2
-        options.append(st.integers(low, high))
-        return st.one_of(options)
+        return weighted(
+            (1, st.integers(low, small)), (1, st.just(low)), (2 if near else 0, st.sampled_from(near or [low])),
+            (1, st.integers(low, high)),
+        )
 
-    def date(self, editions: Iterable[str] | None = None) -> st.SearchStrategy[datetime.date]:
+    def date(self, editions: Iterable[str] | None = None, inside: int = 3) -> st.SearchStrategy[datetime.date]:
         """Dates around every date constant and edition bound (the day before, on, after), or any nearby.
 
-        Most dates fall while one of `editions` (default: any) is in force, where its rules can decide.
+        Most dates fall while one of `editions` (default: any) is in force, where its rules can decide:
+        `inside` in `inside + 2` of them.
         """
         marks = self.bounds.dates + self.bounds.editions
         near = sorted({d for m in marks for k in (-1, 0, 1) if (d := _shift(m, k)) is not None})
@@ -326,12 +332,12 @@ class CaseStrategies:
             for g in self.program.guidelines
             if g.name in wanted
         ]
-        # Listed three times: one_of picks a branch uniformly, and in-force dates matter most.
-        options = [st.dates(a, b) for a, b in spans if a <= b] * 3
+        # In-force dates matter most: `inside` times as often as the edges, or any date nearby.
+        options = [(inside, st.dates(a, b)) for a, b in spans if a <= b]
         if near:
-            options.append(st.sampled_from(near))
-        options.append(st.dates(min(low, high), max(low, high)))
-        return st.one_of(options)
+            options.append((1, st.sampled_from(near)))
+        options.append((1, st.dates(min(low, high), max(low, high))))
+        return weighted(*options)
 
     def text(self) -> st.SearchStrategy[str]:
         """Text constants of the rules (procedure names), or another word."""
@@ -444,7 +450,8 @@ class CaseStrategies:
         pairs = self._pairs(rules)
         targets = aims(self.program, sorted(set(rules))) if rules is not None else []
         targets = [t for t in targets if t.pairs]
-        dates = {t.edition: self.date([t.edition]).map(datetime.date.isoformat) for t in targets}
+        # A case aimed at a rule falls while its edition is in force nine times in ten (edges included).
+        dates = {t.edition: self.date([t.edition], inside=18).map(datetime.date.isoformat) for t in targets}
         hinted = {
             # The quantity is drawn last, at its own boundaries (`_quantity`).
             t.rule: {name: st.sampled_from(v) for name, v in t.hints.items() if name not in {*fixed, "quantity"}}
@@ -561,15 +568,14 @@ class CaseStrategies:
         plain = self.scalar(spec)
         # Boundaries first, so shrinking lands on the smallest one that fails; what the rules still
         # allow this very case (one either side) is a branch of its own: where limits bind or break.
-        options = [st.sampled_from(near)] * 2 if near else []
+        options: list[tuple[int, st.SearchStrategy[Any]]] = [(2, st.sampled_from(near))] if near else []
         if allowed:
-            options += [st.sampled_from(allowed)] * 2
+            options.append((2, st.sampled_from(allowed)))
         # The quantities the rule aimed at compares the request with (`when quantity > 12`), one either side.
         within = [v for v in compared if low <= v <= high]
         if within:
-            options += [st.sampled_from(within)] * 2
-        chosen = st.one_of(*options, plain) if options else plain
-        return int(draw(chosen))
+            options.append((2, st.sampled_from(within)))
+        return int(draw(weighted(*options, (1, plain))))
 
 
 # --- the default guidelines ----------------------------------------------------------------------
