@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -495,13 +496,52 @@ def catalogue(paths: tuple[str, ...], output: str | None) -> None:
 @click.option(
     "--thorough", is_flag=True, help="Many more cases, random each run (for releases); default: fast and deterministic."
 )
-@click.option("-k", "select", default=None, help="Run only the checks whose name contains this text.")
-def test_command(paths: tuple[str, ...], thorough: bool, select: str | None) -> None:
+@click.option("-k", "select", default=None, help="Run only the checks whose name contains this text (none: exit 5).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object on standard output.")
+@click.option("--junit-xml", type=click.Path(dir_okay=False), help="Also write the results to FILE as JUnit XML.")
+@click.option(
+    "--coverage", is_flag=True, help="Report, per section, the rules, caps, exceptions, outcomes and pages exercised."
+)
+@click.option(
+    "--fail-under",
+    type=click.FloatRange(0, 100),
+    help="Fail (exit 1) when under this percent of rules and caps decided some case.",
+)
+def test_command(
+    paths: tuple[str, ...],
+    thorough: bool,
+    select: str | None,
+    as_json: bool,
+    junit_xml: str | None,
+    coverage: bool,
+    fail_under: float | None,
+) -> None:
     """Run each file's examples and properties; print shrunk counterexamples ready to paste."""
     from mtus_dsl.testing.runner import run_command  # Hypothesis loads only for this command
 
     err = lambda text: click.echo(text, err=True)  # noqa: E731
-    sys.exit(run_command(paths, thorough=thorough, select=select, out=click.echo, err=err))
+    progress = _progress() if sys.stderr.isatty() else None
+    try:
+        status = run_command(
+            paths, thorough=thorough, select=select, out=click.echo, err=err, progress=progress, as_json=as_json,
+            junit_xml=junit_xml, coverage=coverage, fail_under=fail_under,
+        )
+    except OSError as error:  # the JUnit file cannot be written
+        click.echo(f"error: cannot write {error.filename}: {error.strerror}", err=True)
+        status = EXIT_BAD_INPUT
+    if progress is not None:
+        progress("")
+    sys.exit(status)
+
+
+def _progress() -> Callable[[str], None]:
+    """Show what runs now on one line of the terminal (standard error), overwritten by the next."""
+    width = shutil.get_terminal_size().columns - 1
+
+    def show(text: str) -> None:
+        click.echo("\r" + text[:width].ljust(width) + "\r", err=True, nl=False)
+
+    return show
 
 
 @main.command(
