@@ -130,7 +130,7 @@ class Encoder:
         self._added = 0
 
     # --- questions ------------------------------------------------------------------
-    def solve(self, *conditions: Any, witness: bool = True) -> tuple[str, dict[str, Any] | None]:
+    def solve(self, *conditions: Any, witness: bool = True, plain: bool = True) -> tuple[str, dict[str, Any] | None]:
         """Ask whether some case makes every condition true: ('sat', case), ('unsat', None) or ('unknown', None)."""
         for name in self.required:
             self.input(name)
@@ -140,11 +140,13 @@ class Encoder:
         self._added = len(self.axioms)
         solver.push()
         try:
-            return self._check(solver, conditions, witness)
+            return self._check(solver, conditions, witness, plain)
         finally:
             solver.pop()
 
-    def _check(self, solver: Any, conditions: Sequence[Any], witness: bool) -> tuple[str, dict[str, Any] | None]:
+    def _check(
+        self, solver: Any, conditions: Sequence[Any], witness: bool, plain: bool
+    ) -> tuple[str, dict[str, Any] | None]:
         z = self.z
         solver.add(*[c for c in conditions if c is not True])
         answer = solver.check()
@@ -153,10 +155,11 @@ class Encoder:
         if not witness:
             return "sat", None
         model = solver.model()
-        # A case that reads well, when there is one: dates near ours, small numbers.
-        solver.add(*self._plain())
-        if solver.check() == z.sat:
-            model = solver.model()
+        if plain:
+            # A case that reads well, when there is one: dates near ours, small numbers.
+            solver.add(*self._plain())
+            if solver.check() == z.sat:
+                model = solver.model()
         return "sat", self.case(model)
 
     def _plain(self) -> list[Any]:
