@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import attrs
 import click
 
 from mtus_dsl import runtime as rt
@@ -51,9 +52,15 @@ def _schedule(paths: Iterable[str]) -> Schedule:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-def check(paths: tuple[str, ...]) -> None:
+@click.option("--gaps", is_flag=True, help="Also report requests in a section's scope that no rule governs (W203).")
+def check(paths: tuple[str, ...], gaps: bool) -> None:
     """Check guideline files and directories; print every problem found."""
     compilation = compile_paths(paths)
+    if gaps and compilation.program is not None and compilation.module is not None:
+        from mtus_dsl.compiler import analysis
+
+        found = analysis.gaps(compilation.program, compilation.module.__dict__["_ENGINE"])
+        compilation = attrs.evolve(compilation, diagnostics=compilation.diagnostics + tuple(found))
     _report(compilation)
     errors = sum(d.is_error for d in compilation.diagnostics)
     warnings = len(compilation.diagnostics) - errors

@@ -246,3 +246,18 @@ def test_an_empty_edition_fails_mtus_check(tmp_path):
     (tmp_path / "fault.mtus").write_text(HEAD.replace('edition "1"', 'edition ""'), encoding="utf-8")
     result = CliRunner().invoke(main, ["check", str(tmp_path / "fault.mtus")])
     assert result.exit_code == 1 and "error[E116]" in result.output
+
+
+def test_gaps_are_reported_with_mtus_check_gaps(tmp_path, monkeypatch):
+    """errors.md's W203 example: a pain score of 4 falls between two bands; --gaps shows it, plain check does not."""
+    text = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8").split("## W203", 1)[1].split("\n## ", 1)[0]
+    source, shown = re.findall(r"```text\n(.*?)```", text, re.S)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "example.mtus").write_text(source, encoding="utf-8")
+    assert CliRunner().invoke(main, ["check", "example.mtus"]).output.endswith("0 warning(s)\n")
+    result = CliRunner().invoke(main, ["check", "--gaps", "example.mtus"])
+    assert result.exit_code == 0 and result.output == shown
+    example = _pasted(result.output.split("= note: ", 1)[1].split("\nok: ")[0])
+    pasted = _compile(source + "\n" + example)
+    assert _codes(pasted) == []
+    _decides_as_stated(pasted)

@@ -32,6 +32,7 @@ from mtus_dsl import engine as en
 from mtus_dsl import runtime as rt
 from mtus_dsl.case import CaseError
 from mtus_dsl.compiler import ir
+from mtus_dsl.decision import Outcome
 from mtus_dsl.diagnostics import Diagnostic, Severity, Span
 
 #: The most assignments tried for one pair of rules before sampling instead.
@@ -165,6 +166,82 @@ def _analyse(program: ir.Program, engine: en.Engine) -> list[Diagnostic]:
         if rule.name in alive:
             diagnostics.extend(_dead_exceptions(program, exact, rule))
     return diagnostics
+
+
+def gaps(program: ir.Program, engine: en.Engine) -> list[Diagnostic]:
+    """W203 for each section with requests in its scope, while its edition is in force, that no rule governs.
+
+    Not part of every load (`mtus check --gaps` asks for it): a guideline may leave
+    requests to others on purpose (a surgery its table does not list).
+    """
+    from mtus_dsl.compiler import solver
+
+    with solver.LOCK:
+        exact = _Exact(program)
+        if exact.encoder is None:
+            return []
+        buckets = dict(program.dispatch)
+        guidelines = {g.name: g for g in program.guidelines}
+        out = []
+        sections: dict[str, list[ir.RuleInfo]] = {}
+        for rule in program.rules:
+            if rule.kind == "rule":
+                sections.setdefault(rule.section, []).append(rule)
+        for section, members in sections.items():
+            first = members[0]
+            for service, region in sorted({(s, r) for rule in members for s in rule.services for r in rule.regions}):
+                rules = [program.rule(name) for name in buckets[(service, region)][0]]
+                if _covered(rules, members):
+                    continue
+                names = [r.name for r in rules]
+
+                def build(encoder: Any, rules: list[ir.RuleInfo] = rules, key: tuple[str, str] = (service, region),
+                          edition: ir.GuidelineInfo = guidelines[first.guideline]) -> list[Any]:
+                    conditions = [encoder.within([key[0]], [key[1]]), encoder.in_window(edition)]
+                    for rule in rules:
+                        applies, ok = encoder.applies(rule.name)
+                        conditions += [encoder.z.Not(applies), ok]
+                    return conditions
+
+                status, case = exact.ask(build, _relevant(program, names))
+                if status != "sat" or case is None or not _unaddressed(engine, case):
+                    continue
+                example = render_example(f"no rule governs a {service} request for the {region}", case,
+                                         "expect not_addressed")
+                out.append(
+                    Diagnostic(
+                        "W203",
+                        f"section '{section}' covers {service} for the {region}, but no rule governs some of "
+                        "those requests",
+                        _span(first.origin),
+                        Severity.WARNING,
+                        ("no rule governs this case (paste it at the end of the file to keep the answer, or add a "
+                         "rule):\n" + example,),
+                    )
+                )
+                break  # one gap per section is enough to act on
+        return out
+
+
+def _unaddressed(engine: en.Engine, case: Mapping[str, Any]) -> bool:
+    """Tell whether the compiled plan agrees that no rule governs the case."""
+    try:
+        return engine.outcome(dict(case))[0] is Outcome.NOT_ADDRESSED
+    except (CaseError, rt.RuleError):
+        return False
+
+
+def _covered(rules: Sequence[ir.RuleInfo], members: Sequence[ir.RuleInfo]) -> bool:
+    """Tell cheaply that a bucket has no gap: a rule of it always applies or is overridden by one that does."""
+    names = {r.name for r in rules}
+    for rule in rules:
+        if (
+            not rule.when
+            and all(isinstance(c, ir.Applies) and c.rule in names for c in rule.unless)
+            and any(rule.guideline == m.guideline for m in members)
+        ):
+            return True
+    return False
 
 
 def _conflict(program: ir.Program, engine: en.Engine, exact: _Exact, a: str, b: str) -> Witness | None:
