@@ -73,7 +73,7 @@ class _Exact:
         try:
             conditions = build(self.encoder)
             status, case = self.encoder.solve(*conditions, witness=relevant is not None)
-        except self.solver.Unencodable as error:
+        except self.solver.failures() as error:
             self.why = f"the solver cannot express {error}"
             return "fallback", None
         if status == "unknown":
@@ -260,7 +260,7 @@ def _conflict(program: ir.Program, engine: en.Engine, exact: _Exact, a: str, b: 
             encoder.operands(program.rule(name))
             try:
                 encoder.applies(name)
-            except exact.solver.Unencodable:
+            except exact.solver.failures():
                 continue
         return [encoder.within(services, regions), applies_a, ok_a, applies_b, ok_b]
 

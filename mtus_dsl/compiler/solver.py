@@ -48,6 +48,13 @@ class Unencodable(Exception):
     """A guard holds something the encoding cannot express; the message says what."""
 
 
+def failures() -> tuple[type[Exception], ...]:
+    """What encoding or solving may raise: Unencodable, and z3's own errors (a fallback, never a traceback)."""
+    import z3
+
+    return (Unencodable, z3.Z3Exception)
+
+
 def available() -> bool:
     """Tell whether z3 can be imported (it is a check-time dependency)."""
     try:
@@ -337,7 +344,10 @@ class Encoder:
         raise Unencodable(f"an input of type {type_} ('{name}')")
 
     def _member(self, enum: str, member: str) -> int:
-        return self.enums[enum].index(member)
+        members = self.enums.get(enum, ())
+        if member not in members:
+            raise Unencodable(f"'{member}' as a member of '{enum}'")
+        return members.index(member)
 
     def _text(self, text: str) -> int:
         if text not in self.texts:

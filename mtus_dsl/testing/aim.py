@@ -63,7 +63,7 @@ def counterexample(program: ir.Program, prop: ir.PropertyInfo) -> dict[str, obje
                 continue
             try:
                 value, ok = encoder.expr(clause, {})
-            except solver.Unencodable:
+            except solver.failures():
                 continue
             about += [value.term, ok]
         candidates: list[dict[str, object]] = []
@@ -73,7 +73,7 @@ def counterexample(program: ir.Program, prop: ir.PropertyInfo) -> dict[str, obje
             relevant = _relevant(program, [rule.name], actions=True) | _read(program, prop)
             try:
                 governs = _governs(program, encoder, rule)
-            except solver.Unencodable:
+            except solver.failures():
                 continue
             for extra in [[], *_requests(encoder, rule)]:
                 found = _ask(encoder, [*about, *governs, *extra], relevant)
@@ -102,7 +102,7 @@ def _aims(program: ir.Program, encoder: Any, rule: ir.RuleInfo) -> Iterator[list
     def attempt(build: Callable[[], list[Any]]) -> list[Any] | None:
         try:
             return build()
-        except solver.Unencodable:
+        except solver.failures():
             return None
 
     z = encoder.z
@@ -151,7 +151,7 @@ def _requests(encoder: Any, rule: ir.RuleInfo) -> Iterator[list[Any]]:
     try:
         prior, prior_ok = encoder.expr(action.counting, {})
         limits = [encoder.expr(a, {}) for a in amounts]
-    except solver.Unencodable:  # an operand the encoding cannot express: no edges for it
+    except solver.failures():  # an operand the encoding cannot express: no edges for it
         return
     for limit, limit_ok in limits:
         for step in (-1, 0, 1):
@@ -180,7 +180,7 @@ def _ask(encoder: Any, conditions: Sequence[Any], relevant: set[str]) -> dict[st
     try:
         # Hypothesis shrinks what fails: no second solve for a case that reads well.
         status, case = encoder.solve(*conditions, plain=False)
-    except solver.Unencodable:
+    except solver.failures():
         return None
     if status != "sat" or case is None:
         return None
