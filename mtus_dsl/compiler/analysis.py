@@ -95,6 +95,7 @@ def analyse(program: ir.Program, engine: en.Engine) -> list[Diagnostic]:
 
 def _analyse(program: ir.Program, engine: en.Engine) -> list[Diagnostic]:
     bands = {rule.name: _bands(rule) for rule in program.rules}
+    settled = {rule.name: _settled(rule) for rule in program.rules}
     consulted = _consulted(program)
     # Rules of editions never in force on the same day never decide the same request.
     editions = {g.name: (g.in_force_from or datetime.date.min, g.in_force_to or datetime.date.max)
@@ -108,6 +109,7 @@ def _analyse(program: ir.Program, engine: en.Engine) -> list[Diagnostic]:
     for a, b in pairs:
         if (
             _disjoint(bands[a], bands[b])
+            or _contradict(settled[a], settled[b])
             or not _overlap(windows[a], windows[b])
             or b in consulted[a]
             or a in consulted[b]
@@ -460,6 +462,34 @@ def _bands(rule: ir.RuleInfo) -> dict[str, tuple[float, float]]:
 def _overlap(a: tuple[datetime.date, datetime.date], b: tuple[datetime.date, datetime.date]) -> bool:
     """Tell whether two editions are ever in force on the same day."""
     return a[0] <= b[1] and b[0] <= a[1]
+
+
+def _settled(rule: ir.RuleInfo) -> dict[str, Any]:
+    """The values a rule's `when` clauses fix: `flag` (true), `not flag` (false), `name = member`."""
+    fixed: dict[str, Any] = {}
+    pending = list(rule.when)
+    while pending:
+        clause = pending.pop()
+        if isinstance(clause, ir.And):
+            pending += [clause.left, clause.right]
+        elif isinstance(clause, (ir.Input, ir.Fact)) and clause.type.kind == "boolean":
+            fixed[clause.name] = True
+        elif isinstance(clause, ir.Not) and isinstance(clause.operand, (ir.Input, ir.Fact)):
+            fixed[clause.operand.name] = False
+        elif (
+            isinstance(clause, ir.Compare)
+            and clause.op == "="
+            and isinstance(clause.left, ir.Input)
+            and isinstance(clause.right, ir.Const)
+            and clause.left.type.kind == "enum"
+        ):
+            fixed[clause.left.name] = ("member", clause.right.value)
+    return fixed
+
+
+def _contradict(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Tell whether two rules' `when` clauses fix one name to different values (so both never apply)."""
+    return any(name in b and b[name] != value for name, value in a.items())
 
 
 def _disjoint(a: Mapping[str, tuple[float, float]], b: Mapping[str, tuple[float, float]]) -> bool:
