@@ -261,3 +261,15 @@ def test_gaps_are_reported_with_mtus_check_gaps(tmp_path, monkeypatch):
     pasted = _compile(source + "\n" + example)
     assert _codes(pasted) == []
     _decides_as_stated(pasted)
+
+
+def test_z3_is_a_check_time_dependency_only():
+    """`import mtus_dsl` and a warm load never import z3; compiled guideline modules never name it."""
+    import subprocess
+    import sys
+
+    script = "import sys, mtus_dsl; mtus_dsl.load(); print('z3' in sys.modules)"
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)  # warms the cache
+    warm = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
+    assert warm.stdout.strip() == "False"
+    assert "z3" not in (mtus_dsl.load().python_source or "")
