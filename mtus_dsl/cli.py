@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import attrs
 import click
 
 from mtus_dsl import colour
@@ -78,9 +79,15 @@ def _schedule(paths: Iterable[str]) -> Schedule:
     "mtus check my_rules.mtus guidelines/      one program: names in one file are seen in the others",
 ))
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-def check(paths: tuple[str, ...]) -> None:
+@click.option("--gaps", is_flag=True, help="Also report requests in a section's scope that no rule governs (W203).")
+def check(paths: tuple[str, ...], gaps: bool) -> None:
     """Check guideline files and directories; print every problem found."""
     compilation = compile_paths(paths)
+    if gaps and compilation.program is not None and compilation.module is not None:
+        from mtus_dsl.compiler import analysis
+
+        found = analysis.gaps(compilation.program, compilation.module.__dict__["_ENGINE"])
+        compilation = attrs.evolve(compilation, diagnostics=compilation.diagnostics + tuple(found))
     _report(compilation)
     errors = sum(d.is_error for d in compilation.diagnostics)
     warnings = len(compilation.diagnostics) - errors

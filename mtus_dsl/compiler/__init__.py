@@ -4,7 +4,7 @@
   parse      parser.py            text -> AST (nodes.py), syntax diagnostics (E001-E010)
   check      checker.py           AST -> typed IR (ir.py): names, types, citations, exception order (E1xx)
   generate   lower.py, codegen.py IR -> the decision plan as a Python module, loaded
-  analyse    analysis.py          conflicts and rules that never apply (E107, W201)
+  analyse    analysis.py          conflicts, rules and exceptions that never apply (E107, W201, W202; solver.py)
 
 Analysis evaluates rules on thousands of candidate cases, so it runs after
 generation, on the compiled plan (the interpreter's plan gives the same answers,

@@ -122,6 +122,12 @@ class DeclarationChecker:
                 if isinstance(item, n.Guideline):
                     if self._declare("guideline", item.name, item.span):
                         self.d.guidelines[item.name] = item
+                        for what, text in (("title", item.title), ("edition", item.edition),
+                                           ("regulation", item.regulation)):
+                            if text is not None and not text.strip():
+                                self.error("E116", f"guideline '{item.name}' has an empty {what}", item.span,
+                                           f"every citation of its rules shows its {what}: write it"
+                                           + (", or delete the line" if what == "regulation" else ""))
                         if item.in_force_from and item.in_force_to and item.in_force_to < item.in_force_from:
                             self.error("E115", f"guideline '{item.name}' ends before it starts", item.span)
                 elif isinstance(item, n.EnumDecl):
@@ -151,6 +157,9 @@ class DeclarationChecker:
                 elif isinstance(item, n.Section):
                     if self._declare("section", item.name, item.span):
                         self.d.sections[item.name] = item
+                        if not item.title.strip():
+                            self.error("E116", f"section '{item.name}' has an empty title", item.span,
+                                       "every citation of its rules shows its title: write it")
                     for rule in item.rules:
                         if self._declare("rule", rule.name, rule.span):
                             self.d.rules[rule.name] = (rule, item)
