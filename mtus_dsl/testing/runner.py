@@ -98,6 +98,7 @@ class Suite:
         self.schedule = schedule
         self.program = schedule.program
         self.context = Context(schedule)
+        self.context.strategies.solver = thorough  # the solver's aimed cases: worth their time in a thorough run
         self.settings = settings_ or profile(thorough)
         #: Set to record every case the checks decide (`mtus test --coverage`).
         self.coverage: Coverage | None = None

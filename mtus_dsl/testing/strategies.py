@@ -31,28 +31,25 @@ from mtus_dsl.types import Type
 #: Outcomes that decide a request (the others say no guideline decides it, or what is missing).
 DECIDED = ("certify", "modify", "non_certify")
 
-# The solver-backed aim (mtus_dsl/testing/aim.py) is being written in parallel on another branch;
-# this guarded import stays only until the lead merges it, then becomes a plain import.
-try:
-    from mtus_dsl.testing import aim as _aim  # type: ignore[attr-defined,unused-ignore]
-except ImportError:  # pragma: no cover - until aim.py is merged
-    _aim = None
+#: The solver's aimed cases, once per program (about 45 s for the shipped corpus: `--thorough` only).
+_AIMED: weakref.WeakKeyDictionary[ir.Program, list[dict[str, Any]]] = weakref.WeakKeyDictionary()
 
 
 def aimed_cases(program: ir.Program) -> list[dict[str, Any]]:
-    """The solver's cases on both sides of every rule's conditions (aim.aimed_cases), or none without it."""
-    if _aim is None:
-        return []
-    found: list[dict[str, Any]] = _aim.aimed_cases(program)
+    """The solver's cases on both sides of every rule's conditions (aim.aimed_cases), computed once."""
+    found = _AIMED.get(program)
+    if found is None:
+        from mtus_dsl.testing import aim  # the solver: loaded only when aimed cases are wanted
+
+        found = _AIMED[program] = aim.aimed_cases(program)
     return found
 
 
 def counterexample(program: ir.Program, prop: ir.PropertyInfo) -> dict[str, Any] | None:
-    """The solver's case breaking a stated property (aim.counterexample), or None without it."""
-    if _aim is None:
-        return None
-    found: dict[str, Any] | None = _aim.counterexample(program, prop)
-    return found
+    """The solver's case breaking a stated property (aim.counterexample)."""
+    from mtus_dsl.testing import aim
+
+    return aim.counterexample(program, prop)
 
 
 # --- what the rules single out ---------------------------------------------------------------
@@ -302,6 +299,8 @@ class CaseStrategies:
             for name, fields in self.schema.records.items()
         }
         self._cache: dict[Type, st.SearchStrategy[Any]] = {}
+        #: Mix the solver's aimed cases into the draws (`mtus test --thorough`: they take a while to find).
+        self.solver = False
 
     # scalars: built once per type
     def integer(self, type_: Type) -> st.SearchStrategy[int]:
@@ -468,7 +467,8 @@ class CaseStrategies:
             t.rule: {name: st.sampled_from(v) for name, v in t.hints.items() if name not in {*fixed, "quantity"}}
             for t in targets
         }
-        solved = [c for c in aimed_cases(self.program) if c.get("service") and c.get("body_region")]
+        solved = [c for c in aimed_cases(self.program) if c.get("service") and c.get("body_region")] \
+            if self.solver else []
         # The values a fixed service or region may take: one value, or a sampled_from strategy's elements.
         scope: dict[str, set[Any]] = {}
         for name in ("service", "body_region"):
