@@ -13,7 +13,6 @@ rootdir, for as long as they hold .mtus files too. Items are named after what th
 from __future__ import annotations
 
 import os
-
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
