@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -63,6 +63,16 @@ class Schedule:
         if isinstance(case, Case) and case._schema is not self.schema:
             case = case.validated_for(self.schema)
         return self.engine.decide(case)
+
+    def decide_many(self, cases: Iterable[Case | Mapping[str, Any]]) -> Iterator[Decision]:
+        """Decide each case of any iterable, lazily and in order: memory stays that of one case.
+
+        A bad case raises CaseError when its turn comes (the decisions before it were
+        already yielded); to collect bad cases and go on, use `mtus audit` or catch it per case.
+        """
+        decide = self.decide
+        for case in cases:
+            yield decide(case)
 
     def outcome(self, case: Case | Mapping[str, Any]) -> tuple[Outcome, int]:
         """Decide only (outcome, approved), building nothing else: for hot loops."""
