@@ -376,7 +376,7 @@ def _duckdb_query(con: Any, numbered: str, sources: list[Source], mapping: Mappi
         f"'requested': s.requested, "
         f"'approved': s.approved, 'unit': s.unit, 'rules': s.rules, 'document': c.document, 'edition': c.edition, "
         f"'section': c.section, 'pages': c.pages, "
-        f"'citations': nullif(array_to_string(list_transform(s.rules, r -> {cite}[r]), '; '), ''), "
+        f"'citations': nullif(array_to_string(list_transform(s.rules, lambda r: {cite}[r]), '; '), ''), "
         f"'missing': s.missing, 'assumed': CAST([] AS VARCHAR[]), 'rationale': CAST(NULL AS VARCHAR), "
         f"'trace': CAST(NULL AS VARCHAR), 'rejected': false}}"
     )
@@ -384,7 +384,7 @@ def _duckdb_query(con: Any, numbered: str, sources: list[Source], mapping: Mappi
     if explain:
         needs_python = "true"
     return (
-        f"SELECT m.__row AS row, d.* FROM (SELECT m.__row, CASE WHEN {needs_python} THEN {python_row} "
+        f"SELECT __row AS row, d.* FROM (SELECT m.__row, CASE WHEN {needs_python} THEN {python_row} "
         f"ELSE {sql_row} END AS d FROM mtus_mapped m LEFT JOIN mtus_sql s ON s.id = m.__row "
         f"LEFT JOIN mtus_citations c ON c.rule = s.rules[1]) "
         "ORDER BY row"

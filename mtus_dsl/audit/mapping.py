@@ -248,7 +248,7 @@ def _list_json(column: str, column_type: str, delimiter: str) -> str:
         return column if column_type == "JSON" else f"to_json({column})"
     return (f"CASE WHEN {column} IS NULL THEN NULL "
             f"WHEN starts_with(ltrim({column}), '[') AND json_valid({column}) THEN {column}::JSON "
-            f"ELSE to_json(list_transform(string_split({column}, {literal(delimiter)}), x -> trim(x))) END")
+            f"ELSE to_json(list_transform(string_split({column}, {literal(delimiter)}), lambda x: trim(x))) END")
 
 
 def field_json(source: Source, mapping: Mapping, schema: CaseSchema) -> str:
@@ -270,7 +270,7 @@ def field_json(source: Source, mapping: Mapping, schema: CaseSchema) -> str:
             record = dict(_record_of(type_, schema) or ())
             parts = ", ".join(f"{literal(name)}, {_scalar_json(c, t, record[name])}" for name, c, t in cells)
             items.append(f"CASE WHEN NOT ({blank}) THEN json_object({parts}) END")
-        filled = f"list_filter([{', '.join(items)}], x -> x IS NOT NULL)"
+        filled = f"list_filter([{', '.join(items)}], lambda x: x IS NOT NULL)"
         empty = "'[]'::JSON" if empty_is_none else "NULL"
         return f"CASE WHEN len({filled}) = 0 THEN {empty} ELSE to_json({filled}) END"
     assert source.column is not None
@@ -319,6 +319,9 @@ def typed_column(source: Source, mapping: Mapping, schema: CaseSchema) -> tuple[
     column_type = source.column_type
     kind = type_.kind
     if source.field == "id":
+        if column_type == "JSON":
+            text = f"CASE WHEN json_type({column}) = 'VARCHAR' THEN {column}->>'$' ELSE CAST({column} AS VARCHAR) END"
+            return text, "true"
         return f"CAST({column} AS VARCHAR)", "true"
     if kind == "boolean" and column_type == "BOOLEAN":
         return column, "true"
@@ -376,12 +379,12 @@ def _typed_list(source: Source, mapping: Mapping, schema: CaseSchema) -> tuple[s
             typed, ok = _typed_from_json(sub, field_type, schema)
             checks.append(f"({ok}) AND {sub} IS NOT NULL AND json_type({sub}) <> 'NULL'")
             struct_parts.append(f"{literal(name)}: {typed}")
-        every = f"coalesce(list_bool_and(list_transform({items}, e -> {' AND '.join(checks)})), true)"
-        typed_list = f"list_transform({items}, e -> {{{', '.join(struct_parts)}}})"
+        every = f"coalesce(list_bool_and(list_transform({items}, lambda e: {' AND '.join(checks)})), true)"
+        typed_list = f"list_transform({items}, lambda e: {{{', '.join(struct_parts)}}})"
         return (f"CASE WHEN {is_array} THEN {typed_list} END",
                 f"({unknown} OR ({is_array} AND {every}))")
     typed_item, ok_item = _typed_from_json("e", element, schema)
     good = f"e IS NOT NULL AND json_type(e) <> 'NULL' AND {ok_item}"
-    every = f"coalesce(list_bool_and(list_transform({items}, e -> {good})), true)"
-    return (f"CASE WHEN {is_array} THEN list_transform({items}, e -> {typed_item}) END",
+    every = f"coalesce(list_bool_and(list_transform({items}, lambda e: {good})), true)"
+    return (f"CASE WHEN {is_array} THEN list_transform({items}, lambda e: {typed_item}) END",
             f"({unknown} OR ({is_array} AND {every}))")
