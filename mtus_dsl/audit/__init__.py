@@ -171,6 +171,7 @@ class _Rows:
         self.rationale = rationale
         self.trace = trace
         self.progress = progress
+        self.citations = {rule.name: rule.citation for rule in schedule.engine.plan.rules}
         self.lock = threading.Lock()
         self.done = 0
         self.failed = 0
@@ -211,7 +212,10 @@ class _Rows:
 
     def render(self, decision: Decision, data: dict[str, Any]) -> dict[str, Any]:
         """A decision as the output's columns."""
-        citations = decision.citations
+        # The citations are those of its rules, in order, each once (as the engine cites them): read from the
+        # plan, so a decision's explanation is rendered only when its rationale or trace is asked for.
+        cited = self.citations
+        citations = tuple(dict.fromkeys(cited[rule] for rule in decision.rules))
         first = citations[0] if citations else None
         return {
             "id": decision.id,
@@ -284,6 +288,8 @@ def audit(
     out_format = output_format(output)
     errors = errors or default_errors_path(output)
     errors_format = output_format(errors, "errors file")
+    _writable(output)
+    _writable(errors)
     if engine not in ENGINES:
         raise AuditError(f"error: unknown engine '{engine}' (engines: {', '.join(ENGINES)})")
     backend = sql_backend()
@@ -327,15 +333,19 @@ def _audit(schedule: Schedule, path: str, name: str, in_format: str, output: str
             if engine == "python":
                 query = _python_query(numbered, sources, mapping, schedule)
             else:
-                query = _duckdb_query(con, numbered, sources, mapping, schedule, backend, rationale or trace)
-            try:
-                con.execute(f"COPY ({query}) TO {literal(decided_parquet)} (FORMAT parquet)")
-            except duckdb.Error as error:
-                raise AuditError(f"{name}: error: cannot read a row: {_first_line(error)}") from None
+                # The SQL backend neither explains nor decides on the record: then every row goes to Python.
+                query = _duckdb_query(con, numbered, sources, mapping, schedule, backend,
+                                      rationale or trace or decide != schedule.decide)
+            # Parquet is written once, straight from the query; another format from a Parquet file in between.
+            target = output if out_format == "parquet" else decided_parquet
+            columns = [c for c in OUTPUT_COLUMNS if (c != "rationale" or rationale) and (c != "trace" or trace)]
+            _copy(con, f"SELECT {', '.join(columns)} FROM ({query}) WHERE NOT rejected", target, "parquet",
+                  f"{name}: error: cannot read a row")
         if progress is not None:
             progress(rows.done)
-        summary = _summarise(con, decided_parquet, errors_jsonl, engine, output, errors, rows.failed)
-        _write(con, decided_parquet, output, out_format, rationale, trace)
+        summary = _summarise(con, target, errors_jsonl, engine, output, errors, rows.failed)
+        if target != output:
+            _write(con, target, output, out_format, columns)
         _write_errors(con, errors_jsonl, errors, errors_format)
         return summary
     finally:
@@ -355,38 +365,45 @@ def _python_query(numbered: str, sources: list[Source], mapping: Mapping, schedu
 
 
 def _duckdb_query(con: Any, numbered: str, sources: list[Source], mapping: Mapping, schedule: Schedule,
-                  backend: Any, explain: bool) -> str:
-    """Rows decided by the SQL backend; doubtful and needs_information rows (and all, to explain) by Python."""
-    case = f"CAST({case_json(sources, mapping, schedule.schema)} AS VARCHAR)"
+                  backend: Any, everything_in_python: bool) -> str:
+    """Rows decided by the SQL backend; doubtful and needs_information rows (or all, when asked) by Python."""
     typed = {s.field: typed_column(s, mapping, schedule.schema) for s in sources}
     fields = [spec.name for spec in schedule.schema.inputs]
-    columns = ", ".join(f"{typed[f][0] if f in typed else 'NULL'} AS {quote(f)}" for f in fields)
+    columns = ", ".join(f"{typed[f][0] if f in typed else 'NULL'} AS {quote('__t_' + f)}" for f in fields)
     ok = " AND ".join(f"coalesce({check}, false)" for _, check in typed.values() if check != "true") or "true"
-    con.execute(f"CREATE TEMP VIEW mtus_mapped AS SELECT __row, {case} AS __case, "
-                f"{typed['id'][0] if 'id' in typed else 'NULL'} AS __id, {ok} AS __ok, {columns} FROM {numbered}")
+    # The table's own columns stay (the Python engine's case is built from them, for the rows it decides);
+    # the typed fields are prefixed so that no name of the table can clash with them.
+    con.execute(f"CREATE TEMP VIEW mtus_mapped AS SELECT *, {typed['id'][0] if 'id' in typed else 'NULL'} AS __id, "
+                f"{ok} AS __ok, {columns} FROM {numbered}")
     # The SQL backend reads `id` and the fields; the row number stands in for the id so its answer joins back.
-    con.execute(f"CREATE TEMP VIEW mtus_cases AS SELECT __row AS id, {', '.join(quote(f) for f in fields)} "
-                "FROM mtus_mapped WHERE __ok")
+    renamed = ", ".join(f"{quote('__t_' + f)} AS {quote(f)}" for f in fields)
+    con.execute(f"CREATE TEMP VIEW mtus_cases AS SELECT __row AS id, {renamed} FROM mtus_mapped WHERE __ok")
     decided = backend.decide_duckdb(schedule, con, source="mtus_cases")
     decided.create_view("mtus_sql", replace=True)
     cite = _citation_table(con, schedule)
-    python_row = "mtus_decide(m.__row, m.__case)"
+    case = f"CAST({case_json(sources, mapping, schedule.schema)} AS VARCHAR)"
+    texts = f"list_transform(__s_rules, lambda r: {cite}[r])"  # each once, in order, as the engine cites them
+    python_row = f"mtus_decide(__row, {case})"
     sql_row = (
-        f"{{'id': m.__id, 'service': m.service, 'body_region': m.body_region, 'outcome': s.outcome, "
-        f"'requested': s.requested, "
-        f"'approved': s.approved, 'unit': s.unit, 'rules': s.rules, 'document': c.document, 'edition': c.edition, "
-        f"'section': c.section, 'pages': c.pages, "
-        f"'citations': nullif(array_to_string(list_transform(s.rules, lambda r: {cite}[r]), '; '), ''), "
-        f"'missing': s.missing, 'assumed': CAST([] AS VARCHAR[]), 'rationale': CAST(NULL AS VARCHAR), "
-        f"'trace': CAST(NULL AS VARCHAR), 'rejected': false}}"
+        "{'id': __id, 'service': __t_service, 'body_region': __t_body_region, 'outcome': __s_outcome, "
+        "'requested': __s_requested, 'approved': __s_approved, 'unit': __s_unit, 'rules': __s_rules, "
+        "'document': __c_document, 'edition': __c_edition, 'section': __c_section, 'pages': __c_pages, "
+        # Most decisions have one rule: its citation comes with the join; a rule and its caps look theirs up.
+        "'citations': CASE WHEN len(__s_rules) = 1 THEN __c_text WHEN len(__s_rules) > 1 THEN "
+        f"array_to_string(list_filter({texts}, lambda t, i: list_position({texts}, t) = i), '; ') END, "
+        "'missing': __s_missing, 'assumed': CAST([] AS VARCHAR[]), 'rationale': CAST(NULL AS VARCHAR), "
+        "'trace': CAST(NULL AS VARCHAR), 'rejected': false}"
     )
-    needs_python = "s.id IS NULL OR s.error IS NOT NULL OR s.outcome = 'needs_information'"
-    if explain:
-        needs_python = "true"
+    python = "__s_id IS NULL OR __s_error IS NOT NULL OR __s_outcome = 'needs_information'"
+    if everything_in_python:
+        python = "true"
+    answers = ("SELECT id AS __s_id, outcome AS __s_outcome, requested AS __s_requested, approved AS __s_approved, "
+               "unit AS __s_unit, rules AS __s_rules, missing AS __s_missing, error AS __s_error FROM mtus_sql")
+    cited = ("SELECT rule AS __c_rule, document AS __c_document, edition AS __c_edition, section AS __c_section, "
+             "pages AS __c_pages, text AS __c_text FROM mtus_citations")
     return (
-        f"SELECT __row AS row, d.* FROM (SELECT m.__row, CASE WHEN {needs_python} THEN {python_row} "
-        f"ELSE {sql_row} END AS d FROM mtus_mapped m LEFT JOIN mtus_sql s ON s.id = m.__row "
-        f"LEFT JOIN mtus_citations c ON c.rule = s.rules[1]) "
+        f"SELECT __row AS row, d.* FROM (SELECT __row, CASE WHEN {python} THEN {python_row} ELSE {sql_row} END AS d "
+        f"FROM mtus_mapped LEFT JOIN ({answers}) ON __s_id = __row LEFT JOIN ({cited}) ON __c_rule = __s_rules[1]) "
         "ORDER BY row"
     )
 
@@ -408,44 +425,59 @@ def _citation_table(con: Any, schedule: Schedule) -> str:
 def _summarise(con: Any, decided: str, errors: str, engine: str, output: str, errors_path: str,
                failed: int) -> Summary:
     source = f"read_parquet({literal(decided)})"
-    rows, decided_rows = con.execute(f"SELECT count(*), count(*) FILTER (WHERE NOT d_rejected) FROM "
-                                     f"(SELECT rejected AS d_rejected FROM {source})").fetchone()
-    outcomes = con.execute(f"SELECT service, body_region, outcome, count(*) FROM {source} WHERE NOT rejected "
+    outcomes = con.execute(f"SELECT service, body_region, outcome, count(*) FROM {source} "
                            "GROUP BY ALL ORDER BY service, body_region, outcome").fetchall()
-    missing = con.execute(f"SELECT fact, count(*) AS n FROM (SELECT unnest(missing) AS fact FROM {source} "
-                          "WHERE NOT rejected) GROUP BY fact ORDER BY n DESC, fact LIMIT 10").fetchall()
-    return Summary(int(rows), int(decided_rows), int(rows) - int(decided_rows), failed, engine,
+    missing = con.execute(f"SELECT fact, count(*) AS n FROM (SELECT unnest(missing) AS fact FROM {source}) "
+                          "GROUP BY fact ORDER BY n DESC, fact LIMIT 10").fetchall()
+    decided_rows = sum(int(n) for *_, n in outcomes)
+    rejected = 0
+    if os.path.getsize(errors):
+        reader = f"read_json({literal(errors)}, format = 'newline_delimited', columns = {_ERROR_COLUMNS})"
+        rejected = int(con.execute(f"SELECT count(DISTINCT row) FROM {reader}").fetchall()[0][0])
+    return Summary(decided_rows + rejected, decided_rows, rejected, failed, engine,
                    tuple((str(a), str(b), str(c), int(n)) for a, b, c, n in outcomes),
                    tuple((str(f), int(n)) for f, n in missing), output, errors_path)
 
 
-def _write(con: Any, decided: str, output: str, fmt: str, rationale: bool, trace: bool) -> None:
-    columns = [c for c in OUTPUT_COLUMNS if (c != "rationale" or rationale) and (c != "trace" or trace)]
-    lists = ("rules", "missing", "assumed")
+_ERROR_COLUMNS = "{'row': 'BIGINT', 'id': 'VARCHAR', 'field': 'VARCHAR', 'message': 'VARCHAR'}"
+
+
+def _write(con: Any, decided: str, output: str, fmt: str, columns: list[str]) -> None:
+    """Write the decided rows in the output's format: in CSV a list is its items joined by ';'."""
     selected = []
     for column in columns:
-        if fmt == "csv" and column in lists:
+        if fmt == "csv" and column in ("rules", "missing", "assumed"):
             selected.append(f"array_to_string({column}, ';') AS {column}")
         elif fmt == "jsonl" and column == "trace":
             selected.append("CAST(trace AS JSON) AS trace")
         else:
             selected.append(column)
-    query = f"SELECT {', '.join(selected)} FROM read_parquet({literal(decided)}) WHERE NOT rejected"
-    _copy(con, query, output, fmt)
+    _copy(con, f"SELECT {', '.join(selected)} FROM read_parquet({literal(decided)})", output, fmt)
 
 
 def _write_errors(con: Any, errors_jsonl: str, errors: str, fmt: str) -> None:
-    columns = "{'row': 'BIGINT', 'id': 'VARCHAR', 'field': 'VARCHAR', 'message': 'VARCHAR'}"
-    reader = f"read_json({literal(errors_jsonl)}, format = 'newline_delimited', columns = {columns})"
+    reader = f"read_json({literal(errors_jsonl)}, format = 'newline_delimited', columns = {_ERROR_COLUMNS})"
     if os.path.getsize(errors_jsonl) == 0:
         reader = "(SELECT NULL::BIGINT AS row, NULL::VARCHAR AS id, NULL::VARCHAR AS field, " \
                  "NULL::VARCHAR AS message WHERE false)"
     _copy(con, f"SELECT row, id, field, message FROM {reader} ORDER BY row", errors, fmt)
 
 
-def _copy(con: Any, query: str, path: str, fmt: str) -> None:
+def _copy(con: Any, query: str, path: str, fmt: str, blame: str | None = None) -> None:
+    """COPY a query's rows to a file; a failure is an AuditError (`blame` says whose: by default the file's)."""
     options = {"parquet": "FORMAT parquet", "csv": "FORMAT csv, HEADER true", "jsonl": "FORMAT json"}[fmt]
     try:
         con.execute(f"COPY ({query}) TO {literal(path)} ({options})")
-    except Exception as error:  # duckdb.IOException and friends: the path cannot be written
-        raise AuditError(f"{path}: error: cannot write it: {_first_line(error)}") from None
+    except Exception as error:  # duckdb's errors: the paths were checked writable, so mostly a cell unreadable
+        raise AuditError(f"{blame or f'{path}: error: cannot write it'}: {_first_line(error)}") from None
+
+
+def _writable(path: str) -> None:
+    """Refuse an output path that cannot be written, before any work is done."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise AuditError(f"{path}: error: cannot write it: it is a directory")
+    if not os.path.isdir(folder):
+        raise AuditError(f"{path}: error: cannot write it: no directory {folder}")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise AuditError(f"{path}: error: cannot write it: permission denied")

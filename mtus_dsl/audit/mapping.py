@@ -314,7 +314,8 @@ def typed_column(source: Source, mapping: Mapping, schema: CaseSchema) -> tuple[
     """
     type_ = source.type
     if source.groups or type_.kind in ("list", "set") or source.column is None:
-        return _typed_list(source, mapping, schema)
+        fast = None if source.groups or source.column is None else _typed_list_column(source, schema)
+        return fast or _typed_list(source, mapping, schema)
     column = quote(source.column)
     column_type = source.column_type
     kind = type_.kind
@@ -330,8 +331,82 @@ def typed_column(source: Source, mapping: Mapping, schema: CaseSchema) -> tuple[
             if type_.low is not None else "true"
     if kind == "date" and column_type == "DATE":
         return column, f"({column} IS NULL OR year({column}) BETWEEN 1 AND 9999)"
+    if _is_text(column_type) and kind in _TEXT_KINDS:
+        typed, good = _from_text(column, type_, schema)
+        return typed, f"({column} IS NULL OR coalesce({good}, false))"
     value = field_json(source, mapping, schema)
     return _typed_from_json(value, type_, schema)
+
+
+#: Kinds whose values are written as text: a text cell is read as it is.
+_TEXT_KINDS = ("date", "enum", "code", "text")
+_DATE_SHAPE = "'[0-9]{4}-[0-9]{2}-[0-9]{2}'"
+
+
+def _from_text(text: str, type_: Type, schema: CaseSchema) -> tuple[str, str]:
+    """(the typed value of a text, a condition true when that text is a good value), for _TEXT_KINDS."""
+    kind = type_.kind
+    if kind == "date":
+        typed = f"CASE WHEN regexp_full_match({text}, {_DATE_SHAPE}) THEN TRY_CAST({text} AS DATE) END"
+        return typed, f"({typed} IS NOT NULL AND year({typed}) >= 1)"
+    if kind == "enum":
+        members = ", ".join(literal(m) for m in schema.enums.get(type_.name or "", ()))
+        return text, f"({text} IN ({members}))"
+    if kind == "code":
+        typed = f"upper(trim({text}))"
+        return typed, f"regexp_full_match({typed}, {_ICD})"
+    return text, f"({text} IS NOT NULL)"
+
+
+def _typed_cell(cell: str, cell_type: str, type_: Type, schema: CaseSchema) -> tuple[str, str] | None:
+    """(typed, good) for a cell that already has a usable SQL type (not NULL-checked); None if it has not."""
+    kind = type_.kind
+    if kind in _TEXT_KINDS and cell_type == "VARCHAR":
+        return _from_text(cell, type_, schema)
+    if kind == "date" and cell_type == "DATE":
+        return cell, f"(year({cell}) BETWEEN 1 AND 9999)"
+    if kind == "boolean" and cell_type == "BOOLEAN":
+        return cell, "true"
+    if kind == "integer" and cell_type in _INTEGERS:
+        bounds = f"({cell} BETWEEN {type_.low} AND {type_.high})" if type_.low is not None else "true"
+        return f"CAST({cell} AS BIGINT)", bounds
+    return None
+
+
+def _typed_list_column(source: Source, schema: CaseSchema) -> tuple[str, str] | None:
+    """The fast path for a list column that already is a SQL list of the right shape; None otherwise."""
+    assert source.column is not None and source.type.of is not None
+    column, element = quote(source.column), source.type.of
+    if element.kind == "record":
+        fields = schema.records.get(element.name or "", ())
+        shape = {name: _SQL_TYPES.get(field_type.kind) for name, field_type in fields}
+        if source.column_type.replace('"', '') != f"STRUCT({', '.join(f'{n} {t}' for n, t in shape.items())})[]":
+            return None
+        parts, checks = [], ["x IS NOT NULL"]
+        for name, field_type in fields:
+            cell = f"x.{quote(name)}"
+            found = _typed_cell(cell, shape[name] or "", field_type, schema)
+            if found is None:
+                return None
+            parts.append(f"{literal(name)}: {found[0]}")
+            checks.append(f"{cell} IS NOT NULL AND {found[1]}")
+        typed = f"list_transform({column}, lambda x: {{{', '.join(parts)}}})"
+    else:
+        item_type = _SQL_TYPES.get(element.kind)
+        if item_type is None or source.column_type != f"{item_type}[]":
+            return None
+        found = _typed_cell("x", item_type, element, schema)
+        if found is None:
+            return None
+        typed = f"list_transform({column}, lambda x: {found[0]})"
+        checks = ["x IS NOT NULL", found[1]]
+    every = f"list_bool_and(list_transform({column}, lambda x: {' AND '.join(checks)}))"
+    return typed, f"({column} IS NULL OR coalesce({every}, true))"
+
+
+#: The SQL type a table's column has when it already holds a kind's values as the SQL backend reads them.
+_SQL_TYPES = {"boolean": "BOOLEAN", "integer": "BIGINT", "date": "DATE", "enum": "VARCHAR", "code": "VARCHAR",
+              "text": "VARCHAR"}
 
 
 def _typed_from_json(value: str, type_: Type, schema: CaseSchema) -> tuple[str, str]:
@@ -344,19 +419,10 @@ def _typed_from_json(value: str, type_: Type, schema: CaseSchema) -> tuple[str, 
         typed = f"CASE WHEN json_type({value}) IN ('BIGINT', 'UBIGINT') THEN TRY_CAST({value} AS BIGINT) END"
         bounds = f" AND {typed} BETWEEN {type_.low} AND {type_.high}" if type_.low is not None else ""
         return typed, f"({unknown} OR ({typed} IS NOT NULL{bounds}))"
-    text = f"CASE WHEN json_type({value}) = 'VARCHAR' THEN {value}->>'$' END"
-    if kind == "date":
-        shape = "'[0-9]{4}-[0-9]{2}-[0-9]{2}'"
-        typed = f"CASE WHEN regexp_full_match({text}, {shape}) THEN TRY_CAST({text} AS DATE) END"
-        return typed, f"({unknown} OR ({typed} IS NOT NULL AND year({typed}) >= 1))"
-    if kind == "enum":
-        members = ", ".join(literal(m) for m in schema.enums.get(type_.name or "", ()))
-        return text, f"({unknown} OR coalesce({text} IN ({members}), false))"
-    if kind == "code":
-        typed = f"upper(trim({text}))"
-        return typed, f"({unknown} OR coalesce(regexp_full_match({typed}, {_ICD}), false))"
-    if kind == "text":
-        return text, f"({unknown} OR {text} IS NOT NULL)"
+    if kind in _TEXT_KINDS:
+        text = f"CASE WHEN json_type({value}) = 'VARCHAR' THEN {value}->>'$' END"
+        typed, good = _from_text(text, type_, schema)
+        return typed, f"({unknown} OR coalesce({good}, false))"
     return "NULL", "false"  # a kind the SQL backend does not read: the Python engine decides the row
 
 
