@@ -383,3 +383,22 @@ def test_decide_many(corpus, cases):
     decisions = corpus.decide_many(c for c in cases)
     assert next(decisions) == corpus.decide(cases[0])
     assert list(decisions) == [corpus.decide(c) for c in cases[1:]]
+
+
+def test_example_table_and_the_docs_run(corpus, tmp_path, monkeypatch):
+    """examples/requests.csv gets exactly the decisions of examples/cases; docs/audit.md shows that very run."""
+    import re
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "examples").mkdir()
+    shutil.copy(ROOT / "examples" / "requests.csv", tmp_path / "examples" / "requests.csv")
+    result = _run("audit", "examples/requests.csv", "-o", "decisions.parquet")
+    assert result.exit_code == EXIT_OK, result.output
+    cases = [json.loads(p.read_text()) for p in sorted((ROOT / "examples" / "cases").glob("*.json"))]
+    _check(_rows(tmp_path / "decisions.parquet"), corpus, cases)
+    text = (ROOT / "docs" / "audit.md").read_text(encoding="utf-8")
+    shown = text.split("$ mtus audit examples/requests.csv -o decisions.parquet\n", 1)[1].split("```", 1)[0]
+    def plain(output: str) -> list[str]:
+        return [re.sub(r"\((\w+) engine\)", "(ENGINE engine)", line.rstrip()) for line in output.strip().split("\n")]
+    assert plain(result.output) == plain(shown)

@@ -6,6 +6,7 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 
+from rich import box
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -32,7 +33,7 @@ def progress_bar(name: str) -> Iterator[Callable[[int], None] | None]:
 def render_summary(summary: Summary, name: str, console: Console | None = None) -> None:
     """Print the outcomes by service and region, the facts most often missing, and the rows rejected."""
     console = console or Console(stderr=True, highlight=False, width=None if _terminal() else 160)
-    table = Table(title=f"{name}: outcomes by service and body region ({summary.engine} engine)")
+    table = Table(title=f"{name}: outcomes by service and body region ({summary.engine} engine)", box=box.SIMPLE_HEAD)
     table.add_column("service")
     table.add_column("body region")
     for outcome in OUTCOMES:
@@ -45,7 +46,7 @@ def render_summary(summary: Summary, name: str, console: Console | None = None) 
     if counts:
         console.print(table)
     if summary.missing:
-        missing = Table(title="facts most often missing")
+        missing = Table(title="facts most often missing", box=box.SIMPLE_HEAD)
         missing.add_column("fact")
         missing.add_column("rows", justify="right")
         for fact, rows in summary.missing:
