@@ -11,10 +11,12 @@ reference. Needs the `audit` extra (duckdb, numpy, rich).
 from __future__ import annotations
 
 import contextlib
+import csv
 import functools
 import inspect
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -146,8 +148,18 @@ def default_errors_path(output: str) -> str:
 def _reader(fmt: str, path: str, con: Any) -> tuple[str, dict[str, str]]:
     """(the SQL table expression that reads the input, its columns {name: DuckDB type})."""
     location = literal(path)
+    if os.path.getsize(path) == 0:
+        raise AuditError("the file is empty" + ("; a CSV file needs its header row" if fmt == "csv" else ""))
     if fmt == "csv":
-        reader = f"read_csv({location}, header = true, all_varchar = true)"
+        # The delimiter is told by the ending, not guessed: a guess on a ragged file reads one wide column.
+        delimiter = "\t" if path.lower().endswith(".tsv") else ","
+        with open(path, encoding="utf-8-sig", newline="") as stream:
+            header = next(csv.reader(stream, delimiter=delimiter), [])
+        if len(set(header)) != len(header) or not all(header):
+            raise AuditError("the header row must name every column once (a column is blank or named twice)")
+        names = ", ".join(f"{literal(name)}: 'VARCHAR'" for name in header)
+        reader = (f"read_csv({location}, header = true, auto_detect = false, delim = {literal(delimiter)}, "
+                  f"quote = '\"', escape = '\"', columns = {{{names}}})")
     elif fmt == "parquet":
         reader = f"read_parquet({location})"
     else:
@@ -336,6 +348,8 @@ def _audit(schedule: Schedule, path: str, name: str, in_format: str, output: str
             reader, table = _reader(in_format, path, con)
         except duckdb.Error as error:
             raise AuditError(f"{name}: error: cannot read it as {in_format}: {_first_line(error)}") from None
+        except AuditError as error:
+            raise AuditError(f"{name}: error: {error}") from None
         sources = plan_sources(schedule.schema, table, mapping, name)
         decided_parquet = os.path.join(work, "decided.parquet")
         errors_jsonl = os.path.join(work, "errors.jsonl")
@@ -353,24 +367,33 @@ def _audit(schedule: Schedule, path: str, name: str, in_format: str, output: str
                 query = _duckdb_query(con, numbered, sources, mapping, schedule, backend,
                                       rationale or trace or decide != schedule.decide)
             # Parquet is written once, straight from the query; another format from a Parquet file in between.
-            target = output if out_format == "parquet" else decided_parquet
+            target = output + ".partial" if out_format == "parquet" else decided_parquet
             columns = [c for c in OUTPUT_COLUMNS if (c != "rationale" or rationale) and (c != "trace" or trace)]
             _copy(con, f"SELECT {', '.join(columns)} FROM ({query}) WHERE NOT rejected", target, "parquet",
                   f"{name}: error: cannot read a row")
         if progress is not None:
             progress(rows.done)
         summary = _summarise(con, target, errors_jsonl, engine, output, errors, rows.failed)
-        if target != output:
+        if out_format == "parquet":
+            os.replace(target, output)  # written whole or not at all: a failed audit leaves no half a table
+        else:
             _write(con, target, output, out_format, columns)
         _write_errors(con, errors_jsonl, errors, errors_format)
         return summary
     finally:
         con.close()
         shutil.rmtree(work, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.unlink(output + ".partial")
 
 
 def _first_line(error: Exception) -> str:
-    return str(error).strip().split("\n")[0]
+    """DuckDB's message without its advice: the first line, and for a CSV error the line it found."""
+    lines = str(error).strip().split("\n")
+    found = re.match(r".*CSV Error on Line: (\d+)", lines[0])
+    if found and len(lines) > 2:
+        return f"line {found.group(1)}: {lines[2].lower()}: {lines[1].removeprefix('Original Line: ')}"
+    return lines[0]
 
 
 def _python_query(numbered: str, sources: list[Source], mapping: Mapping, schedule: Schedule) -> str:
