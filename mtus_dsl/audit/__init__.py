@@ -164,9 +164,9 @@ def _reader(fmt: str, path: str, con: Any) -> tuple[str, dict[str, str]]:
         reader = f"read_parquet({location})"
     else:
         # Every JSON field is read as JSON: a string stays a string, so types are checked as for `mtus decide`.
-        names = [row[0] for row in con.execute(
+        keys = [row[0] for row in con.execute(
             f"DESCRIBE SELECT * FROM read_json({location}, format = 'newline_delimited')").fetchall()]
-        columns = ", ".join(f"{literal(name)}: 'JSON'" for name in names)
+        columns = ", ".join(f"{literal(key)}: 'JSON'" for key in keys)
         reader = f"read_json({location}, format = 'newline_delimited', columns = {{{columns}}})"
     described = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
     return reader, {str(row[0]): str(row[1]) for row in described}
