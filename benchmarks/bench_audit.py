@@ -1,4 +1,4 @@
-"""`mtus audit` at scale: Parquet to Parquet against a hand-written DuckDB CASE WHEN, streaming memory, decide --no-trace.
+"""`mtus audit` at scale: Parquet to Parquet against a hand-written DuckDB CASE WHEN; memory; decide --no-trace.
 
     python benchmarks/bench_audit.py [--rows 1000000] [--memory-rows 10000000] [--decide-rows 1000000] [--quick]
 
@@ -54,25 +54,26 @@ TARGET_RSS = 1 << 30  # peak RSS auditing 10,000,000 rows, at most
 TABLE = """
 SELECT
     'r' || i AS id,
-    ['2015-09-23', '2016-02-29', '2018-01-02', '2009-07-18', '2015-01-16'][1 + (hash(i, 1) % 5)::BIGINT]::DATE AS request_date,
-    ['physical_therapy', 'occupational_therapy', 'chiropractic', 'acupuncture'][1 + (hash(i, 2) % 4)::BIGINT] AS service,
-    ['lumbar_spine', 'knee', 'cervical_spine', 'shoulder'][1 + (hash(i, 3) % 4)::BIGINT] AS body_region,
-    (1 + (hash(i, 4) % 30)::BIGINT)::BIGINT AS quantity,
-    CASE WHEN (hash(i, 5) % 4)::BIGINT = 0 THEN NULL ELSE list_slice(
-        ['729.1', 'M54.16', '722.10', '337.21', 'M79.18', '847.2'][1 + (hash(i, 6) % 6)::BIGINT:], 1, (hash(i, 7) % 3)::BIGINT)
+    ['2015-09-23', '2016-02-29', '2018-01-02', '2009-07-18', '2015-01-16'][1 + h(i, 1, 5)]::DATE AS request_date,
+    ['physical_therapy', 'occupational_therapy', 'chiropractic', 'acupuncture'][1 + h(i, 2, 4)] AS service,
+    ['lumbar_spine', 'knee', 'cervical_spine', 'shoulder'][1 + h(i, 3, 4)] AS body_region,
+    1 + h(i, 4, 30) AS quantity,
+    CASE WHEN h(i, 5, 4) = 0 THEN NULL
+         ELSE list_slice(['729.1', 'M54.16', '722.10', '337.21', 'M79.18', '847.2'][1 + h(i, 6, 6):], 1, h(i, 7, 3))
     END AS diagnoses,
-    CASE WHEN (hash(i, 8) % 4)::BIGINT = 0 THEN NULL
-         ELSE ['myalgia', 'neuritis', 'crps', 'lumbar_disc_displacement'][1 + (hash(i, 9) % 4)::BIGINT] END AS condition,
-    CASE WHEN (hash(i, 10) % 4)::BIGINT = 0 THEN NULL ELSE hash(i, 11) % 2 = 0 END AS radicular_findings,
-    CASE WHEN (hash(i, 12) % 4)::BIGINT = 0 THEN NULL ELSE ((hash(i, 13) % 27)::BIGINT)::BIGINT END AS prior_visits,
-    CASE WHEN (hash(i, 14) % 4)::BIGINT = 0 THEN NULL ELSE ((hash(i, 15) % 31)::BIGINT)::BIGINT END AS prior_visits_all_regions,
-    CASE WHEN (hash(i, 16) % 4)::BIGINT = 0 THEN NULL
-         WHEN (hash(i, 17) % 3)::BIGINT = 0 THEN [{'procedure': 'meniscectomy', 'body_region': 'knee',
-                                         'date': DATE '2015-07-16'}]
+    CASE WHEN h(i, 8, 4) = 0 THEN NULL
+         ELSE ['myalgia', 'neuritis', 'crps', 'lumbar_disc_displacement'][1 + h(i, 9, 4)] END AS condition,
+    CASE WHEN h(i, 10, 4) = 0 THEN NULL ELSE h(i, 11, 2) = 0 END AS radicular_findings,
+    CASE WHEN h(i, 12, 4) = 0 THEN NULL ELSE h(i, 13, 27) END AS prior_visits,
+    CASE WHEN h(i, 14, 4) = 0 THEN NULL ELSE h(i, 15, 31) END AS prior_visits_all_regions,
+    CASE WHEN h(i, 16, 4) = 0 THEN NULL
+         WHEN h(i, 17, 3) = 0 THEN [{'procedure': 'meniscectomy', 'body_region': 'knee', 'date': DATE '2015-07-16'}]
          ELSE []::STRUCT(procedure VARCHAR, body_region VARCHAR, date DATE)[] END AS surgeries,
-    CASE WHEN (hash(i, 18) % 4)::BIGINT = 0 THEN NULL ELSE DATE '2014-11-10' END AS injury_date
+    CASE WHEN h(i, 18, 4) = 0 THEN NULL ELSE DATE '2014-11-10' END AS injury_date
 FROM range(1, ROWS + 1) t(i)
 """
+#: h(i, k, n): the k-th pseudo-random choice of row i among n (0 to n - 1).
+CHOICE = "CREATE MACRO h(i, k, n) AS (hash(i, k) % n)::BIGINT"
 
 #: The hand-written decision of the CPMTG 2009 physical-medicine table (no post-surgical or cap logic:
 #: the simpler query a data engineer writes by hand), over a table named {source}.
@@ -108,6 +109,7 @@ FROM (
 def write_table(path: str, rows: int) -> None:
     """Write `rows` realistic requests to a Parquet file."""
     con = duckdb.connect()
+    con.execute(CHOICE)
     con.execute(f"COPY ({TABLE.replace('ROWS', str(rows))}) TO '{path}' (FORMAT parquet)")
     con.close()
 
