@@ -411,13 +411,17 @@ def test_example_table_and_the_docs_run(corpus, tmp_path, monkeypatch):
          "t.csv: error: cannot read a row: line 3: expected number of columns: 4 found: 5: 2015-09-23,massage,knee,4,x"),
         ("t.csv", "", "t.csv: error: the file is empty; a CSV file needs its header row"),
         ("t.csv", "request_date,service,,quantity\n", "t.csv: error: the header row must name every column once"),
+        ("t.csv", b"request_date,servic\xff\n", "t.csv: error: not valid UTF-8: byte 0xff at byte 20"),
         ("t.jsonl", '{"request_date": "2015-09-23"}\n{not json\n', "t.jsonl: error: cannot read it as jsonl:"),
     ],
 )
 def test_unreadable_tables_stop_with_the_line(name, content, message, tmp_path, monkeypatch):
     """A table that cannot be read as its format stops the audit with where (exit 2), leaving no output behind."""
     monkeypatch.chdir(tmp_path)
-    Path(name).write_text(content)
+    if isinstance(content, bytes):
+        Path(name).write_bytes(content)
+    else:
+        Path(name).write_text(content)
     result = _run("audit", name, "-o", "out.parquet", "--engine", "python")
     assert result.exit_code == EXIT_BAD_INPUT, result.output
     assert message in result.output

@@ -350,6 +350,12 @@ def _audit(schedule: Schedule, path: str, name: str, in_format: str, output: str
             raise AuditError(f"{name}: error: cannot read it as {in_format}: {_first_line(error)}") from None
         except AuditError as error:
             raise AuditError(f"{name}: error: {error}") from None
+        except UnicodeDecodeError as error:
+            byte = error.object[error.start:error.start + 1].hex()
+            raise AuditError(f"{name}: error: not valid UTF-8: byte 0x{byte} at byte {error.start + 1} of the "
+                             "header row (the file must be UTF-8)") from None
+        except OSError as error:
+            raise AuditError(f"{name}: error: cannot read it: {error.strerror or error}") from None
         sources = plan_sources(schedule.schema, table, mapping, name)
         decided_parquet = os.path.join(work, "decided.parquet")
         errors_jsonl = os.path.join(work, "errors.jsonl")
