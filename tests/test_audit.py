@@ -426,3 +426,11 @@ def test_unreadable_tables_stop_with_the_line(name, content, message, tmp_path, 
     assert result.exit_code == EXIT_BAD_INPUT, result.output
     assert message in result.output
     assert not Path("out.parquet").exists() and not Path("out.parquet.partial").exists()
+
+
+def test_a_jsonl_key_first_seen_late_is_read(cases, corpus, tmp_path):
+    """A JSONL key that only a late line has is seen (not left out because an early sample lacked it)."""
+    late = {**cases[0], "prior_visit": 3}
+    source = _jsonl(tmp_path / "c.jsonl", [cases[0]] * 30_000 + [late])
+    with pytest.raises(audit_module.AuditError, match="column 'prior_visit' is not a case field; did you mean"):
+        audit_module.audit(corpus, str(source), str(tmp_path / "out.parquet"), engine="python")

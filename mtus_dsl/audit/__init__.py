@@ -164,8 +164,9 @@ def _reader(fmt: str, path: str, con: Any) -> tuple[str, dict[str, str]]:
         reader = f"read_parquet({location})"
     else:
         # Every JSON field is read as JSON: a string stays a string, so types are checked as for `mtus decide`.
+        # The keys come from every line (sample_size -1), not a sample: a key first seen late is never ignored.
         keys = [row[0] for row in con.execute(
-            f"DESCRIBE SELECT * FROM read_json({location}, format = 'newline_delimited')").fetchall()]
+            f"DESCRIBE SELECT * FROM read_json({location}, format = 'newline_delimited', sample_size = -1)").fetchall()]
         columns = ", ".join(f"{literal(key)}: 'JSON'" for key in keys)
         reader = f"read_json({location}, format = 'newline_delimited', columns = {{{columns}}})"
     described = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
