@@ -149,6 +149,12 @@ def run_audit(schedule: mtus_dsl.Schedule, source: str, output: str, engine: str
         audit.sql_backend = saved  # type: ignore[assignment]
 
 
+def _say(lines: list[str], line: str) -> None:
+    """Keep a detail line for the report, and show it at once on stderr (the whole run takes minutes)."""
+    lines.append(line)
+    print(line, file=sys.stderr, flush=True)
+
+
 def _cpu(fn: Any) -> float:
     start = time.process_time()
     fn()
@@ -182,7 +188,7 @@ def run(rows: int, memory_rows: int, decide_rows: int, rounds: int) -> tuple[lis
     with tempfile.TemporaryDirectory(prefix="mtus-bench-audit-") as work:
         source = os.path.join(work, "requests.parquet")
         write_table(source, rows)
-        lines.append(f"{rows:,} requests in {source} ({os.path.getsize(source) / 1e6:.1f} MB Parquet); "
+        _say(lines, f"{rows:,} requests in {source} ({os.path.getsize(source) / 1e6:.1f} MB Parquet); "
                      f"audit with {described}")
         base_out, audit_out = os.path.join(work, "base.parquet"), os.path.join(work, "audit.parquet")
         summary = run_audit(schedule, source, audit_out)
@@ -194,7 +200,7 @@ def run(rows: int, memory_rows: int, decide_rows: int, rounds: int) -> tuple[lis
         base, mine = min(times["handwritten"]), min(times["audit"])
         asked = int(duckdb.sql(f"SELECT count(*) FROM read_parquet('{audit_out}') "
                                "WHERE outcome = 'needs_information'").fetchall()[0][0])
-        lines.append(f"hand-written CASE WHEN: {base:.2f} s CPU; audit: {mine:.2f} s CPU "
+        _say(lines, f"hand-written CASE WHEN: {base:.2f} s CPU; audit: {mine:.2f} s CPU "
                      f"(rounds: {', '.join(f'{t:.2f}' for t in times['audit'])}); "
                      f"{asked:,} needs_information rows (re-decided by the Python engine)")
         out.append(Row(f"[A1] audit {rows:,} rows Parquet->Parquet (DuckDB)", f"{mine:.2f} s",
@@ -208,7 +214,7 @@ def run(rows: int, memory_rows: int, decide_rows: int, rounds: int) -> tuple[lis
         python_sample = min(rows, 20_000)
         write_table(small, python_sample)
         cpu = _cpu(lambda: run_audit(schedule, small, os.path.join(work, "py.parquet"), engine="python"))
-        lines.append(f"Python engine audit: {python_sample:,} rows in {cpu:.2f} s CPU "
+        _say(lines, f"Python engine audit: {python_sample:,} rows in {cpu:.2f} s CPU "
                      f"({cpu / python_sample * 1e6:.0f} us a row; 1,000,000 rows ~ {cpu / python_sample * 1e6:.0f} s)")
         out.append(Row("[A4] audit --engine python, CPU a row", f"{cpu / python_sample * 1e6:.0f} us",
                        f"{python_sample:,} rows"))
@@ -218,7 +224,7 @@ def run(rows: int, memory_rows: int, decide_rows: int, rounds: int) -> tuple[lis
             write_table(big, memory_rows)
             stats = _child_stats([sys.executable, __file__, "--child", big, os.path.join(work, "big-out.parquet")],
                                  stdout=subprocess.PIPE)
-            lines.append(f"{memory_rows:,} rows audited in a fresh process: {stats['cpu']:.1f} s CPU, "
+            _say(lines, f"{memory_rows:,} rows audited in a fresh process: {stats['cpu']:.1f} s CPU, "
                          f"{stats['wall']:.1f} s wall, peak RSS {stats['rss'] / 2**20:.0f} MiB")
             out.append(Row(f"[A3] audit {memory_rows:,} rows: peak RSS", f"{stats['rss'] / 2**20:.0f} MiB",
                            f"{stats['cpu']:.0f} s CPU", "", "< 1 GiB", verdict(stats["rss"] < TARGET_RSS)))
@@ -231,7 +237,7 @@ def run(rows: int, memory_rows: int, decide_rows: int, rounds: int) -> tuple[lis
                        f"TO '{jsonl}' (FORMAT json)")
             mtus = os.path.join(os.path.dirname(sys.executable), "mtus")
             stats = _child_stats([mtus, "decide", jsonl, "--json", "--no-trace"])
-            lines.append(f"mtus decide big.jsonl --json --no-trace, {decide_rows:,} cases: {stats['cpu']:.1f} s CPU, "
+            _say(lines, f"mtus decide big.jsonl --json --no-trace, {decide_rows:,} cases: {stats['cpu']:.1f} s CPU, "
                          f"{stats['wall']:.1f} s wall, peak RSS {stats['rss'] / 2**20:.0f} MiB")
             out.append(Row(f"[A5] mtus decide --json --no-trace, {decide_rows:,} cases", f"{stats['cpu']:.1f} s",
                            f"{stats['wall']:.1f} s wall"))
