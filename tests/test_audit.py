@@ -434,3 +434,18 @@ def test_a_jsonl_key_first_seen_late_is_read(cases, corpus, tmp_path):
     source = _jsonl(tmp_path / "c.jsonl", [cases[0]] * 30_000 + [late])
     with pytest.raises(audit_module.AuditError, match="column 'prior_visit' is not a case field; did you mean"):
         audit_module.audit(corpus, str(source), str(tmp_path / "out.parquet"), engine="python")
+
+
+def test_needs_information_is_redecided_by_python_unless_told(corpus, cases, tmp_path, monkeypatch):
+    """The SQL backend's needs_information rows get the Python engine's answer; redecide=False keeps the SQL's."""
+    def decide_duckdb(schedule, con, source="cases"):
+        return con.sql(f"SELECT id, 'needs_information' AS outcome, quantity AS requested, 0 AS approved, "
+                       f"'visits' AS unit, []::VARCHAR[] AS rules, ['from_sql'] AS missing, NULL::VARCHAR AS error "
+                       f"FROM {source}")
+
+    monkeypatch.setattr(audit_module, "sql_backend", lambda: types.SimpleNamespace(decide_duckdb=decide_duckdb))
+    source = _jsonl(tmp_path / "c.jsonl", cases[:5])
+    audit_module.audit(corpus, str(source), str(tmp_path / "python.parquet"), engine="duckdb")
+    _check(_rows(tmp_path / "python.parquet"), corpus, cases[:5])
+    audit_module.audit(corpus, str(source), str(tmp_path / "sql.parquet"), engine="duckdb", redecide=False)
+    assert {tuple(r["missing"]) for r in _rows(tmp_path / "sql.parquet")} == {("from_sql",)}

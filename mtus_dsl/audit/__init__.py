@@ -307,10 +307,13 @@ def audit(
     stdin: IO[bytes] | None = None,
     progress: Callable[[int], None] | None = None,
     threads: int | None = None,
+    redecide: bool = True,
 ) -> Summary:
     """Decide every row of `input_path` (`-`: standard input) into `output`; bad rows into `errors`.
 
     Raise AuditError (one located message) for a bad input, output, mapping or engine.
+    `redecide=False` keeps the SQL backend's needs_information answers instead of asking the
+    Python engine (faster; their `missing` may then name facts that would not change the answer).
     """
     in_format = input_format(input_path, fmt)
     out_format = output_format(output)
@@ -330,20 +333,22 @@ def audit(
     if input_path == "-":
         with _spooled_stdin(stdin) as spooled:
             return _audit(schedule, spooled, "<stdin>", in_format, output, out_format, errors, errors_format,
-                          mapping, chosen, decide, rationale, trace, progress, threads, backend)
+                          mapping, chosen, decide, rationale, trace, progress, threads, backend, redecide)
     if not os.path.isfile(input_path):
         raise AuditError(f"{input_path}: error: no such file")
     return _audit(schedule, input_path, input_path, in_format, output, out_format, errors, errors_format, mapping,
-                  chosen, decide, rationale, trace, progress, threads, backend)
+                  chosen, decide, rationale, trace, progress, threads, backend, redecide)
 
 
 def _audit(schedule: Schedule, path: str, name: str, in_format: str, output: str, out_format: str, errors: str,
            errors_format: str, mapping: Mapping, engine: str, decide: Callable[[Any], Decision], rationale: bool,
-           trace: bool, progress: Callable[[int], None] | None, threads: int | None, backend: Any) -> Summary:
+           trace: bool, progress: Callable[[int], None] | None, threads: int | None, backend: Any,
+           redecide: bool) -> Summary:
     duckdb = _duckdb()
     work = tempfile.mkdtemp(prefix="mtus-audit-")
     con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": os.path.join(work, "spill"),
                                  **({"threads": threads} if threads else {})})
+    con.execute("SET enable_progress_bar = false")  # ours (rich) is the one shown
     try:
         try:
             reader, table = _reader(in_format, path, con)
@@ -372,7 +377,7 @@ def _audit(schedule: Schedule, path: str, name: str, in_format: str, output: str
             else:
                 # The SQL backend neither explains nor decides on the record: then every row goes to Python.
                 query = _duckdb_query(con, numbered, sources, mapping, schedule, backend,
-                                      rationale or trace or decide != schedule.decide)
+                                      rationale or trace or decide != schedule.decide, redecide)
             # Parquet is written once, straight from the query; another format from a Parquet file in between.
             target = output + ".partial" if out_format == "parquet" else decided_parquet
             columns = [c for c in OUTPUT_COLUMNS if (c != "rationale" or rationale) and (c != "trace" or trace)]
@@ -411,7 +416,7 @@ def _python_query(numbered: str, sources: list[Source], mapping: Mapping, schedu
 
 
 def _duckdb_query(con: Any, numbered: str, sources: list[Source], mapping: Mapping, schedule: Schedule,
-                  backend: Any, everything_in_python: bool) -> str:
+                  backend: Any, everything_in_python: bool, redecide: bool = True) -> str:
     """Rows decided by the SQL backend; doubtful and needs_information rows (or all, when asked) by Python."""
     typed = {s.field: typed_column(s, mapping, schedule.schema) for s in sources}
     fields = [spec.name for spec in schedule.schema.inputs]
@@ -440,7 +445,7 @@ def _duckdb_query(con: Any, numbered: str, sources: list[Source], mapping: Mappi
         "'missing': __s_missing, 'assumed': CAST([] AS VARCHAR[]), 'rationale': CAST(NULL AS VARCHAR), "
         "'trace': CAST(NULL AS VARCHAR), 'rejected': false}"
     )
-    python = "__s_id IS NULL OR __s_error IS NOT NULL OR __s_outcome = 'needs_information'"
+    python = "__s_id IS NULL OR __s_error IS NOT NULL" + (" OR __s_outcome = 'needs_information'" if redecide else "")
     if everything_in_python:
         python = "true"
     answers = ("SELECT id AS __s_id, outcome AS __s_outcome, requested AS __s_requested, approved AS __s_approved, "
