@@ -162,14 +162,17 @@ def _cpu(fn: Any) -> float:
     return time.process_time() - start
 
 
-def _child_stats(args: list[str], stdout: Any = subprocess.DEVNULL) -> dict[str, float]:
+def _child_stats(args: list[str]) -> dict[str, float]:
+    """Run a child that prints its own peak RSS as JSON last; return its CPU, wall time and peak RSS."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(args, check=False, stdout=stdout, stderr=subprocess.DEVNULL)
+    done = subprocess.run(args, check=False, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"cpu": cpu, "wall": wall, "rss": after.ru_maxrss * 1024}
+    # The child's own figure: getrusage of the children reports the largest child so far.
+    report = json.loads(done.stdout.strip().split("\n")[-1])
+    return {"cpu": cpu, "wall": wall, "rss": report["rss"]}
 
 
 def _memory_child(source: str, output: str) -> None:
@@ -178,6 +181,20 @@ def _memory_child(source: str, output: str) -> None:
     summary = run_audit(schedule, source, output)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"rows": summary.rows, "decided": summary.decided, "rss": rss}))
+
+
+def _decide_child(jsonl: str) -> None:
+    """In a fresh process: `mtus decide JSONL --json --no-trace`, its output thrown away; print CPU and peak RSS."""
+    from mtus_dsl.cli import main as cli
+
+    sys.stdout = open(os.devnull, "w")  # the decisions are not what is measured
+    sys.stderr = open(os.devnull, "w")
+    try:
+        cli(["decide", jsonl, "--json", "--no-trace"], standalone_mode=False)
+    except SystemExit:
+        pass
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"cpu": usage.ru_utime + usage.ru_stime, "rss": usage.ru_maxrss * 1024}), file=sys.__stdout__)
 
 
 def run(rows: int, memory_rows: int, decide_rows: int, rounds: int) -> tuple[list[Row], list[str]]:
@@ -229,8 +246,7 @@ def run(rows: int, memory_rows: int, decide_rows: int, rounds: int) -> tuple[lis
         if memory_rows:
             big = os.path.join(work, "big.parquet")
             write_table(big, memory_rows)
-            stats = _child_stats([sys.executable, __file__, "--child", big, os.path.join(work, "big-out.parquet")],
-                                 stdout=subprocess.PIPE)
+            stats = _child_stats([sys.executable, __file__, "--child", big, os.path.join(work, "big-out.parquet")])
             _say(lines, f"{memory_rows:,} rows audited in a fresh process: {stats['cpu']:.1f} s CPU, "
                          f"{stats['wall']:.1f} s wall, peak RSS {stats['rss'] / 2**20:.0f} MiB")
             out.append(Row(f"[A3] audit {memory_rows:,} rows: peak RSS", f"{stats['rss'] / 2**20:.0f} MiB",
@@ -242,8 +258,8 @@ def run(rows: int, memory_rows: int, decide_rows: int, rounds: int) -> tuple[lis
             write_table(os.path.join(work, "decide.parquet"), decide_rows)
             duckdb.sql(f"COPY (SELECT * FROM read_parquet('{os.path.join(work, 'decide.parquet')}')) "
                        f"TO '{jsonl}' (FORMAT json)")
-            mtus = os.path.join(os.path.dirname(sys.executable), "mtus")
-            stats = _child_stats([mtus, "decide", jsonl, "--json", "--no-trace"])
+            # Its own peak RSS (getrusage of the children would report the largest child so far).
+            stats = _child_stats([sys.executable, __file__, "--decide-child", jsonl])
             _say(lines, f"mtus decide big.jsonl --json --no-trace, {decide_rows:,} cases: {stats['cpu']:.1f} s CPU, "
                          f"{stats['wall']:.1f} s wall, peak RSS {stats['rss'] / 2**20:.0f} MiB")
             out.append(Row(f"[A5] mtus decide --json --no-trace, {decide_rows:,} cases", f"{stats['cpu']:.1f} s",
@@ -259,9 +275,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="100,000 rows, no 10M run, 20,000 cases decided")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--decide-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         _memory_child(*args.child)
+        return 0
+    if args.decide_child:
+        _decide_child(args.decide_child)
         return 0
     if args.quick:
         args.rows, args.memory_rows, args.decide_rows, args.rounds = 100_000, 0, 20_000, 2
