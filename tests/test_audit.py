@@ -245,6 +245,10 @@ def test_mapping_file_errors_are_located(text, message, tmp_path, monkeypatch):
          "out.txt: error: cannot tell the output format from '.txt'"),
         ("t.parquet", "not parquet", [], "t.parquet: error: cannot read it as parquet"),
         ("missing.csv", None, [], "missing.csv: error: no such file"),
+        ("t.csv", "request_date,service,body_region,quantity\n2015-09-23,massage,knee,4\n",
+         ["-o", "o.csv", "--errors", "o.csv"], "o.csv: error: the errors file cannot be the output too"),
+        ("t.csv", "request_date,service,body_region,quantity\n2015-09-23,massage,knee,4\n", ["-o", "t.csv"],
+         "t.csv: error: the input cannot be overwritten by the audit"),
     ],
 )
 def test_bad_inputs_are_located(name, content, args, message, tmp_path, monkeypatch):

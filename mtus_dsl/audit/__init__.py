@@ -321,6 +321,10 @@ def audit(
     errors_format = output_format(errors, "errors file")
     _writable(output)
     _writable(errors)
+    if os.path.abspath(errors) == os.path.abspath(output):
+        raise AuditError(f"{errors}: error: the errors file cannot be the output too; give --errors another name")
+    if input_path != "-" and os.path.abspath(input_path) in (os.path.abspath(output), os.path.abspath(errors)):
+        raise AuditError(f"{input_path}: error: the input cannot be overwritten by the audit; write elsewhere")
     if engine not in ENGINES:
         raise AuditError(f"error: unknown engine '{engine}' (engines: {', '.join(ENGINES)})")
     backend = sql_backend()
