@@ -433,8 +433,12 @@ def _duckdb_query(con: Any, numbered: str, sources: list[Source], mapping: Mappi
     # The SQL backend reads `id` and the fields; the row number stands in for the id so its answer joins back.
     renamed = ", ".join(f"{quote('__t_' + f)} AS {quote(f)}" for f in fields)
     con.execute(f"CREATE TEMP VIEW mtus_cases AS SELECT __row AS id, {renamed} FROM mtus_mapped WHERE __ok")
-    decided = backend.decide_duckdb(schedule, con, source="mtus_cases")
-    decided.create_view("mtus_sql", replace=True)
+    try:
+        decided = backend.decide_duckdb(schedule, con, source="mtus_cases")
+        decided.create_view("mtus_sql", replace=True)
+    except Exception as error:  # the backend's query would not build: a bug, reported without a traceback
+        raise AuditError(f"error: internal error (a bug in mtus-dsl, please report it): the SQL backend failed: "
+                         f"{_first_line(error)}; --engine python decides without it") from None
     cite = _citation_table(con, schedule)
     case = f"CAST({case_json(sources, mapping, schedule.schema)} AS VARCHAR)"
     texts = f"list_transform(__s_rules, lambda r: {cite}[r])"  # each once, in order, as the engine cites them
