@@ -11,6 +11,8 @@ Targets (from the issue; CPU time, ratios measured in one run, interleaved round
   [4] load() of the shipped corpus: warm (cached) < 20 ms CPU, cold < 150 ms CPU, fresh processes
   [5] 10,000 synthetic rules: cold load <= 15 s CPU and 1 GB peak RSS; generated lines per rule constant
       from 100 to 10,000 rules; decision time at 10,000 rules within 1.2x of 100
+  [A] mtus audit, 1,000,000 rows Parquet to Parquet: within 3x of a hand-written DuckDB CASE WHEN and <= 5 s CPU;
+      10,000,000 rows under 1 GB peak RSS; `mtus decide --json --no-trace` on 1,000,000 cases (bench_audit.py)
 See benchmarks/README.md for what each figure means.
 """
 
@@ -29,7 +31,7 @@ sys.path.insert(0, str(HERE))
 import timing  # noqa: E402
 from timing import Row  # noqa: E402
 
-SECTIONS = ("decide", "load", "scale")
+SECTIONS = ("decide", "load", "scale", "audit")
 
 
 def _header() -> list[str]:
@@ -96,6 +98,20 @@ def main(argv: list[str] | None = None) -> int:
         found, lines = bench_scale.run(quick=args.quick)
         print("\n".join(lines))
         rows += found
+    if "audit" in only:
+        try:
+            import bench_audit
+        except ImportError as error:  # DuckDB is the audit extra's, not every environment's
+            print(f"\n== [A] mtus audit: skipped ({error}; pip install 'mtus-dsl[audit]') ==")
+        else:
+            print("\n== [A] mtus audit: Parquet to Parquet against a hand-written DuckDB query, memory, decide ==")
+            if args.quick:
+                found, lines = bench_audit.run(rows=100_000, memory_rows=0, decide_rows=20_000, rounds=2)
+            else:
+                found, lines = bench_audit.run(rows=1_000_000, memory_rows=10_000_000, decide_rows=1_000_000,
+                                               rounds=3)
+            print("\n".join(lines))
+            rows += found
     missed = [r.figure[:3] for r in rows if r.status == "FAIL" and r.figure[:3] in ("[1]", "[2]")]
     if args.profile or missed:
         import profile_decide

@@ -116,12 +116,17 @@ def compile_command(paths: tuple[str, ...], output: str) -> None:
     click.echo(f"wrote {output}: {len(schedule.program.rules)} rule(s)")
 
 
+#: File endings read as a batch, one case per line (`-`, standard input, is a batch too).
+BATCH_SUFFIXES = (".jsonl", ".ndjson")
+
+
 @main.command(epilog=_examples(
     "mtus decide examples/seed_imr.json                  one case, as an IMR decision letter",
-    "mtus decide cases.jsonl --json                      a batch: one decision per line, as JSON",
+    "mtus decide cases.jsonl --json --no-trace           a batch: one decision per line, as JSON",
+    "cat cases.ndjson | mtus decide - --json             a batch from standard input",
     "mtus decide case.json --trace -g my_rules.mtus      every rule consulted, with other guidelines",
 ))
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option(
     "-g",
     "--guidelines",
@@ -130,17 +135,23 @@ def compile_command(paths: tuple[str, ...], output: str) -> None:
     type=click.Path(),
     help="Guideline files or directories (default: the shipped corpus).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print decisions as JSON (one per line for .jsonl).")
+@click.option("--json", "as_json", is_flag=True, help="Print decisions as JSON (one per line for a batch).")
 @click.option("--trace", is_flag=True, help="Also show every rule consulted and why it did or did not apply.")
+@click.option("--no-trace", is_flag=True, help="Leave the trace out of the JSON output (smaller, for big batches).")
 @click.option("--interpret", is_flag=True, help="Decide with the reference interpreter instead of compiled code.")
-def decide(file: str, guideline_paths: tuple[str, ...], as_json: bool, trace: bool, interpret: bool) -> None:
-    """Decide the case in FILE (.json), or each case in FILE (.jsonl, one per line)."""
+def decide(file: str, guideline_paths: tuple[str, ...], as_json: bool, trace: bool, no_trace: bool,
+           interpret: bool) -> None:
+    """Decide the case in FILE (.json), or each case in FILE (.jsonl, .ndjson or - for stdin: one per line)."""
+    if trace and no_trace:
+        raise click.UsageError("--trace and --no-trace contradict each other; give one of them")
     schedule = _schedule(guideline_paths)
     decide_one = schedule.interpret if interpret else schedule.decide
-    if file.endswith(".jsonl"):
+    if file == "-":
+        sys.exit(_decide_batch("<stdin>", sys.stdin.buffer, decide_one, as_json, trace, no_trace))
+    if file.endswith(BATCH_SUFFIXES):
         try:
             with open(file, "rb") as stream:
-                status = _decide_batch(file, stream, decide_one, as_json, trace)
+                status = _decide_batch(file, stream, decide_one, as_json, trace, no_trace)
         except OSError as error:
             click.echo(f"error: cannot read {file}: {error.strerror or error}", err=True)
             sys.exit(EXIT_BAD_INPUT)
@@ -156,7 +167,7 @@ def decide(file: str, guideline_paths: tuple[str, ...], as_json: bool, trace: bo
         _show(rule_failure(error, schedule, file), "diagnostics", err=True)
         sys.exit(EXIT_RULE_FAILURE)
     if as_json:
-        click.echo(json.dumps(decision.to_dict(), indent=2))
+        click.echo(json.dumps(_as_json(decision, no_trace), indent=2))
     else:
         _show(letter(decision, data, trace), "letter")
 
@@ -365,7 +376,16 @@ def _write(output: str, text: str) -> None:
         sys.exit(EXIT_BAD_INPUT)
 
 
-def _decide_batch(file: str, stream: BinaryIO, decide_one: Any, as_json: bool, trace: bool) -> int:
+def _as_json(decision: Decision, no_trace: bool) -> dict[str, Any]:
+    """The decision's documented JSON form, without its trace when asked."""
+    data = decision.to_dict()
+    if no_trace:
+        del data["trace"]
+    return data
+
+
+def _decide_batch(file: str, stream: BinaryIO, decide_one: Any, as_json: bool, trace: bool,
+                  no_trace: bool = False) -> int:
     """Decide each line of a batch, streaming: one bad line is reported and the others are still decided."""
     status = EXIT_OK
     decided = failed = 0
@@ -401,7 +421,7 @@ def _decide_batch(file: str, stream: BinaryIO, decide_one: Any, as_json: bool, t
             continue
         decided += 1
         if as_json:
-            click.echo(json.dumps(decision.to_dict()))
+            click.echo(json.dumps(_as_json(decision, no_trace)))
         else:
             click.echo(f"--- line {number} ---")
             _show(letter(decision, data, trace), "letter")
@@ -588,6 +608,55 @@ def lsp_command() -> None:
         click.echo(f"error: mtus lsp needs pygls ({error}); install it with: pip install 'mtus-dsl[lsp]'", err=True)
         sys.exit(EXIT_BAD_INPUT)
     serve()
+
+
+@main.command(epilog=_examples(
+    "mtus audit examples/requests.csv -o decisions.parquet       a table decided, with a summary",
+    "mtus audit claims.parquet -o out.csv --mapping claims.toml   the table's own column names",
+    "cat requests.ndjson | mtus audit - -o decisions.jsonl         from standard input",
+))
+@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The decisions to write: .parquet, .csv or .jsonl (one row per decided input row).")
+@click.option("--errors", "errors_path", type=click.Path(dir_okay=False),
+              help="Where bad rows go (default: OUTPUT's name with .errors before its ending).")
+@click.option("-g", "--guidelines", "guideline_paths", multiple=True, type=click.Path(),
+              help="Guideline files or directories (default: the shipped corpus).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]),
+              help="The input's format (default: told by its ending; jsonl for -).")
+@click.option("--mapping", "mapping_path", type=click.Path(dir_okay=False),
+              help="A TOML file mapping the table's columns to case fields (see docs/audit.md).")
+@click.option("--engine", type=click.Choice(["auto", "duckdb", "python"]), default="auto", show_default=True,
+              help="Who decides: the SQL backend in DuckDB, or the Python engine row by row.")
+@click.option("--on-record", is_flag=True, help="Decide on the record, as `mtus decide --on-record` does.")
+@click.option("--rationale", is_flag=True, help="Add each decision's rationale as a column.")
+@click.option("--trace", is_flag=True, help="Add each decision's trace (JSON) as a column.")
+@click.option("--threads", type=click.IntRange(1, 256), help="DuckDB's worker threads (default: one per core).")
+def audit(input_path: str, output: str, errors_path: str | None, guideline_paths: tuple[str, ...], fmt: str | None,
+          mapping_path: str | None, engine: str, on_record: bool, rationale: bool, trace: bool,
+          threads: int | None) -> None:
+    """Decide every row of a table (JSONL, CSV, Parquet or - for stdin) into a table of decisions."""
+    try:
+        from mtus_dsl import audit as auditing  # DuckDB and rich load only for this command
+        from mtus_dsl.audit.report import progress_bar, render_summary
+    except ImportError as error:
+        click.echo(f"error: mtus audit needs its extra: pip install 'mtus-dsl[audit]' ({error})", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    schedule = _schedule(guideline_paths)
+    try:
+        mapping = auditing.read_mapping(mapping_path, schedule.schema) if mapping_path else None
+        with progress_bar(input_path) as progress:
+            summary = auditing.audit(
+                schedule, input_path, output, errors=errors_path, fmt=fmt, mapping=mapping, engine=engine,
+                on_record=on_record, rationale=rationale, trace=trace, progress=progress, threads=threads,
+            )
+    except auditing.AuditError as error:
+        click.echo(printable(str(error)), err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    render_summary(summary, input_path)
+    if summary.failed:
+        sys.exit(EXIT_RULE_FAILURE)
+    sys.exit(EXIT_BAD_INPUT if summary.rejected else EXIT_OK)
 
 
 if __name__ == "__main__":  # pragma: no cover

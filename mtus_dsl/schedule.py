@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -59,6 +59,16 @@ class Schedule:
     def decide(self, case: Case | Mapping[str, Any]) -> Decision:
         """Decide one request with the compiled code (the engine validates whatever it was not given validated)."""
         return self.engine.decide(case)
+
+    def decide_many(self, cases: Iterable[Case | Mapping[str, Any]]) -> Iterator[Decision]:
+        """Decide each case of any iterable, lazily and in order: memory stays that of one case.
+
+        A bad case raises CaseError when its turn comes (the decisions before it were
+        already yielded); to collect bad cases and go on, use `mtus audit` or catch it per case.
+        """
+        decide = self.decide
+        for case in cases:
+            yield decide(case)
 
     def outcome(self, case: Case | Mapping[str, Any]) -> tuple[Outcome, int]:
         """Decide only (outcome, approved), building nothing else: for hot loops."""

@@ -1,0 +1,542 @@
+"""`mtus audit`: decide a table of requests (JSONL, CSV, Parquet) into a table of decisions, streaming.
+
+DuckDB reads the input, maps its columns to the case format (mapping.py) and
+writes the outputs with COPY, so memory stays bounded whatever the input's size.
+Rows are decided by the Python engine (one row at a time, inside the query, as a
+function) or by the SQL backend (`mtus_dsl.compiler.sql.decide_duckdb`), whose
+`needs_information` rows and doubtful rows go to the Python engine: it is the
+reference. Needs the `audit` extra (duckdb, numpy, rich).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import functools
+import inspect
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import attrs
+
+from mtus_dsl import runtime as rt
+from mtus_dsl.audit.mapping import (
+    AuditError,
+    Mapping,
+    Source,
+    case_json,
+    literal,
+    plan_sources,
+    quote,
+    read_mapping,
+    typed_column,
+)
+from mtus_dsl.case import CaseError
+from mtus_dsl.decision import Decision
+from mtus_dsl.schedule import Schedule
+
+__all__ = ["ENGINES", "AuditError", "Mapping", "Summary", "audit", "read_mapping"]
+
+#: Input formats by file ending.
+INPUT_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "csv",
+                 ".parquet": "parquet", ".pq": "parquet"}
+#: Output formats by file ending.
+OUTPUT_FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+#: Engines: `auto` is duckdb when the SQL backend is installed, else python.
+ENGINES = ("auto", "duckdb", "python")
+#: DuckDB's memory ceiling: its operators spill to a temporary folder beyond it.
+MEMORY_LIMIT = "512MB"
+
+#: The decision a row gets, as one struct (the Python engine's answer, the SQL answer rendered the same way).
+DECISION_FIELDS: tuple[tuple[str, str], ...] = (
+    ("id", "VARCHAR"),
+    ("service", "VARCHAR"),
+    ("body_region", "VARCHAR"),
+    ("outcome", "VARCHAR"),
+    ("requested", "BIGINT"),
+    ("approved", "BIGINT"),
+    ("unit", "VARCHAR"),
+    ("rules", "VARCHAR[]"),
+    ("document", "VARCHAR"),
+    ("edition", "VARCHAR"),
+    ("section", "VARCHAR"),
+    ("pages", "VARCHAR"),
+    ("citations", "VARCHAR"),
+    ("missing", "VARCHAR[]"),
+    ("assumed", "VARCHAR[]"),
+    ("rationale", "VARCHAR"),
+    ("trace", "VARCHAR"),
+    ("rejected", "BOOLEAN"),
+)
+#: The output's columns, in order (rationale and trace only when asked).
+OUTPUT_COLUMNS = ("row",) + tuple(name for name, _ in DECISION_FIELDS if name != "rejected")
+
+
+@attrs.frozen
+class Summary:
+    """What an audit did: rows read, decided and rejected, outcomes by service and region, facts missing."""
+
+    rows: int
+    decided: int
+    rejected: int
+    failed: int  # rows on which a guideline failed (also counted in rejected)
+    engine: str
+    outcomes: tuple[tuple[str, str, str, int], ...]  # (service, body_region, outcome, rows)
+    missing: tuple[tuple[str, int], ...]  # (fact, rows that lacked it), most often first
+    output: str
+    errors: str
+
+
+def _duckdb() -> Any:
+    try:
+        import duckdb
+    except ImportError:
+        raise AuditError("error: mtus audit needs DuckDB: pip install 'mtus-dsl[audit]'") from None
+    return duckdb
+
+
+def sql_backend() -> Any | None:
+    """The SQL backend module (mtus_dsl.compiler.sql), or None when this build has none."""
+    try:
+        import importlib
+
+        return importlib.import_module("mtus_dsl.compiler.sql")
+    except ImportError:
+        return None
+
+
+def input_format(path: str, given: str | None) -> str:
+    """The format of an input: given, or told by its ending; raise AuditError."""
+    if given is not None:
+        return given
+    if path == "-":
+        return "jsonl"
+    suffix = Path(path).suffix.lower()
+    if suffix not in INPUT_FORMATS:
+        raise AuditError(
+            f"{path}: error: cannot tell the format from '{suffix or 'no ending'}'; name the file "
+            f"{', '.join(sorted(INPUT_FORMATS))}, or give --format jsonl|csv|parquet"
+        )
+    return INPUT_FORMATS[suffix]
+
+
+def output_format(path: str, what: str = "output") -> str:
+    """The format of an output file, told by its ending; raise AuditError."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise AuditError(
+            f"{path}: error: cannot tell the {what} format from '{suffix or 'no ending'}'; "
+            "end the name in .parquet, .csv or .jsonl"
+        )
+    return OUTPUT_FORMATS[suffix]
+
+
+def default_errors_path(output: str) -> str:
+    """Where bad rows go by default: next to the output, `NAME.errors.EXT`."""
+    path = Path(output)
+    return str(path.with_name(path.stem + ".errors" + path.suffix))
+
+
+def _reader(fmt: str, path: str, con: Any) -> tuple[str, dict[str, str]]:
+    """(the SQL table expression that reads the input, its columns {name: DuckDB type})."""
+    location = literal(path)
+    if os.path.getsize(path) == 0:
+        raise AuditError("the file is empty" + ("; a CSV file needs its header row" if fmt == "csv" else ""))
+    if fmt == "csv":
+        # The delimiter is told by the ending, not guessed: a guess on a ragged file reads one wide column.
+        delimiter = "\t" if path.lower().endswith(".tsv") else ","
+        with open(path, encoding="utf-8-sig", newline="") as stream:
+            header = next(csv.reader(stream, delimiter=delimiter), [])
+        if len(set(header)) != len(header) or not all(header):
+            raise AuditError("the header row must name every column once (a column is blank or named twice)")
+        names = ", ".join(f"{literal(name)}: 'VARCHAR'" for name in header)
+        reader = (f"read_csv({location}, header = true, auto_detect = false, delim = {literal(delimiter)}, "
+                  f"quote = '\"', escape = '\"', columns = {{{names}}})")
+    elif fmt == "parquet":
+        reader = f"read_parquet({location})"
+    else:
+        # Every JSON field is read as JSON: a string stays a string, so types are checked as for `mtus decide`.
+        # The keys come from every line (sample_size -1), not a sample: a key first seen late is never ignored.
+        keys = [row[0] for row in con.execute(
+            f"DESCRIBE SELECT * FROM read_json({location}, format = 'newline_delimited', sample_size = -1)").fetchall()]
+        columns = ", ".join(f"{literal(key)}: 'JSON'" for key in keys)
+        reader = f"read_json({location}, format = 'newline_delimited', columns = {{{columns}}})"
+    described = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
+    return reader, {str(row[0]): str(row[1]) for row in described}
+
+
+class _Rows:
+    """Decides rows with the Python engine, as a DuckDB function; writes bad rows to the errors file."""
+
+    def __init__(self, schedule: Schedule, decide: Callable[[Any], Decision], errors: IO[str], rationale: bool,
+                 trace: bool, progress: Callable[[int], None] | None):
+        self.schedule = schedule
+        self.decide_one = decide
+        self.errors = errors
+        self.rationale = rationale
+        self.trace = trace
+        self.progress = progress
+        self.citations = {rule.name: rule.citation for rule in schedule.engine.plan.rules}
+        self.cited: dict[tuple[str, ...], dict[str, Any]] = {}
+        self.lock = threading.Lock()
+        self.done = 0
+        self.failed = 0
+
+    def reject(self, row: int, case_id: Any, problems: list[tuple[str, str]]) -> None:
+        """Write a bad row's problems to the errors file, one line each."""
+        with self.lock:
+            for field, message in problems:
+                self.errors.write(json.dumps({"row": row, "id": case_id if isinstance(case_id, str) else None,
+                                              "field": field, "message": message}) + "\n")
+
+    def __call__(self, row: int, text: str) -> str:
+        data = {k: v for k, v in json.loads(text).items() if v is not None}
+        try:
+            decision = self.decide_one(data)
+            answer = self.render(decision, data)
+        except CaseError as error:
+            self.reject(row, data.get("id"), [(p.field, p.message) for p in error.errors])
+            answer = _REJECTED
+        except rt.RuleError as error:
+            with self.lock:
+                self.failed += 1
+            message = str(error) if error.where is not None else f"a guideline failed on this case: {error}"
+            self.reject(row, data.get("id"), [("", message)])
+            answer = _REJECTED
+        except Exception as error:  # one row must never stop the others
+            with self.lock:
+                self.failed += 1
+            self.reject(row, data.get("id"), [("", f"internal error (a bug in mtus-dsl, please report it): "
+                                                   f"{type(error).__name__}: {error}")])
+            answer = _REJECTED
+        if self.progress is not None:
+            with self.lock:
+                self.done += 1
+                if self.done % 1000 == 0:
+                    self.progress(self.done)
+        return answer
+
+    def render(self, decision: Decision, data: dict[str, Any]) -> str:
+        """A decision as the output's columns, in JSON (DuckDB reads it back as one struct, much faster than a
+        struct returned by a Python function)."""
+        rules = decision.rules
+        cited = self.cited.get(rules)
+        if cited is None:
+            cited = self.cited[rules] = self.cite(rules)
+        return json.dumps({
+            "id": decision.id,
+            "service": data.get("service"),
+            "body_region": data.get("body_region"),
+            "outcome": decision.outcome.value,
+            "requested": decision.requested,
+            "approved": decision.approved,
+            "unit": decision.unit,
+            "rules": rules,
+            **cited,
+            "missing": decision.missing,
+            "assumed": tuple(getattr(decision, "assumed", ())),
+            "rationale": decision.rationale if self.rationale else None,
+            "trace": json.dumps([t.to_dict() for t in decision.trace]) if self.trace else None,
+            "rejected": False,
+        })
+
+    def cite(self, rules: tuple[str, ...]) -> dict[str, Any]:
+        """The citation columns of a decision by these rules: each rule's citation once, in order (as the engine
+        cites them), read from the plan so that an explanation is rendered only for a rationale or trace."""
+        citations = tuple(dict.fromkeys(self.citations[rule] for rule in rules))
+        first = citations[0] if citations else None
+        return {
+            "document": first.document if first else None,
+            "edition": first.edition if first else None,
+            "section": first.section if first else None,
+            "pages": (first.pages or first.subsection) if first else None,
+            "citations": "; ".join(str(c) for c in citations) or None,
+        }
+
+
+_REJECTED = json.dumps({"rejected": True})
+
+
+def decision_struct() -> str:
+    """The DuckDB struct type of a decision's columns, as from_json reads the Python engine's answer."""
+    return "{" + ", ".join(f'"{name}": "{sql}"' for name, sql in DECISION_FIELDS) + "}"
+
+
+def deciding(schedule: Schedule, on_record: bool) -> Callable[[Any], Decision]:
+    """The function that decides one case: `schedule.decide`, on the record when asked (and available)."""
+    if not on_record:
+        return schedule.decide
+    if "on_record" not in inspect.signature(schedule.decide).parameters:
+        raise AuditError("error: --on-record needs a version of mtus-dsl whose Schedule.decide accepts on_record")
+    # Looked up by name: Schedule.decide gains on_record in a parallel change; until then the check above refuses.
+    decide: Callable[..., Decision] = schedule.decide
+    return functools.partial(decide, on_record=True)
+
+
+@contextlib.contextmanager
+def _spooled_stdin(stream: IO[bytes] | None) -> Iterator[str]:
+    """Copy standard input to a temporary file (DuckDB reads files; Parquet needs to seek): its path."""
+    with tempfile.NamedTemporaryFile(prefix="mtus-audit-stdin-", delete=False) as spool:
+        shutil.copyfileobj(stream if stream is not None else sys.stdin.buffer, spool, 1 << 20)
+    try:
+        yield spool.name
+    finally:
+        os.unlink(spool.name)
+
+
+def audit(
+    schedule: Schedule,
+    input_path: str,
+    output: str,
+    *,
+    errors: str | None = None,
+    fmt: str | None = None,
+    mapping: Mapping | None = None,
+    engine: str = "auto",
+    on_record: bool = False,
+    rationale: bool = False,
+    trace: bool = False,
+    stdin: IO[bytes] | None = None,
+    progress: Callable[[int], None] | None = None,
+    threads: int | None = None,
+    redecide: bool = True,
+) -> Summary:
+    """Decide every row of `input_path` (`-`: standard input) into `output`; bad rows into `errors`.
+
+    Raise AuditError (one located message) for a bad input, output, mapping or engine.
+    `redecide=False` keeps the SQL backend's needs_information answers instead of asking the
+    Python engine (faster; their `missing` may then name facts that would not change the answer).
+    """
+    in_format = input_format(input_path, fmt)
+    out_format = output_format(output)
+    errors = errors or default_errors_path(output)
+    errors_format = output_format(errors, "errors file")
+    _writable(output)
+    _writable(errors)
+    if os.path.abspath(errors) == os.path.abspath(output):
+        raise AuditError(f"{errors}: error: the errors file cannot be the output too; give --errors another name")
+    if input_path != "-" and os.path.abspath(input_path) in (os.path.abspath(output), os.path.abspath(errors)):
+        raise AuditError(f"{input_path}: error: the input cannot be overwritten by the audit; write elsewhere")
+    if engine not in ENGINES:
+        raise AuditError(f"error: unknown engine '{engine}' (engines: {', '.join(ENGINES)})")
+    backend = sql_backend()
+    if engine == "duckdb" and backend is None:
+        raise AuditError("error: --engine duckdb needs the SQL backend (mtus_dsl.compiler.sql), which this build "
+                         "does not have; use --engine python")
+    chosen = "duckdb" if engine == "auto" and backend is not None else "python" if engine == "auto" else engine
+    decide = deciding(schedule, on_record)
+    mapping = mapping or Mapping()
+    if input_path == "-":
+        with _spooled_stdin(stdin) as spooled:
+            return _audit(schedule, spooled, "<stdin>", in_format, output, out_format, errors, errors_format,
+                          mapping, chosen, decide, rationale, trace, progress, threads, backend, redecide)
+    if not os.path.isfile(input_path):
+        raise AuditError(f"{input_path}: error: no such file")
+    return _audit(schedule, input_path, input_path, in_format, output, out_format, errors, errors_format, mapping,
+                  chosen, decide, rationale, trace, progress, threads, backend, redecide)
+
+
+def _audit(schedule: Schedule, path: str, name: str, in_format: str, output: str, out_format: str, errors: str,
+           errors_format: str, mapping: Mapping, engine: str, decide: Callable[[Any], Decision], rationale: bool,
+           trace: bool, progress: Callable[[int], None] | None, threads: int | None, backend: Any,
+           redecide: bool) -> Summary:
+    duckdb = _duckdb()
+    work = tempfile.mkdtemp(prefix="mtus-audit-")
+    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": os.path.join(work, "spill"),
+                                 **({"threads": threads} if threads else {})})
+    con.execute("SET enable_progress_bar = false")  # ours (rich) is the one shown
+    try:
+        try:
+            reader, table = _reader(in_format, path, con)
+        except duckdb.Error as error:
+            raise AuditError(f"{name}: error: cannot read it as {in_format}: {_first_line(error)}") from None
+        except AuditError as error:
+            raise AuditError(f"{name}: error: {error}") from None
+        except UnicodeDecodeError as error:
+            byte = error.object[error.start:error.start + 1].hex()
+            raise AuditError(f"{name}: error: not valid UTF-8: byte 0x{byte} at byte {error.start + 1} of the "
+                             "header row (the file must be UTF-8)") from None
+        except OSError as error:
+            raise AuditError(f"{name}: error: cannot read it: {error.strerror or error}") from None
+        sources = plan_sources(schedule.schema, table, mapping, name)
+        decided_parquet = os.path.join(work, "decided.parquet")
+        errors_jsonl = os.path.join(work, "errors.jsonl")
+        with open(errors_jsonl, "w", encoding="utf-8") as errors_stream:
+            rows = _Rows(schedule, decide, errors_stream, rationale, trace, progress)
+            con.create_function("mtus_decide_json", rows, ["BIGINT", "VARCHAR"], "VARCHAR", null_handling="special",
+                                side_effects=True)
+            con.execute(f"CREATE TEMP MACRO mtus_decide(row, text) AS "
+                        f"from_json(mtus_decide_json(row, text), {literal(decision_struct())})")
+            numbered = f"(SELECT row_number() OVER () AS __row, * FROM {reader})"
+            if engine == "python":
+                query = _python_query(numbered, sources, mapping, schedule)
+            else:
+                # The SQL backend neither explains nor decides on the record: then every row goes to Python.
+                query = _duckdb_query(con, numbered, sources, mapping, schedule, backend,
+                                      rationale or trace or decide != schedule.decide, redecide)
+            # Parquet is written once, straight from the query; another format from a Parquet file in between.
+            target = output + ".partial" if out_format == "parquet" else decided_parquet
+            columns = [c for c in OUTPUT_COLUMNS if (c != "rationale" or rationale) and (c != "trace" or trace)]
+            _copy(con, f"SELECT {', '.join(columns)} FROM ({query}) WHERE NOT rejected", target, "parquet",
+                  f"{name}: error: cannot read a row")
+        if progress is not None:
+            progress(rows.done)
+        summary = _summarise(con, target, errors_jsonl, engine, output, errors, rows.failed)
+        if out_format == "parquet":
+            os.replace(target, output)  # written whole or not at all: a failed audit leaves no half a table
+        else:
+            _write(con, target, output, out_format, columns)
+        _write_errors(con, errors_jsonl, errors, errors_format)
+        return summary
+    finally:
+        con.close()
+        shutil.rmtree(work, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.unlink(output + ".partial")
+
+
+def _first_line(error: Exception) -> str:
+    """DuckDB's message without its advice: the first line, and for a CSV error the line it found."""
+    lines = str(error).strip().split("\n")
+    found = re.match(r".*CSV Error on Line: (\d+)", lines[0])
+    if found and len(lines) > 2:
+        return f"line {found.group(1)}: {lines[2].lower()}: {lines[1].removeprefix('Original Line: ')}"
+    return lines[0]
+
+
+def _python_query(numbered: str, sources: list[Source], mapping: Mapping, schedule: Schedule) -> str:
+    """Every row decided by the Python engine, inside the query (the reference, and the fallback)."""
+    case = case_json(sources, mapping, schedule.schema)
+    return (f"SELECT __row AS row, d.* FROM (SELECT __row, mtus_decide(__row, CAST({case} AS VARCHAR)) AS d "
+            f"FROM {numbered})")
+
+
+def _duckdb_query(con: Any, numbered: str, sources: list[Source], mapping: Mapping, schedule: Schedule,
+                  backend: Any, everything_in_python: bool, redecide: bool = True) -> str:
+    """Rows decided by the SQL backend; doubtful and needs_information rows (or all, when asked) by Python."""
+    typed = {s.field: typed_column(s, mapping, schedule.schema) for s in sources}
+    fields = [spec.name for spec in schedule.schema.inputs]
+    columns = ", ".join(f"{typed[f][0] if f in typed else 'NULL'} AS {quote('__t_' + f)}" for f in fields)
+    ok = " AND ".join(f"coalesce({check}, false)" for _, check in typed.values() if check != "true") or "true"
+    # The table's own columns stay (the Python engine's case is built from them, for the rows it decides);
+    # the typed fields are prefixed so that no name of the table can clash with them.
+    con.execute(f"CREATE TEMP VIEW mtus_mapped AS SELECT *, {typed['id'][0] if 'id' in typed else 'NULL'} AS __id, "
+                f"{ok} AS __ok, {columns} FROM {numbered}")
+    # The SQL backend reads `id` and the fields; the row number stands in for the id so its answer joins back.
+    renamed = ", ".join(f"{quote('__t_' + f)} AS {quote(f)}" for f in fields)
+    con.execute(f"CREATE TEMP VIEW mtus_cases AS SELECT __row AS id, {renamed} FROM mtus_mapped WHERE __ok")
+    try:
+        decided = backend.decide_duckdb(schedule, con, source="mtus_cases")
+        decided.create_view("mtus_sql", replace=True)
+    except Exception as error:  # the backend's query would not build: a bug, reported without a traceback
+        raise AuditError(f"error: internal error (a bug in mtus-dsl, please report it): the SQL backend failed: "
+                         f"{_first_line(error)}; --engine python decides without it") from None
+    cite = _citation_table(con, schedule)
+    case = f"CAST({case_json(sources, mapping, schedule.schema)} AS VARCHAR)"
+    texts = f"list_transform(__s_rules, lambda r: {cite}[r])"  # each once, in order, as the engine cites them
+    python_row = f"mtus_decide(__row, {case})"
+    sql_row = (
+        "{'id': __id, 'service': __t_service, 'body_region': __t_body_region, 'outcome': __s_outcome, "
+        "'requested': __s_requested, 'approved': __s_approved, 'unit': __s_unit, 'rules': __s_rules, "
+        "'document': __c_document, 'edition': __c_edition, 'section': __c_section, 'pages': __c_pages, "
+        # Most decisions have one rule: its citation comes with the join; a rule and its caps look theirs up.
+        "'citations': CASE WHEN len(__s_rules) = 1 THEN __c_text WHEN len(__s_rules) > 1 THEN "
+        f"array_to_string(list_filter({texts}, lambda t, i: list_position({texts}, t) = i), '; ') END, "
+        "'missing': __s_missing, 'assumed': CAST([] AS VARCHAR[]), 'rationale': CAST(NULL AS VARCHAR), "
+        "'trace': CAST(NULL AS VARCHAR), 'rejected': false}"
+    )
+    python = "__s_id IS NULL OR __s_error IS NOT NULL" + (" OR __s_outcome = 'needs_information'" if redecide else "")
+    if everything_in_python:
+        python = "true"
+    answers = ("SELECT id AS __s_id, outcome AS __s_outcome, requested AS __s_requested, approved AS __s_approved, "
+               "unit AS __s_unit, rules AS __s_rules, missing AS __s_missing, error AS __s_error FROM mtus_sql")
+    cited = ("SELECT rule AS __c_rule, document AS __c_document, edition AS __c_edition, section AS __c_section, "
+             "pages AS __c_pages, text AS __c_text FROM mtus_citations")
+    return (
+        f"SELECT __row AS row, d.* FROM (SELECT __row, CASE WHEN {python} THEN {python_row} ELSE {sql_row} END AS d "
+        f"FROM mtus_mapped LEFT JOIN ({answers}) ON __s_id = __row LEFT JOIN ({cited}) ON __c_rule = __s_rules[1]) "
+        "ORDER BY row"
+    )
+
+
+def _citation_table(con: Any, schedule: Schedule) -> str:
+    """Put each rule's citation in a small table (mtus_citations); return a MAP literal rule -> its text."""
+    con.execute("CREATE TEMP TABLE mtus_citations (rule VARCHAR, document VARCHAR, edition VARCHAR, "
+                "section VARCHAR, pages VARCHAR, text VARCHAR)")
+    rows = []
+    for rule in schedule.engine.plan.rules:
+        c = rule.citation
+        rows.append((rule.name, c.document, c.edition, c.section, c.pages or c.subsection, str(c)))
+    if rows:
+        con.executemany("INSERT INTO mtus_citations VALUES (?, ?, ?, ?, ?, ?)", rows)
+    pairs = ", ".join(f"{literal(name)}: {literal(text)}" for name, *_, text in rows)
+    return f"MAP {{{pairs}}}" if pairs else "MAP {}"
+
+
+def _summarise(con: Any, decided: str, errors: str, engine: str, output: str, errors_path: str,
+               failed: int) -> Summary:
+    source = f"read_parquet({literal(decided)})"
+    outcomes = con.execute(f"SELECT service, body_region, outcome, count(*) FROM {source} "
+                           "GROUP BY ALL ORDER BY service, body_region, outcome").fetchall()
+    missing = con.execute(f"SELECT fact, count(*) AS n FROM (SELECT unnest(missing) AS fact FROM {source}) "
+                          "GROUP BY fact ORDER BY n DESC, fact LIMIT 10").fetchall()
+    decided_rows = sum(int(n) for *_, n in outcomes)
+    rejected = 0
+    if os.path.getsize(errors):
+        reader = f"read_json({literal(errors)}, format = 'newline_delimited', columns = {_ERROR_COLUMNS})"
+        rejected = int(con.execute(f"SELECT count(DISTINCT row) FROM {reader}").fetchall()[0][0])
+    return Summary(decided_rows + rejected, decided_rows, rejected, failed, engine,
+                   tuple((str(a), str(b), str(c), int(n)) for a, b, c, n in outcomes),
+                   tuple((str(f), int(n)) for f, n in missing), output, errors_path)
+
+
+_ERROR_COLUMNS = "{'row': 'BIGINT', 'id': 'VARCHAR', 'field': 'VARCHAR', 'message': 'VARCHAR'}"
+
+
+def _write(con: Any, decided: str, output: str, fmt: str, columns: list[str]) -> None:
+    """Write the decided rows in the output's format: in CSV a list is its items joined by ';'."""
+    selected = []
+    for column in columns:
+        if fmt == "csv" and column in ("rules", "missing", "assumed"):
+            selected.append(f"array_to_string({column}, ';') AS {column}")
+        elif fmt == "jsonl" and column == "trace":
+            selected.append("CAST(trace AS JSON) AS trace")
+        else:
+            selected.append(column)
+    _copy(con, f"SELECT {', '.join(selected)} FROM read_parquet({literal(decided)})", output, fmt)
+
+
+def _write_errors(con: Any, errors_jsonl: str, errors: str, fmt: str) -> None:
+    reader = f"read_json({literal(errors_jsonl)}, format = 'newline_delimited', columns = {_ERROR_COLUMNS})"
+    if os.path.getsize(errors_jsonl) == 0:
+        reader = "(SELECT NULL::BIGINT AS row, NULL::VARCHAR AS id, NULL::VARCHAR AS field, " \
+                 "NULL::VARCHAR AS message WHERE false)"
+    _copy(con, f"SELECT row, id, field, message FROM {reader} ORDER BY row", errors, fmt)
+
+
+def _copy(con: Any, query: str, path: str, fmt: str, blame: str | None = None) -> None:
+    """COPY a query's rows to a file; a failure is an AuditError (`blame` says whose: by default the file's)."""
+    options = {"parquet": "FORMAT parquet", "csv": "FORMAT csv, HEADER true", "jsonl": "FORMAT json"}[fmt]
+    try:
+        con.execute(f"COPY ({query}) TO {literal(path)} ({options})")
+    except Exception as error:  # duckdb's errors: the paths were checked writable, so mostly a cell unreadable
+        raise AuditError(f"{blame or f'{path}: error: cannot write it'}: {_first_line(error)}") from None
+
+
+def _writable(path: str) -> None:
+    """Refuse an output path that cannot be written, before any work is done."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise AuditError(f"{path}: error: cannot write it: it is a directory")
+    if not os.path.isdir(folder):
+        raise AuditError(f"{path}: error: cannot write it: no directory {folder}")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise AuditError(f"{path}: error: cannot write it: permission denied")

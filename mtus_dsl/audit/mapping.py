@@ -1,0 +1,456 @@
+"""The column mapping: a table's flat columns to the fields of the case format, written as DuckDB SQL.
+
+Every row becomes, in SQL, the JSON object `Case.from_dict` would read (so the
+Python engine and the errors file see exactly what `mtus decide` would), and,
+for the DuckDB engine, the typed relation the SQL backend reads (`id` plus one
+column per input field) with a flag telling whether the row is certainly valid.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping as MappingABC
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from mtus_dsl.case import _ICD9, _ICD10, CaseSchema, InputSpec
+from mtus_dsl.diagnostics import did_you_mean
+from mtus_dsl.types import Type
+
+
+class AuditError(Exception):
+    """A bad input to an audit (file, format, columns, mapping file): one located message, exit status 2."""
+
+
+#: The keys a mapping file may have.
+MAPPING_KEYS = ("columns", "ignore", "delimiter", "empty_is_none")
+#: Words a text cell may hold for true and false (any case; blank is unknown).
+TRUE_WORDS = ("true", "t", "yes", "y", "1")
+FALSE_WORDS = ("false", "f", "no", "n", "0")
+
+
+@attrs.frozen
+class Mapping:
+    """How a table's columns become a case: a column (or numbered groups) per field, columns to ignore."""
+
+    #: field -> column name; for a list of records, a pattern with {n} and {field} names numbered groups.
+    columns: MappingABC[str, str] = attrs.field(factory=dict)
+    #: Columns of the table that are not case fields and are left out on purpose.
+    ignore: tuple[str, ...] = ()
+    #: What separates the items of a list written in one text cell.
+    delimiter: str = ";"
+    #: List fields whose blank cell (or, for groups, no filled group) means an empty list rather than unknown.
+    empty_is_none: tuple[str, ...] = ()
+    #: The mapping file it was read from (for messages), if any.
+    path: str | None = None
+    text: str = ""
+
+    def where(self, key: str) -> str:
+        """Locate a key of the mapping file as `path:line` (just `path` when it cannot be found)."""
+        if self.path is None:
+            return "the mapping"
+        for number, line in enumerate(self.text.split("\n"), 1):
+            if re.match(rf"\s*\"?{re.escape(key)}\"?\s*=", line):
+                return f"{self.path}:{number}"
+        return self.path
+
+
+def read_mapping(path: str, schema: CaseSchema) -> Mapping:
+    """Read a mapping file (TOML); raise AuditError located at the first problem."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise AuditError(f"{path}: error: cannot read the mapping file: {reason}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        found = re.search(r"\(at line (\d+), column (\d+)\)", str(error))
+        where = f"{path}:{found.group(1)}:{found.group(2)}" if found else path
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(error))
+        raise AuditError(f"{where}: error: not valid TOML: {message}") from None
+    probe = Mapping(path=path, text=text)
+    for key in data:
+        if key not in MAPPING_KEYS:
+            raise AuditError(
+                f"{probe.where(key)}: error: unknown key '{key}'{did_you_mean(key, MAPPING_KEYS)} "
+                f"(a mapping file has: {', '.join(MAPPING_KEYS)})"
+            )
+    fields = schema.field_names()
+    columns = data.get("columns", {})
+    if not isinstance(columns, dict):
+        raise AuditError(
+            f"{probe.where('columns')}: error: 'columns' must be a table: [columns] then FIELD = \"COLUMN\""
+        )
+    for field, column in columns.items():
+        if field not in fields:
+            raise AuditError(
+                f"{probe.where(field)}: error: '{field}' is not a case field{did_you_mean(field, fields)} "
+                f"(fields: {', '.join(fields)})"
+            )
+        if not isinstance(column, str) or not column:
+            raise AuditError(f"{probe.where(field)}: error: the column of '{field}' must be a non-empty string")
+    ignore = _strings(data, "ignore", probe)
+    empty = _strings(data, "empty_is_none", probe)
+    lists = [spec.name for spec in schema.inputs if spec.type.kind in ("list", "set")]
+    for field in empty:
+        if field not in lists:
+            raise AuditError(
+                f"{probe.where('empty_is_none')}: error: '{field}' is not a list field{did_you_mean(field, lists)} "
+                f"(list fields: {', '.join(lists)})"
+            )
+    delimiter = data.get("delimiter", ";")
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "[]{}\"' ":
+        raise AuditError(
+            f"{probe.where('delimiter')}: error: 'delimiter' must be one character other than a bracket, "
+            "a quote or a space, for example \";\" or \"|\""
+        )
+    return Mapping(dict(columns), tuple(ignore), delimiter, tuple(empty), path, text)
+
+
+def _strings(data: dict[str, Any], key: str, probe: Mapping) -> list[str]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise AuditError(f"{probe.where(key)}: error: '{key}' must be a list of strings, for example [\"notes\"]")
+    return list(value)
+
+
+# --- which columns hold which field ---------------------------------------------------
+
+
+@attrs.frozen
+class Source:
+    """Where one field of the case comes from: a column, or numbered groups of columns (records)."""
+
+    field: str
+    type: Type
+    column: str | None = None
+    column_type: str = "VARCHAR"
+    #: For a list of records from groups: per group, {record field: (column, its type)}.
+    groups: tuple[tuple[tuple[str, str, str], ...], ...] = ()
+
+
+def plan_sources(schema: CaseSchema, table: MappingABC[str, str], mapping: Mapping, input_name: str) -> list[Source]:
+    """Match the table's columns ({name: DuckDB type}) to the case fields; raise AuditError for what does not fit."""
+    specs: list[InputSpec] = [InputSpec("id", Type("text"), False, None), *schema.inputs]
+    used: set[str] = set()
+    sources = []
+    for spec in specs:
+        mapped = mapping.columns.get(spec.name)
+        record = _record_of(spec.type, schema)
+        if record is not None and ((mapped and "{n}" in mapped) or (not mapped and spec.name not in table)):
+            pattern = mapped or spec.name + "_{n}_{field}"
+            groups = _groups(pattern, record, table, mapping, spec.name)
+            if groups:
+                used.update(column for group in groups for _, column, _ in group)
+                sources.append(Source(spec.name, spec.type, groups=groups))
+                continue
+        else:
+            column = mapped or spec.name
+            if column in table:
+                used.add(column)
+                sources.append(Source(spec.name, spec.type, column, table[column]))
+                continue
+            if mapped:
+                raise AuditError(
+                    f"{mapping.where(spec.name)}: error: the table has no column '{mapped}' for '{spec.name}'"
+                    f"{did_you_mean(mapped, list(table))} (columns: {', '.join(table)})"
+                )
+        if spec.required:
+            raise AuditError(
+                f"{input_name}: error: no column for the required field '{spec.name}' "
+                f"(columns: {', '.join(table)}); name a column '{spec.name}', or map one in a mapping file: "
+                f"[columns] {spec.name} = \"COLUMN\""
+            )
+    fields = schema.field_names()
+    for column in table:
+        if column not in used and column not in mapping.ignore:
+            raise AuditError(
+                f"{input_name}: error: column '{column}' is not a case field{did_you_mean(column, fields)}; "
+                f"map it to one ([columns] FIELD = \"{column}\") or leave it out (ignore = [\"{column}\"]) "
+                "in a mapping file (--mapping)"
+            )
+    return sources
+
+
+def _record_of(type_: Type, schema: CaseSchema) -> tuple[tuple[str, Type], ...] | None:
+    if type_.kind in ("list", "set") and type_.of is not None and type_.of.kind == "record":
+        return tuple(schema.records.get(type_.of.name or "", ()))
+    return None
+
+
+def _groups(
+    pattern: str, record: tuple[tuple[str, Type], ...], table: MappingABC[str, str], mapping: Mapping, field: str
+) -> tuple[tuple[tuple[str, str, str], ...], ...]:
+    if "{n}" not in pattern or "{field}" not in pattern:
+        raise AuditError(f"{mapping.where(field)}: error: a group pattern needs both {{n}} and {{field}}, "
+                         f"for example \"{field}_{{n}}_{{field}}\"")
+    groups = []
+    n = 1
+    while True:
+        names = {name: pattern.replace("{n}", str(n)).replace("{field}", name) for name, _ in record}
+        present = [column for column in names.values() if column in table]
+        if not present:
+            break
+        if len(present) < len(names):
+            absent = [column for column in names.values() if column not in table]
+            raise AuditError(f"{mapping.where(field)}: error: group {n} of '{field}' lacks the column(s) "
+                             f"{', '.join(absent)} (each group needs one column per field: "
+                             f"{', '.join(name for name, _ in record)})")
+        groups.append(tuple((name, names[name], table[names[name]]) for name, _ in record))
+        n += 1
+    if not groups and "{n}" in (mapping.columns.get(field) or ""):
+        raise AuditError(f"{mapping.where(field)}: error: no columns match the pattern '{pattern}' "
+                         f"(the first would be {pattern.replace('{n}', '1').replace('{field}', record[0][0])})")
+    return tuple(groups)
+
+
+# --- SQL: each field as the JSON value Case.from_dict reads -----------------------------
+
+
+def quote(name: str) -> str:
+    """Quote an identifier for DuckDB."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """Quote a string literal for DuckDB."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _is_text(column_type: str) -> bool:
+    return column_type == "VARCHAR"
+
+
+def _scalar_json(column: str, column_type: str, type_: Type) -> str:
+    """The JSON value of a scalar cell: text is read as the field's kind says (12 -> 12, yes -> true)."""
+    if column_type == "JSON":
+        return column
+    if not _is_text(column_type):
+        return f"to_json({column})"
+    if type_.kind == "boolean":
+        trues = ", ".join(literal(w) for w in TRUE_WORDS)
+        falses = ", ".join(literal(w) for w in FALSE_WORDS)
+        return (f"CASE WHEN lower(trim({column})) IN ({trues}) THEN 'true'::JSON "
+                f"WHEN lower(trim({column})) IN ({falses}) THEN 'false'::JSON ELSE to_json({column}) END")
+    if type_.kind == "integer":
+        return (f"CASE WHEN regexp_full_match(trim({column}), '[+-]?[0-9]{{1,18}}') "
+                f"THEN to_json(CAST(trim({column}) AS BIGINT)) ELSE to_json({column}) END")
+    return f"to_json({column})"
+
+
+def _list_json(column: str, column_type: str, delimiter: str) -> str:
+    """The JSON value of a list cell: an array as it is; text holding a JSON array, or items split on the delimiter."""
+    if not _is_text(column_type):
+        return column if column_type == "JSON" else f"to_json({column})"
+    return (f"CASE WHEN {column} IS NULL THEN NULL "
+            f"WHEN starts_with(ltrim({column}), '[') AND json_valid({column}) THEN {column}::JSON "
+            f"ELSE to_json(list_transform(string_split({column}, {literal(delimiter)}), lambda x: trim(x))) END")
+
+
+def field_json(source: Source, mapping: Mapping, schema: CaseSchema) -> str:
+    """The SQL expression of one field as the JSON value a case would hold (NULL: unknown)."""
+    type_ = source.type
+    if source.field == "id":
+        assert source.column is not None
+        column = quote(source.column)
+        if source.column_type == "JSON":
+            return (f"CASE WHEN json_type({column}) IN ('VARCHAR', 'NULL') THEN {column} "
+                    f"ELSE to_json({column}::VARCHAR) END")
+        return f"to_json(CAST({column} AS VARCHAR))"
+    empty_is_none = source.field in mapping.empty_is_none
+    if source.groups:
+        items = []
+        for group in source.groups:
+            cells = [(name, quote(column), column_type) for name, column, column_type in group]
+            blank = " AND ".join(f"{c} IS NULL" for _, c, _ in cells)
+            record = dict(_record_of(type_, schema) or ())
+            parts = ", ".join(f"{literal(name)}, {_scalar_json(c, t, record[name])}" for name, c, t in cells)
+            items.append(f"CASE WHEN NOT ({blank}) THEN json_object({parts}) END")
+        filled = f"list_filter([{', '.join(items)}], lambda x: x IS NOT NULL)"
+        empty = "'[]'::JSON" if empty_is_none else "NULL"
+        return f"CASE WHEN len({filled}) = 0 THEN {empty} ELSE to_json({filled}) END"
+    assert source.column is not None
+    column = quote(source.column)
+    if type_.kind in ("list", "set"):
+        value = _list_json(column, source.column_type, mapping.delimiter)
+    else:
+        value = _scalar_json(column, source.column_type, type_)
+    if empty_is_none:
+        return f"coalesce({value}, '[]'::JSON)"
+    return value
+
+
+def case_json(sources: list[Source], mapping: Mapping, schema: CaseSchema) -> str:
+    """The SQL expression of the whole row as a case's JSON text (unknown fields left out)."""
+    # A blank cell is a JSON null: unknown, as an absent field is (the reader drops the key).
+    parts = ", ".join(f"{literal(s.field)}, {field_json(s, mapping, schema)}" for s in sources)
+    return f"json_object({parts})"
+
+
+# --- SQL: the typed relation the SQL backend reads -------------------------------------
+
+
+def _text_of(column: str, column_type: str) -> str:
+    """A cell as text when it holds text (a JSON string, a VARCHAR), else NULL."""
+    if column_type == "JSON":
+        return f"CASE WHEN json_type({column}) = 'VARCHAR' THEN {column}->>'$' END"
+    return column if _is_text(column_type) else "NULL"
+
+
+_ICD = f"'{_ICD9.pattern[1:-1]}|{_ICD10.pattern[1:-1]}'"
+_INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "HUGEINT")
+
+
+def typed_column(source: Source, mapping: Mapping, schema: CaseSchema) -> tuple[str, str]:
+    """(the field as the SQL backend's column type, a condition true when that value is certainly valid).
+
+    A fast path reads cells that already have the right type; anything else goes
+    through the field's JSON value. A row whose condition is not true is decided
+    (or rejected, with Case.from_dict's messages) by the Python engine instead.
+    """
+    type_ = source.type
+    if source.groups or type_.kind in ("list", "set") or source.column is None:
+        fast = None if source.groups or source.column is None else _typed_list_column(source, schema)
+        return fast or _typed_list(source, mapping, schema)
+    column = quote(source.column)
+    column_type = source.column_type
+    kind = type_.kind
+    if source.field == "id":
+        if column_type == "JSON":
+            text = f"CASE WHEN json_type({column}) = 'VARCHAR' THEN {column}->>'$' ELSE CAST({column} AS VARCHAR) END"
+            return text, "true"
+        return f"CAST({column} AS VARCHAR)", "true"
+    if kind == "boolean" and column_type == "BOOLEAN":
+        return column, "true"
+    if kind == "integer" and column_type in _INTEGERS:
+        return f"CAST({column} AS BIGINT)", f"({column} IS NULL OR {column} BETWEEN {type_.low} AND {type_.high})" \
+            if type_.low is not None else "true"
+    if kind == "date" and column_type == "DATE":
+        return column, f"({column} IS NULL OR year({column}) BETWEEN 1 AND 9999)"
+    if _is_text(column_type) and kind in _TEXT_KINDS:
+        typed, good = _from_text(column, type_, schema)
+        return typed, f"({column} IS NULL OR coalesce({good}, false))"
+    value = field_json(source, mapping, schema)
+    return _typed_from_json(value, type_, schema)
+
+
+#: Kinds whose values are written as text: a text cell is read as it is.
+_TEXT_KINDS = ("date", "enum", "code", "text")
+_DATE_SHAPE = "'[0-9]{4}-[0-9]{2}-[0-9]{2}'"
+
+
+def _from_text(text: str, type_: Type, schema: CaseSchema) -> tuple[str, str]:
+    """(the typed value of a text, a condition true when that text is a good value), for _TEXT_KINDS."""
+    kind = type_.kind
+    if kind == "date":
+        typed = f"CASE WHEN regexp_full_match({text}, {_DATE_SHAPE}) THEN TRY_CAST({text} AS DATE) END"
+        return typed, f"({typed} IS NOT NULL AND year({typed}) >= 1)"
+    if kind == "enum":
+        members = ", ".join(literal(m) for m in schema.enums.get(type_.name or "", ()))
+        return text, f"({text} IN ({members}))"
+    if kind == "code":
+        typed = f"upper(trim({text}))"
+        return typed, f"regexp_full_match({typed}, {_ICD})"
+    return text, f"({text} IS NOT NULL)"
+
+
+def _typed_cell(cell: str, cell_type: str, type_: Type, schema: CaseSchema) -> tuple[str, str] | None:
+    """(typed, good) for a cell that already has a usable SQL type (not NULL-checked); None if it has not."""
+    kind = type_.kind
+    if kind in _TEXT_KINDS and cell_type == "VARCHAR":
+        return _from_text(cell, type_, schema)
+    if kind == "date" and cell_type == "DATE":
+        return cell, f"(year({cell}) BETWEEN 1 AND 9999)"
+    if kind == "boolean" and cell_type == "BOOLEAN":
+        return cell, "true"
+    if kind == "integer" and cell_type in _INTEGERS:
+        bounds = f"({cell} BETWEEN {type_.low} AND {type_.high})" if type_.low is not None else "true"
+        return f"CAST({cell} AS BIGINT)", bounds
+    return None
+
+
+def _typed_list_column(source: Source, schema: CaseSchema) -> tuple[str, str] | None:
+    """The fast path for a list column that already is a SQL list of the right shape; None otherwise."""
+    assert source.column is not None and source.type.of is not None
+    column, element = quote(source.column), source.type.of
+    if element.kind == "record":
+        fields = schema.records.get(element.name or "", ())
+        shape = {name: _SQL_TYPES.get(field_type.kind) for name, field_type in fields}
+        if source.column_type.replace('"', '') != f"STRUCT({', '.join(f'{n} {t}' for n, t in shape.items())})[]":
+            return None
+        parts, checks = [], ["x IS NOT NULL"]
+        for name, field_type in fields:
+            cell = f"x.{quote(name)}"
+            found = _typed_cell(cell, shape[name] or "", field_type, schema)
+            if found is None:
+                return None
+            parts.append(f"{literal(name)}: {found[0]}")
+            checks.append(f"{cell} IS NOT NULL AND {found[1]}")
+        typed = f"list_transform({column}, lambda x: {{{', '.join(parts)}}})"
+    else:
+        item_type = _SQL_TYPES.get(element.kind)
+        if item_type is None or source.column_type != f"{item_type}[]":
+            return None
+        found = _typed_cell("x", item_type, element, schema)
+        if found is None:
+            return None
+        typed = f"list_transform({column}, lambda x: {found[0]})"
+        checks = ["x IS NOT NULL", found[1]]
+    every = f"list_bool_and(list_transform({column}, lambda x: {' AND '.join(checks)}))"
+    return typed, f"({column} IS NULL OR coalesce({every}, true))"
+
+
+#: The SQL type a table's column has when it already holds a kind's values as the SQL backend reads them.
+_SQL_TYPES = {"boolean": "BOOLEAN", "integer": "BIGINT", "date": "DATE", "enum": "VARCHAR", "code": "VARCHAR",
+              "text": "VARCHAR"}
+
+
+def _typed_from_json(value: str, type_: Type, schema: CaseSchema) -> tuple[str, str]:
+    kind = type_.kind
+    unknown = f"({value} IS NULL OR json_type({value}) = 'NULL')"
+    if kind == "boolean":
+        typed = f"CASE WHEN json_type({value}) = 'BOOLEAN' THEN CAST({value} AS BOOLEAN) END"
+        return typed, f"({unknown} OR {typed} IS NOT NULL)"
+    if kind == "integer":
+        typed = f"CASE WHEN json_type({value}) IN ('BIGINT', 'UBIGINT') THEN TRY_CAST({value} AS BIGINT) END"
+        bounds = f" AND {typed} BETWEEN {type_.low} AND {type_.high}" if type_.low is not None else ""
+        return typed, f"({unknown} OR ({typed} IS NOT NULL{bounds}))"
+    if kind in _TEXT_KINDS:
+        text = f"CASE WHEN json_type({value}) = 'VARCHAR' THEN {value}->>'$' END"
+        typed, good = _from_text(text, type_, schema)
+        return typed, f"({unknown} OR coalesce({good}, false))"
+    return "NULL", "false"  # a kind the SQL backend does not read: the Python engine decides the row
+
+
+def _typed_list(source: Source, mapping: Mapping, schema: CaseSchema) -> tuple[str, str]:
+    type_ = source.type
+    assert type_.of is not None
+    value = field_json(source, mapping, schema)
+    unknown = f"({value} IS NULL OR json_type({value}) = 'NULL')"
+    items = f"CAST(json_extract({value}, '$[*]') AS JSON[])"
+    is_array = f"json_type({value}) = 'ARRAY'"
+    element = type_.of
+    if element.kind == "record":
+        fields = schema.records.get(element.name or "", ())
+        names = sorted(name for name, _ in fields)
+        checks = ["json_type(e) = 'OBJECT'",
+                  f"list_sort(json_keys(e)) = [{', '.join(literal(n) for n in names)}]"]
+        struct_parts = []
+        for name, field_type in fields:
+            sub = f"json_extract(e, {literal('$.' + name)})"
+            typed, ok = _typed_from_json(sub, field_type, schema)
+            checks.append(f"({ok}) AND {sub} IS NOT NULL AND json_type({sub}) <> 'NULL'")
+            struct_parts.append(f"{literal(name)}: {typed}")
+        every = f"coalesce(list_bool_and(list_transform({items}, lambda e: {' AND '.join(checks)})), true)"
+        typed_list = f"list_transform({items}, lambda e: {{{', '.join(struct_parts)}}})"
+        return (f"CASE WHEN {is_array} THEN {typed_list} END",
+                f"({unknown} OR ({is_array} AND {every}))")
+    typed_item, ok_item = _typed_from_json("e", element, schema)
+    good = f"e IS NOT NULL AND json_type(e) <> 'NULL' AND {ok_item}"
+    every = f"coalesce(list_bool_and(list_transform({items}, lambda e: {good})), true)"
+    return (f"CASE WHEN {is_array} THEN list_transform({items}, lambda e: {typed_item}) END",
+            f"({unknown} OR ({is_array} AND {every}))")

@@ -1,0 +1,455 @@
+"""`mtus audit`: tables of cases give exactly `mtus decide`'s decisions; no row is lost; bad input is located."""
+
+from __future__ import annotations
+
+import csv
+import json
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from mtus_dsl.case import CaseError
+from mtus_dsl.cli import EXIT_BAD_INPUT, EXIT_OK, main
+
+from .conftest import ROOT
+
+duckdb = pytest.importorskip("duckdb")
+audit_module = pytest.importorskip("mtus_dsl.audit")
+
+
+def _run(*args: str, input: bytes | None = None):
+    result = CliRunner().invoke(main, list(args), input=input)
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+@pytest.fixture(scope="module")
+def cases(corpus) -> list[dict[str, Any]]:
+    """The example cases (examples/cases) and the guidelines' own examples, each with an id."""
+    found = [json.loads(p.read_text()) for p in sorted((ROOT / "examples" / "cases").glob("*.json"))]
+    for number, example in enumerate(corpus.program.examples):
+        found.append({"id": f"example-{number}", **{k: v for k, v in example.case.items() if k != "id"}})
+    return found
+
+
+def _expected(corpus, case: dict[str, Any]) -> dict[str, Any]:
+    decision = corpus.decide(case)
+    return {"id": decision.id, "outcome": decision.outcome.value, "requested": decision.requested,
+            "approved": decision.approved, "unit": decision.unit, "rules": list(decision.rules),
+            "missing": list(decision.missing),
+            "citations": "; ".join(str(c) for c in decision.citations) or None}
+
+
+def _jsonl(path: Path, cases: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(c) + "\n" for c in cases), encoding="utf-8")
+    return path
+
+
+def _csv(path: Path, schema, cases: list[dict[str, Any]]) -> Path:
+    """The cases as a flat table: code lists split by ';' ('[]' when empty), surgeries as a JSON array in a cell."""
+    header = ["id", *(spec.name for spec in schema.inputs)]
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, header)
+        writer.writeheader()
+        for case in cases:
+            row: dict[str, Any] = {}
+            for key, value in case.items():
+                if value is None:
+                    continue
+                if key == "surgeries":
+                    row[key] = json.dumps(value)
+                elif isinstance(value, list):
+                    row[key] = ";".join(value) if value else "[]"
+                elif isinstance(value, bool):
+                    row[key] = "true" if value else "false"
+                else:
+                    row[key] = value
+            writer.writerow(row)
+    return path
+
+
+_SQL_TYPES = {"boolean": "BOOLEAN", "integer": "BIGINT", "date": "DATE", "enum": "VARCHAR", "code": "VARCHAR",
+              "text": "VARCHAR"}
+
+
+def _parquet(path: Path, schema, cases: list[dict[str, Any]], tmp_path: Path) -> Path:
+    """The cases as a typed Parquet file, as a data engineer's table would be (lists and structs)."""
+    columns = {"id": "VARCHAR"}
+    for spec in schema.inputs:
+        kind = spec.type.kind
+        if kind == "list" and spec.type.of.kind == "record":
+            columns[spec.name] = "STRUCT(procedure VARCHAR, body_region VARCHAR, date DATE)[]"
+        elif kind == "list":
+            columns[spec.name] = "VARCHAR[]"
+        else:
+            columns[spec.name] = _SQL_TYPES[kind]
+    source = _jsonl(tmp_path / "for-parquet.jsonl", cases)
+    spec = ", ".join(f"'{k}': '{v}'" for k, v in columns.items())
+    duckdb.sql(f"COPY (SELECT * FROM read_json('{source}', format='newline_delimited', columns={{{spec}}})) "
+               f"TO '{path}' (FORMAT parquet)")
+    return path
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    """Read an output table back as dicts (lists as lists, whatever the format)."""
+    relation = duckdb.sql(f"SELECT * FROM '{path}'")
+    rows = [dict(zip(relation.columns, values)) for values in relation.fetchall()]
+    if path.suffix == ".csv":
+        for row in rows:
+            for key in ("rules", "missing", "assumed") if "rules" in row else ():
+                row[key] = row[key].split(";") if row[key] else []
+    return rows
+
+
+def _check(rows: list[dict[str, Any]], corpus, cases: list[dict[str, Any]]) -> None:
+    assert [r["row"] for r in rows] == list(range(1, len(cases) + 1))
+    for row, case in zip(rows, cases):
+        got = {k: row[k] for k in ("id", "outcome", "requested", "approved", "unit", "rules", "missing",
+                                   "citations")}
+        assert got == _expected(corpus, case), case["id"]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+@pytest.mark.parametrize("out", ["parquet", "csv", "jsonl"])
+def test_audit_gives_decides_decisions(fmt, out, corpus, cases, tmp_path):
+    """Every example case, from each input format to each output format, gets exactly `mtus decide`'s decision."""
+    if fmt == "jsonl":
+        source = _jsonl(tmp_path / "cases.jsonl", cases)
+    elif fmt == "csv":
+        source = _csv(tmp_path / "cases.csv", corpus.schema, cases)
+    else:
+        source = _parquet(tmp_path / "cases.parquet", corpus.schema, cases, tmp_path)
+    output = tmp_path / f"decisions.{out}"
+    result = _run("audit", str(source), "-o", str(output), "--engine", "python", "-g", str(ROOT / "guidelines"))
+    assert result.exit_code == EXIT_OK, result.output
+    assert f"{len(cases)} rows: {len(cases)} decided, 0 rejected" in result.output
+    _check(_rows(output), corpus, cases)
+    assert _rows(tmp_path / f"decisions.errors.{out}") == []
+
+
+def test_bad_rows_go_to_the_errors_file(corpus, cases, tmp_path):
+    """Rows in = rows out + rows rejected; each bad row is listed with its row number and Case.from_dict's messages."""
+    good = cases[:3]
+    bad = [
+        {"id": "bad-quantity", **{k: v for k, v in good[0].items() if k != "id"}, "quantity": 0},
+        {"id": "bad-service", **{k: v for k, v in good[0].items() if k != "id"}, "service": "massages"},
+        {"id": "bad-date", **{k: v for k, v in good[0].items() if k != "id"}, "request_date": "2015-02-30"},
+    ]
+    rows = [good[0], bad[0], good[1], bad[1], bad[2], good[2]]
+    source = _csv(tmp_path / "mixed.csv", corpus.schema, rows)
+    result = _run("audit", str(source), "-o", str(tmp_path / "out.csv"), "--engine", "python",
+                  "-g", str(ROOT / "guidelines"))
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert "6 rows: 3 decided, 3 rejected" in result.output
+    decided = _rows(tmp_path / "out.csv")
+    assert [r["row"] for r in decided] == [1, 3, 6]
+    errors = _rows(tmp_path / "out.errors.csv")
+    assert [(e["row"], e["id"]) for e in errors] == [(2, "bad-quantity"), (4, "bad-service"), (5, "bad-date")]
+    for error, case in zip(errors, bad):
+        with pytest.raises(CaseError) as caught:
+            corpus.case(case)
+        problem = caught.value.errors[0]
+        assert (error["field"], error["message"]) == (problem.field, problem.message)
+
+
+def test_text_cells_are_read_by_the_fields_type(corpus, tmp_path):
+    """A CSV's cells: yes/no booleans, blank = unknown, '[]' = none, a JSON array, codes split on ';'."""
+    source = tmp_path / "cells.csv"
+    source.write_text(
+        "id,request_date,service,body_region,quantity,diagnoses,surgeries,functional_improvement,prior_visits\n"
+        "a,2015-09-23,physical_therapy,lumbar_spine,12,722.10; M54.16,[],,0\n"
+        'b,2015-09-23,physical_therapy,lumbar_spine,12,"[""729.1""]",[],yes,\n'
+        "c,2015-09-23,physical_therapy,lumbar_spine,12,[],,NO,3\n",
+        encoding="utf-8",
+    )
+    output = tmp_path / "out.jsonl"
+    result = _run("audit", str(source), "-o", str(output), "--engine", "python", "-g", str(ROOT / "guidelines"))
+    assert result.exit_code == EXIT_OK, result.output
+    expected = [
+        {"id": "a", "request_date": "2015-09-23", "service": "physical_therapy", "body_region": "lumbar_spine",
+         "quantity": 12, "diagnoses": ["722.10", "M54.16"], "surgeries": [], "prior_visits": 0},
+        {"id": "b", "request_date": "2015-09-23", "service": "physical_therapy", "body_region": "lumbar_spine",
+         "quantity": 12, "diagnoses": ["729.1"], "surgeries": [], "functional_improvement": True},
+        {"id": "c", "request_date": "2015-09-23", "service": "physical_therapy", "body_region": "lumbar_spine",
+         "quantity": 12, "diagnoses": [], "functional_improvement": False, "prior_visits": 3},
+    ]
+    _check(_rows(output), corpus, expected)
+
+
+def test_mapping_file_renames_columns_groups_and_ignores(corpus, tmp_path):
+    """A mapping file names the table's own columns, its surgery groups, a delimiter and columns to leave out."""
+    source = tmp_path / "claims.csv"
+    source.write_text(
+        "claim,date,svc,region,units,icd,surg1_proc,surg1_region,surg1_day,notes\n"
+        "A1,2015-09-23,physical_therapy,knee,12,729.1|M79.1,meniscectomy,knee,2015-07-16,first\n"
+        "A2,2015-09-23,physical_therapy,lumbar_spine,8,729.2,,,,second\n",
+        encoding="utf-8",
+    )
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text(
+        'delimiter = "|"\nignore = ["notes"]\nempty_is_none = ["surgeries"]\n\n[columns]\nid = "claim"\n'
+        'request_date = "date"\nservice = "svc"\nbody_region = "region"\nquantity = "units"\n'
+        'diagnoses = "icd"\nsurgeries = "surg{n}_{field}"\n', encoding="utf-8")
+    # The group's columns are named after the record's fields, so the pattern needs them as they are.
+    source.write_text(source.read_text().replace("surg1_proc,surg1_region,surg1_day",
+                                                 "surg1_procedure,surg1_body_region,surg1_date"))
+    output = tmp_path / "out.parquet"
+    result = _run("audit", str(source), "-o", str(output), "--mapping", str(mapping), "--engine", "python",
+                  "-g", str(ROOT / "guidelines"))
+    assert result.exit_code == EXIT_OK, result.output
+    expected = [
+        {"id": "A1", "request_date": "2015-09-23", "service": "physical_therapy", "body_region": "knee",
+         "quantity": 12, "diagnoses": ["729.1", "M79.1"],
+         "surgeries": [{"procedure": "meniscectomy", "body_region": "knee", "date": "2015-07-16"}]},
+        {"id": "A2", "request_date": "2015-09-23", "service": "physical_therapy", "body_region": "lumbar_spine",
+         "quantity": 8, "diagnoses": ["729.2"], "surgeries": []},
+    ]
+    _check(_rows(output), corpus, expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[columns\n", "mapping.toml:1:9: error: not valid TOML"),
+        ("colums = {}\n", "mapping.toml:1: error: unknown key 'colums'; did you mean 'columns'?"),
+        ('[columns]\nquantiy = "units"\n', "mapping.toml:2: error: 'quantiy' is not a case field; did you mean "
+                                            "'quantity'?"),
+        ('[columns]\nquantity = "unit"\n', "mapping.toml:2: error: the table has no column 'unit' for 'quantity'"),
+        ('delimiter = ", "\n', "mapping.toml:1: error: 'delimiter' must be one character"),
+        ('empty_is_none = ["quantity"]\n', "mapping.toml:1: error: 'quantity' is not a list field"),
+    ],
+)
+def test_mapping_file_errors_are_located(text, message, tmp_path, monkeypatch):
+    """A mapping file with a mistake stops the audit with its path and line, exit status 2."""
+    monkeypatch.chdir(tmp_path)
+    Path("t.csv").write_text("request_date,service,body_region,units\n2015-09-23,massage,knee,4\n")
+    Path("mapping.toml").write_text(text)
+    result = _run("audit", "t.csv", "-o", "out.csv", "--mapping", "mapping.toml", "--engine", "python")
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert message in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "args", "message"),
+    [
+        ("t.txt", "x", [], "t.txt: error: cannot tell the format from '.txt'"),
+        ("t.csv", "request_date,service,body_region,quantity,notes\n2015-09-23,massage,knee,4,x\n", [],
+         "t.csv: error: column 'notes' is not a case field"),
+        ("t.csv", "request_date,service,body_region\n2015-09-23,massage,knee\n", [],
+         "t.csv: error: no column for the required field 'quantity'"),
+        ("t.csv", "request_date,service,body_region,quantity\n2015-09-23,massage,knee,4\n", ["-o", "out.txt"],
+         "out.txt: error: cannot tell the output format from '.txt'"),
+        ("t.parquet", "not parquet", [], "t.parquet: error: cannot read it as parquet"),
+        ("missing.csv", None, [], "missing.csv: error: no such file"),
+        ("t.csv", "request_date,service,body_region,quantity\n2015-09-23,massage,knee,4\n",
+         ["-o", "o.csv", "--errors", "o.csv"], "o.csv: error: the errors file cannot be the output too"),
+        ("t.csv", "request_date,service,body_region,quantity\n2015-09-23,massage,knee,4\n", ["-o", "t.csv"],
+         "t.csv: error: the input cannot be overwritten by the audit"),
+    ],
+)
+def test_bad_inputs_are_located(name, content, args, message, tmp_path, monkeypatch):
+    """An unknown format, an unreadable file, a stray or missing column: one clear message, exit status 2."""
+    monkeypatch.chdir(tmp_path)
+    if content is not None:
+        Path(name).write_text(content)
+    result = _run("audit", name, *(args or ["-o", "out.csv"]), "--engine", "python")
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert message in result.output
+
+
+def test_stdin(corpus, cases, tmp_path):
+    """`-` reads standard input (JSONL unless --format says otherwise)."""
+    data = "".join(json.dumps(c) + "\n" for c in cases[:5]).encode()
+    output = tmp_path / "out.jsonl"
+    result = _run("audit", "-", "-o", str(output), "--engine", "python", "-g", str(ROOT / "guidelines"), input=data)
+    assert result.exit_code == EXIT_OK, result.output
+    _check(_rows(output), corpus, cases[:5])
+    source = _csv(tmp_path / "c.csv", corpus.schema, cases[:5])
+    result = _run("audit", "-", "--format", "csv", "-o", str(output), "--engine", "python",
+                  "-g", str(ROOT / "guidelines"), input=source.read_bytes())
+    assert result.exit_code == EXIT_OK, result.output
+    _check(_rows(output), corpus, cases[:5])
+
+
+def test_rationale_and_trace_only_when_asked(corpus, cases, tmp_path):
+    """The rationale and trace columns are written only with --rationale and --trace."""
+    source = _jsonl(tmp_path / "c.jsonl", cases[:2])
+    guidelines = str(ROOT / "guidelines")
+    _run("audit", str(source), "-o", str(tmp_path / "plain.jsonl"), "--engine", "python", "-g", guidelines)
+    assert "rationale" not in _rows(tmp_path / "plain.jsonl")[0]
+    _run("audit", str(source), "-o", str(tmp_path / "full.jsonl"), "--engine", "python", "--rationale", "--trace",
+         "-g", guidelines)
+    row = json.loads((tmp_path / "full.jsonl").read_text().split("\n")[0])
+    decision = corpus.decide(cases[0])
+    assert row["rationale"] == decision.rationale
+    assert row["trace"] == [t.to_dict() for t in decision.trace]
+
+
+def test_on_record_is_refused_until_the_engine_has_it(cases, tmp_path, corpus):
+    """--on-record passes through to Schedule.decide(on_record=True); without that API it says so (exit 2)."""
+    import inspect
+
+    source = _jsonl(tmp_path / "c.jsonl", cases[:2])
+    result = _run("audit", str(source), "-o", str(tmp_path / "o.jsonl"), "--engine", "python", "--on-record")
+    if "on_record" in inspect.signature(corpus.decide).parameters:
+        assert result.exit_code == EXIT_OK, result.output
+    else:
+        assert result.exit_code == EXIT_BAD_INPUT
+        assert "--on-record needs" in result.output
+
+
+# --- the DuckDB engine: the seam with the SQL backend ----------------------------------
+
+
+def _stand_in_backend(corpus) -> types.SimpleNamespace:
+    """A stand-in for mtus_dsl.compiler.sql keeping its contract: it decides each typed row with Python.
+
+    It rebuilds the case from the typed columns only, so it fails if the mapping's typed relation is wrong.
+    """
+    def decide_duckdb(schedule, con, source="cases"):
+        def one(text: str) -> dict[str, Any]:
+            data = {k: v for k, v in json.loads(text).items() if v is not None and k != "id"}
+            decision = schedule.decide(data)
+            return {"outcome": decision.outcome.value, "requested": decision.requested,
+                    "approved": decision.approved, "unit": decision.unit, "rules": list(decision.rules),
+                    "missing": list(decision.missing)}
+
+        struct = duckdb.struct_type({"outcome": "VARCHAR", "requested": "BIGINT", "approved": "BIGINT",
+                                     "unit": "VARCHAR", "rules": "VARCHAR[]", "missing": "VARCHAR[]"})
+        con.create_function("stand_in", one, ["VARCHAR"], struct)
+        return con.sql(f"SELECT id, d.outcome, d.requested, d.approved, d.unit, d.rules, d.missing, "
+                       f"NULL::VARCHAR AS error FROM (SELECT id, stand_in(CAST(to_json(c) AS VARCHAR)) AS d "
+                       f"FROM {source} c)")
+
+    return types.SimpleNamespace(decide_duckdb=decide_duckdb)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_duckdb_engine_seam(fmt, corpus, cases, tmp_path, monkeypatch):
+    """Through the SQL backend's contract (a stand-in here), every row gets `mtus decide`'s decision."""
+    monkeypatch.setattr(audit_module, "sql_backend", lambda: _stand_in_backend(corpus))
+    if fmt == "jsonl":
+        source = _jsonl(tmp_path / "cases.jsonl", cases)
+    elif fmt == "csv":
+        source = _csv(tmp_path / "cases.csv", corpus.schema, cases)
+    else:
+        source = _parquet(tmp_path / "cases.parquet", corpus.schema, cases, tmp_path)
+    output = tmp_path / "out.parquet"
+    summary = audit_module.audit(corpus, str(source), str(output), engine="duckdb")
+    assert (summary.rows, summary.decided, summary.rejected, summary.engine) == (len(cases), len(cases), 0, "duckdb")
+    _check(_rows(output), corpus, cases)
+
+
+def test_duckdb_engine_with_the_sql_backend(corpus, cases, tmp_path):
+    """With the real SQL backend, the audit's decisions are `mtus decide`'s."""
+    pytest.importorskip("mtus_dsl.compiler.sql")
+    source = _parquet(tmp_path / "cases.parquet", corpus.schema, cases, tmp_path)
+    output = tmp_path / "out.parquet"
+    summary = audit_module.audit(corpus, str(source), str(output), engine="duckdb")
+    assert summary.rows == summary.decided + summary.rejected == len(cases)
+    _check(_rows(output), corpus, cases)
+
+
+# --- mtus decide: stdin, .ndjson, --no-trace; Schedule.decide_many -------------------------
+
+
+def test_decide_reads_stdin_and_ndjson(cases, tmp_path):
+    """`mtus decide -` and a .ndjson file are batches, one case per line, like .jsonl."""
+    lines = "".join(json.dumps(c) + "\n" for c in cases[:3])
+    (tmp_path / "c.jsonl").write_text(lines)
+    (tmp_path / "c.ndjson").write_text(lines)
+    expected = _run("decide", str(tmp_path / "c.jsonl"), "--json").output.replace(str(tmp_path / "c.jsonl"), "F")
+    got = _run("decide", str(tmp_path / "c.ndjson"), "--json").output.replace(str(tmp_path / "c.ndjson"), "F")
+    assert got == expected
+    result = _run("decide", "-", "--json", input=lines.encode())
+    assert result.exit_code == EXIT_OK
+    assert result.output.replace("<stdin>", "F") == expected
+
+
+def test_decide_no_trace(cases, tmp_path):
+    """--no-trace leaves the trace out of the JSON output and nothing else."""
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases[:3]))
+    full = _run("decide", str(tmp_path / "c.jsonl"), "--json").output.splitlines()
+    lean = _run("decide", str(tmp_path / "c.jsonl"), "--json", "--no-trace").output.splitlines()
+    for a, b in zip(full[:3], lean[:3]):
+        a, b = json.loads(a), json.loads(b)
+        assert "trace" not in b and a.pop("trace")
+        assert a == b
+    assert _run("decide", str(tmp_path / "c.jsonl"), "--trace", "--no-trace").exit_code == EXIT_BAD_INPUT
+
+
+def test_decide_many(corpus, cases):
+    """Schedule.decide_many decides any iterable lazily, in order, as decide would."""
+    decisions = corpus.decide_many(c for c in cases)
+    assert next(decisions) == corpus.decide(cases[0])
+    assert list(decisions) == [corpus.decide(c) for c in cases[1:]]
+
+
+def test_example_table_and_the_docs_run(corpus, tmp_path, monkeypatch):
+    """examples/requests.csv gets exactly the decisions of examples/cases; docs/audit.md shows that very run."""
+    import re
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "examples").mkdir()
+    shutil.copy(ROOT / "examples" / "requests.csv", tmp_path / "examples" / "requests.csv")
+    result = _run("audit", "examples/requests.csv", "-o", "decisions.parquet")
+    assert result.exit_code == EXIT_OK, result.output
+    cases = [json.loads(p.read_text()) for p in sorted((ROOT / "examples" / "cases").glob("*.json"))]
+    _check(_rows(tmp_path / "decisions.parquet"), corpus, cases)
+    text = (ROOT / "docs" / "audit.md").read_text(encoding="utf-8")
+    shown = text.split("$ mtus audit examples/requests.csv -o decisions.parquet\n", 1)[1].split("```", 1)[0]
+    def plain(output: str) -> list[str]:
+        return [re.sub(r"\((\w+) engine\)", "(ENGINE engine)", line.rstrip()) for line in output.strip().split("\n")]
+    assert plain(result.output) == plain(shown)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("t.csv", "request_date,service,body_region,quantity\n2015-09-23,massage,knee,4\n2015-09-23,massage,knee,4,x\n",
+         "t.csv: error: cannot read a row: line 3: expected number of columns: 4 found: 5: 2015-09-23,massage,knee,4,x"),
+        ("t.csv", "", "t.csv: error: the file is empty; a CSV file needs its header row"),
+        ("t.csv", "request_date,service,,quantity\n", "t.csv: error: the header row must name every column once"),
+        ("t.csv", b"request_date,servic\xff\n", "t.csv: error: not valid UTF-8: byte 0xff at byte 20"),
+        ("t.jsonl", '{"request_date": "2015-09-23"}\n{not json\n', "t.jsonl: error: cannot read it as jsonl:"),
+    ],
+)
+def test_unreadable_tables_stop_with_the_line(name, content, message, tmp_path, monkeypatch):
+    """A table that cannot be read as its format stops the audit with where (exit 2), leaving no output behind."""
+    monkeypatch.chdir(tmp_path)
+    if isinstance(content, bytes):
+        Path(name).write_bytes(content)
+    else:
+        Path(name).write_text(content)
+    result = _run("audit", name, "-o", "out.parquet", "--engine", "python")
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert message in result.output
+    assert not Path("out.parquet").exists() and not Path("out.parquet.partial").exists()
+
+
+def test_a_jsonl_key_first_seen_late_is_read(cases, corpus, tmp_path):
+    """A JSONL key that only a late line has is seen (not left out because an early sample lacked it)."""
+    late = {**cases[0], "prior_visit": 3}
+    source = _jsonl(tmp_path / "c.jsonl", [cases[0]] * 30_000 + [late])
+    with pytest.raises(audit_module.AuditError, match="column 'prior_visit' is not a case field; did you mean"):
+        audit_module.audit(corpus, str(source), str(tmp_path / "out.parquet"), engine="python")
+
+
+def test_needs_information_is_redecided_by_python_unless_told(corpus, cases, tmp_path, monkeypatch):
+    """The SQL backend's needs_information rows get the Python engine's answer; redecide=False keeps the SQL's."""
+    def decide_duckdb(schedule, con, source="cases"):
+        return con.sql(f"SELECT id, 'needs_information' AS outcome, quantity AS requested, 0 AS approved, "
+                       f"'visits' AS unit, []::VARCHAR[] AS rules, ['from_sql'] AS missing, NULL::VARCHAR AS error "
+                       f"FROM {source}")
+
+    monkeypatch.setattr(audit_module, "sql_backend", lambda: types.SimpleNamespace(decide_duckdb=decide_duckdb))
+    source = _jsonl(tmp_path / "c.jsonl", cases[:5])
+    audit_module.audit(corpus, str(source), str(tmp_path / "python.parquet"), engine="duckdb")
+    _check(_rows(tmp_path / "python.parquet"), corpus, cases[:5])
+    audit_module.audit(corpus, str(source), str(tmp_path / "sql.parquet"), engine="duckdb", redecide=False)
+    assert {tuple(r["missing"]) for r in _rows(tmp_path / "sql.parquet")} == {("from_sql",)}
