@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -71,10 +72,36 @@ class TraceEntry:
         return attrs.asdict(self)
 
 
+@attrs.frozen
+class Assumption:
+    """What a decision on the record read an absent input as, and why."""
+
+    field: str
+    value: Any
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the assumption as JSON-ready data (dates as YYYY-MM-DD, lists as lists)."""
+        return {"field": self.field, "value": _json(self.value), "reason": self.reason}
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, (tuple, list, frozenset)):
+        return [_json(v) for v in value]
+    values = getattr(value, "values", None)
+    if isinstance(values, Mapping):
+        return {k: _json(v) for k, v in values.items()}
+    return value
+
+
 #: Renders a decision's explanation on demand: (citations, rationale, trace).
 Explanation = Callable[[], tuple[tuple[Citation, ...], str, tuple[TraceEntry, ...]]]
 
-_FIELDS = ("id", "outcome", "requested", "approved", "citations", "rationale", "missing", "trace", "rules", "unit")
+_FIELDS = (
+    "id", "outcome", "requested", "approved", "citations", "rationale", "missing", "trace", "rules", "unit", "assumed"
+)
 
 
 def _field(index: int) -> Any:
@@ -102,6 +129,7 @@ class Decision:
     missing: tuple[str, ...] = _field(6)
     rules: tuple[str, ...] = _field(8)  # the rules (and caps) that decided it
     unit: str = _field(9)  # what requested and approved count
+    assumed: tuple[Assumption, ...] = _field(10)  # on the record: what absent inputs were read as
 
     def __init__(
         self,
@@ -115,8 +143,10 @@ class Decision:
         trace: tuple[TraceEntry, ...] = (),
         rules: tuple[str, ...] = (),
         unit: str = "units",
+        assumed: tuple[Assumption, ...] = (),
     ):
-        _set(self, "_values", (id, outcome, requested, approved, citations, rationale, missing, trace, rules, unit))
+        _set(self, "_values",
+             (id, outcome, requested, approved, citations, rationale, missing, trace, rules, unit, assumed))
         _set(self, "_explain", None)
 
     @classmethod
@@ -130,10 +160,11 @@ class Decision:
         rules: tuple[str, ...],
         unit: str,
         explain: Explanation,
+        assumed: tuple[Assumption, ...] = (),
     ) -> Decision:
         """A decision whose citations, rationale and trace `explain` renders when first read."""
         self = _new(cls)
-        _set(self, "_values", (id, outcome, requested, approved, None, None, missing, None, rules, unit))
+        _set(self, "_values", (id, outcome, requested, approved, None, None, missing, None, rules, unit, assumed))
         _set(self, "_explain", explain)
         return self
 
@@ -142,7 +173,7 @@ class Decision:
         if explain is not None:
             citations, rationale, trace = explain()
             v = self._values
-            _set(self, "_values", (v[0], v[1], v[2], v[3], citations, rationale, v[6], trace, v[8], v[9]))
+            _set(self, "_values", (v[0], v[1], v[2], v[3], citations, rationale, v[6], trace, v[8], v[9], v[10]))
             _set(self, "_explain", None)
         return self._values
 
@@ -202,6 +233,7 @@ class Decision:
             "rationale": self.rationale,
             "missing": list(self.missing),
             "rules": list(self.rules),
+            "assumed": [a.to_dict() for a in self.assumed],
             "trace": [t.to_dict() for t in self.trace],
         }
 

@@ -11,6 +11,8 @@ from mtus_dsl.decision import Citation, Outcome, TraceEntry
 from mtus_dsl.runtime import NOT_IN_FORCE, Duration, RuleError, Unknown
 
 if TYPE_CHECKING:
+    from mtus_dsl.completions import Leaf
+    from mtus_dsl.decision import Assumption
     from mtus_dsl.engine import Bucket, Engine, Facts, GuidelineMeta, Rule, Settled
 
 
@@ -103,31 +105,43 @@ def default_rationale(citation: Citation, numbers: Mapping[str, Any]) -> str:
 class Explanation:
     """Render a settled decision's citations, rationale and trace: called once, when first read."""
 
-    __slots__ = ("bucket", "engine", "facts", "settled", "values")
+    __slots__ = ("assumed", "bucket", "engine", "facts", "leaves", "settled", "values")
 
     def __init__(self, engine: Engine, values: Mapping[str, Any], facts: Facts | None, bucket: Bucket | None,
-                 settled: Settled):
+                 settled: Settled, leaves: tuple[Leaf, ...] = (), assumed: tuple[Assumption, ...] = ()):
         self.engine = engine
         self.values = values
         self.facts = facts
         self.bucket = bucket
         self.settled = settled
+        self.leaves = leaves  # the completions of a case its unknown inputs cannot change
+        self.assumed = assumed
 
     def __call__(self) -> tuple[tuple[Citation, ...], str, tuple[TraceEntry, ...]]:
         settled = self.settled
         trace = self.trace()
         outcome = settled.outcome
-        if outcome is Outcome.NEEDS_INFORMATION:
+        if self.leaves:
+            citations, text = self.completed()
+        elif outcome is Outcome.NEEDS_INFORMATION:
             text = (
                 f"The decision depends on {names(settled.missing)}, which the case does not give; "
                 "supply it and ask again."
             )
-            return (), text, trace
-        if outcome is Outcome.NOT_ADDRESSED:
-            return (), self.not_addressed(), trace
+            citations = ()
+        elif outcome is Outcome.NOT_ADDRESSED:
+            citations, text = (), self.not_addressed()
+        else:
+            assert self.facts is not None
+            citations, text = self.settled_text(settled, self.facts)
+        if self.assumed:
+            text = " ".join([text, *[sentence(_assumption(a)) for a in self.assumed]])
+        return citations, text, trace
+
+    def settled_text(self, settled: Settled, facts: Facts, explained: bool = True) -> tuple[tuple[Citation, ...], str]:
+        """The citations and rationale of a settled decision: its governing rule's, then each binding cap's."""
         rule, allowance = settled.rule, settled.allowance
-        assert rule is not None and allowance is not None and self.facts is not None
-        facts = self.facts
+        assert rule is not None and allowance is not None
         numbers = {
             "requested": self.values["quantity"],
             "approved": settled.approved,
@@ -143,7 +157,7 @@ class Explanation:
                                period=result.period, unit=cap.unit)
             texts.append(_rationale(cap, facts, cap_numbers))
         derivations = self.engine.facts_plan
-        for name in rule.explained:
+        for name in rule.explained if explained else ():
             explain = derivations[name].explain
             said = explain(facts, facts[name]) if explain is not None else None
             if said:
@@ -152,7 +166,43 @@ class Explanation:
         for cap, _ in settled.binding:
             if cap.citation not in citations:
                 citations.append(cap.citation)
-        return tuple(citations), " ".join([sentence(t) for t in texts]), trace
+        return tuple(citations), " ".join([sentence(t) for t in texts])
+
+    def completed(self) -> tuple[tuple[Citation, ...], str]:
+        """Say that whatever the case's unknown inputs are, the answer is the same; and each way it is reached."""
+        leaves = self.leaves
+        first = leaves[0].settled
+        unknown = sorted({name for leaf in leaves for name in leaf.chosen})
+        quantity, unit = self.values["quantity"], (first.rule.unit if first.rule else "units")
+        if len(unknown) == 1 and self.engine.specs[unknown[0]].type.kind == "boolean":
+            lead = f"with or without {_words(unknown[0])}"
+        else:
+            lead = f"whatever the {names(_words(n) for n in unknown)}"
+        if first.outcome is Outcome.CERTIFY:
+            answer = f"all {quantity} {unit} requested are supported"
+        elif first.outcome is Outcome.NON_CERTIFY:
+            answer = f"none of the {quantity} {unit} requested is supported"
+        elif first.outcome is Outcome.MODIFY:
+            answer = f"at most {first.approved} of the {quantity} {unit} requested are supported"
+        else:
+            answer = "no encoded rule governs the request"
+        texts = [sentence(f"The case does not give {names(_words(n) for n in unknown)}; {lead}, {answer}")]
+        cited: list[tuple[Citation, ...]] = []
+        shown: set[str | None] = set()
+        for leaf in leaves:
+            rule = leaf.settled.rule
+            if leaf.settled.allowance is None or rule is None:
+                continue
+            # The facts a rule explains (not post-surgical, ...) are the same in every completion: said once.
+            citations, text = self.settled_text(leaf.settled, leaf.facts, explained=not shown)
+            cited.append(citations)
+            if rule.name not in shown and len(shown) < 3:
+                shown.add(rule.name)
+                texts.append(_choices(leaf.chosen) + ": " + text)
+        shared = [c for c in cited[0] if all(c in other for other in cited)] if cited else []
+        if not shared:
+            shared = list(dict.fromkeys(c for citations in cited for c in citations))
+        return tuple(shared), " ".join(texts)
 
     def trace(self) -> tuple[TraceEntry, ...]:
         """Every rule of the bucket in priority order, then each cap consulted, with what it said."""
@@ -234,6 +284,30 @@ def _rationale(rule: Rule, facts: Facts, numbers: Mapping[str, Any]) -> str:
     if rule.rationale is not None:
         return rule.rationale(facts, numbers)
     return default_rationale(rule.citation, numbers)
+
+
+def _words(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _choices(chosen: Mapping[str, Any]) -> str:
+    """A completion in words: `with radicular findings`, `without functional improvement`, `prior visits 3`."""
+    parts = []
+    for name, value in chosen.items():
+        if value is True:
+            parts.append(f"with {_words(name)}")
+        elif value is False:
+            parts.append(f"without {_words(name)}")
+        else:
+            parts.append(f"if {_words(name)} is {show(value)}")
+    text = " and ".join(parts)
+    return text[:1].upper() + text[1:]
+
+
+def _assumption(assumption: Assumption) -> str:
+    value = assumption.value
+    read = "no" if value is False else "yes" if value is True else show(value)
+    return f"the record does not give {_words(assumption.field)}: read as {read} ({assumption.reason})"
 
 
 def _entry(rule: Rule, status: str, detail: str) -> TraceEntry:

@@ -24,9 +24,10 @@ import attrs
 
 from mtus_dsl import engine
 from mtus_dsl import runtime as rt
-from mtus_dsl.case import CaseSchema, InputSpec, Record
+from mtus_dsl.case import CaseSchema, InputSpec, Reading, Record, Relation
 from mtus_dsl.compiler import ir
-from mtus_dsl.compiler.lower import fact_source, guideline_meta, reads, rule_fields
+from mtus_dsl.compiler.lower import boundaries, fact_source, guideline_meta, reads, rule_fields
+from mtus_dsl.completions import Boundaries
 from mtus_dsl.compiler.pysource import SourceWriter, comment
 from mtus_dsl.compiler.validator import write_validator
 from mtus_dsl.decision import Citation
@@ -46,6 +47,8 @@ import datetime as _dt
 
 from mtus_dsl import runtime as _rt
 from mtus_dsl.case import CaseSchema as _CaseSchema, InputSpec as _InputSpec, Record as _Record
+from mtus_dsl.case import Reading as _Reading, Relation as _Relation
+from mtus_dsl.completions import Boundaries as _Boundaries
 from mtus_dsl.decision import Citation as _Citation
 from mtus_dsl.engine import ActionKind as _Action, Engine as _Engine, Fact as _Fact, GuidelineMeta as _Guideline
 from mtus_dsl.engine import Plan as _Plan, Rule as _Rule
@@ -67,6 +70,9 @@ _CONSTRUCTORS = {
     Type: "_Type",
     Citation: "_Citation",
     InputSpec: "_InputSpec",
+    Reading: "_Reading",
+    Boundaries: "_Boundaries",
+    Relation: "_Relation",
     CaseSchema: "_CaseSchema",
     Record: "_Record",
     engine.GuidelineMeta: "_Guideline",
@@ -421,6 +427,7 @@ class _Generator:
                     w.line(f"{_ident('_rule_', rule.name)},")
             w.line("),")
             w.line("validate=_validate,")
+            w.line(f"boundaries={literal(boundaries(program), w.level)},")
         w.line(")")
         w.line("_ENGINE = _Engine(_PLAN)")
         w.line("schema = _SCHEMA")

@@ -12,7 +12,7 @@ from typing import Any, assert_never
 from mtus_dsl import engine as en
 from mtus_dsl import runtime as rt
 from mtus_dsl.compiler import ir
-from mtus_dsl.compiler.lower import build_table, fact_source, guideline_meta, reads, rule_fields
+from mtus_dsl.compiler.lower import boundaries, build_table, fact_source, guideline_meta, reads, rule_fields
 from mtus_dsl.text import show
 
 
@@ -106,7 +106,8 @@ class Interpreter:
             )
             for r in program.rules
         )
-        return en.Plan(program.schema, tuple(guideline_meta(g) for g in program.guidelines), facts, rules)
+        return en.Plan(program.schema, tuple(guideline_meta(g) for g in program.guidelines), facts, rules,
+                       boundaries=boundaries(program))
 
     def engine(self) -> en.Engine:
         """Return an engine executing this interpreter's plan."""

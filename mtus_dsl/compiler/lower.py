@@ -8,12 +8,14 @@ reasons and scopes.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable
 from typing import Any
 
 from mtus_dsl import engine
 from mtus_dsl.compiler import ir
-from mtus_dsl.runtime import Table
+from mtus_dsl.completions import Boundaries
+from mtus_dsl.runtime import CodeIndex, Duration, Table, conditions_of
 
 
 def guideline_meta(g: ir.GuidelineInfo) -> engine.GuidelineMeta:
@@ -61,3 +63,65 @@ def build_table(table: ir.TableInfo) -> Table:
     """Build the runtime table for a declared one."""
     rows = tuple(key + values for key, values in table.rows)
     return Table.from_rows(table.name, table.key_names, table.value_names, rows, table.otherwise)
+
+
+#: Codes tried, in order, as "a diagnosis in no code set" when completing a list of diagnoses.
+_OUTSIDE_CODES = ("R69", "R68.89", "Z02.9", "799.9", "V68.9")
+
+
+def boundaries(program: ir.Program) -> Boundaries:
+    """The values at which the program's rules can change their answer (what exact needs_information tries)."""
+    numbers: set[int] = set()
+    durations: set[Duration] = set()
+    dates: set[datetime.date] = set()
+    texts: set[str] = set()
+    members = {m for values in program.schema.enums.values() for m in values}
+
+    def note(value: Any) -> None:
+        if isinstance(value, bool) or value is None:
+            return
+        if isinstance(value, int):
+            numbers.add(value)
+        elif isinstance(value, Duration):
+            durations.add(value)
+        elif isinstance(value, datetime.date):
+            dates.add(value)
+        elif isinstance(value, str) and value not in members:
+            texts.add(value)
+        elif isinstance(value, (frozenset, tuple)):
+            for item in value:
+                note(item)
+
+    exprs: list[ir.Expr | None] = [f.expr for f in program.facts]
+    for rule in program.rules:
+        exprs.extend([*rule.when, *rule.unless, *ir.operands(rule.action)])
+    for expr in exprs:
+        if expr is not None:
+            for node in ir.walk(expr):
+                if isinstance(node, ir.Const):
+                    note(node.value)
+    for table in program.tables:
+        for key, values in table.rows:
+            note(key)
+            note(values)
+        note(table.otherwise)
+    for g in program.guidelines:
+        dates.update(d for d in (g.in_force_from, g.in_force_to) if d is not None)
+    codesets = dict(program.codesets)
+    index = CodeIndex(codesets)
+    codes: list[str] = []
+    for patterns in codesets.values():
+        for pattern in patterns:
+            code = pattern.rstrip("*")
+            code = code + "0" if code.endswith(".") or not code else code
+            if conditions_of(index, None, (code,)):
+                codes.append(code)
+                break
+    codes.extend([c for c in _OUTSIDE_CODES if not conditions_of(index, None, (c,))][:1])
+    return Boundaries(
+        tuple(sorted(numbers)),
+        tuple(sorted(durations, key=lambda d: (d.unit, d.amount))),
+        tuple(sorted(dates)),
+        tuple(dict.fromkeys(codes)),
+        tuple(sorted(texts)),
+    )
