@@ -9,6 +9,7 @@ Exit statuses (also in docs/cli.md):
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -93,10 +94,13 @@ def compile_command(paths: tuple[str, ...], output: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print decisions as JSON (one per line for .jsonl).")
 @click.option("--trace", is_flag=True, help="Also show every rule consulted and why it did or did not apply.")
 @click.option("--interpret", is_flag=True, help="Decide with the reference interpreter instead of compiled code.")
-def decide(file: str, guideline_paths: tuple[str, ...], as_json: bool, trace: bool, interpret: bool) -> None:
+@click.option("--on-record", is_flag=True,
+              help="Decide on the record: read absent inputs as the guidelines declare (listed as assumed).")
+def decide(file: str, guideline_paths: tuple[str, ...], as_json: bool, trace: bool, interpret: bool,
+           on_record: bool) -> None:
     """Decide the case in FILE (.json), or each case in FILE (.jsonl, one per line)."""
     schedule = _schedule(guideline_paths)
-    decide_one = schedule.interpret if interpret else schedule.decide
+    decide_one = functools.partial(schedule.interpret if interpret else schedule.decide, on_record=on_record)
     if file.endswith(".jsonl"):
         try:
             with open(file, "rb") as stream:
@@ -351,6 +355,11 @@ def letter(decision: Decision, case: Any, trace: bool = False) -> str:
         lines.append("Decision based on MTUS " + "; ".join(str(c) for c in decision.citations) + ".")
     lines.append("")
     lines.append("Rationale: " + decision.rationale)
+    if decision.assumed:
+        lines.append("")
+        lines.append("Read on the record (the case does not give them):")
+        for assumption in decision.assumed:
+            lines.append(f"  {assumption.field} = {json.dumps(assumption.to_dict()['value'])}: {assumption.reason}")
     if trace:
         lines.append("")
         lines.append("Rules consulted:")

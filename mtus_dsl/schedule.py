@@ -58,21 +58,21 @@ class Schedule:
         object.__setattr__(case, "_schema", self.schema)
         return case
 
-    def decide(self, case: Case | Mapping[str, Any]) -> Decision:
-        """Decide one request with the compiled code."""
+    def decide(self, case: Case | Mapping[str, Any], on_record: bool = False) -> Decision:
+        """Decide one request with the compiled code; `on_record` reads absent inputs as the guidelines say."""
         if isinstance(case, Case) and case._schema is not self.schema:
             case = case.validated_for(self.schema)
-        return self.engine.decide(case)
+        return self.engine.decide(case, on_record)
 
-    def outcome(self, case: Case | Mapping[str, Any]) -> tuple[Outcome, int]:
+    def outcome(self, case: Case | Mapping[str, Any], on_record: bool = False) -> tuple[Outcome, int]:
         """Decide only (outcome, approved), building nothing else: for hot loops."""
         if isinstance(case, Case) and case._schema is not self.schema:
             case = case.validated_for(self.schema)
-        return self.engine.outcome(case)
+        return self.engine.outcome(case, on_record)
 
-    def interpret(self, case: Case | Mapping[str, Any]) -> Decision:
+    def interpret(self, case: Case | Mapping[str, Any], on_record: bool = False) -> Decision:
         """Decide one request with the reference interpreter."""
-        return self.interpreter.decide(self.case(case))
+        return self.interpreter.decide(self.case(case), on_record)
 
 
 def load(paths: str | Path | Iterable[str | Path] | None = None) -> Schedule:

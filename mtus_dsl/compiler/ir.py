@@ -360,6 +360,8 @@ class ExampleInfo:
     missing: tuple[str, ...]
     origin: Origin
     section: str | None
+    on_record: bool = False  # decided on the record
+    assumed: tuple[str, ...] = ()  # the inputs it must read on the record (`expect ... assuming a, b`)
 
 
 @attrs.frozen
