@@ -11,10 +11,12 @@ completion is settled again by the same procedure:
 - integers: the ends of their range (narrowed by the case's `at most` relations)
   and each side of every number the rules compare or compute with, also offset by
   the integers the case gives;
-- dates: each side of every date the rules name, and of the case's dates moved by
-  every period the rules name;
+- dates: each side of every date the rules name, and of the case's dates moved
+  by every period the rules name;
 - lists of codes: none, one code of each code set, or one of no code set;
-- lists of records (surgeries): none, or one record built from the same values.
+- lists of records (surgeries): none, or one record: each word the rules name
+  (each procedure), on the case's region or another, dated the day before the
+  request or before the longest period the rules name.
 
 A branch whose answer is settled is a leaf. If every leaf gets the same (outcome,
 approved), that is the decision. Otherwise an input is missing when two leaves
@@ -213,9 +215,11 @@ def _integers(name: str, type_: Type, known: Mapping[str, Any], schema: CaseSche
 
 
 def _dates(known: Mapping[str, Any], boundaries: Boundaries) -> list[datetime.date]:
-    anchors = {v for v in known.values() if v.__class__ is datetime.date} | set(boundaries.dates)
-    points: set[datetime.date] = set()
-    for anchor in anchors:
+    # The dates the rules name (edition boundaries) are compared as they are; the case's
+    # dates are also moved by every period.
+    points = {d + shift * _ONE_DAY for d in boundaries.dates for shift in (-1, 0, 1)
+              if datetime.date.min + _ONE_DAY <= d <= datetime.date.max - _ONE_DAY}
+    for anchor in {v for v in known.values() if v.__class__ is datetime.date}:
         moved = [anchor]
         for duration in boundaries.durations:
             for sign in (1, -1):
@@ -254,17 +258,22 @@ def _items(type_: Type, known: Mapping[str, Any], schema: CaseSchema, boundaries
 
 
 def _record_dates(known: Mapping[str, Any], boundaries: Boundaries) -> list[datetime.date]:
-    """Dates of a record (a surgery): each side of the request date moved back by every period."""
+    """Dates of a record (a surgery): the day before the request, and the day before its longest period began.
+
+    A record's date matters through periods counted from it; a record dated at a
+    period's very edge is not tried (see docs/testing.md: records are the one
+    kind of input searched by representatives rather than at every boundary).
+    """
     request = known.get("request_date")
     if request.__class__ is not datetime.date:
         return _dates(known, boundaries)
-    points = {request}
-    for duration in boundaries.durations:
+    points = {request - _ONE_DAY}
+    longest = max(boundaries.durations, key=lambda d: add_duration(request, d, -1), default=None)
+    if longest is not None:
         try:
-            back = add_duration(request, duration, -1)
+            points.add(add_duration(request, longest, -1) - _ONE_DAY)
         except RuleError:
-            continue
-        points.update((back - _ONE_DAY, back, back + _ONE_DAY))
+            pass
     return sorted(p for p in points if FIRST_DATE <= p <= request)
 
 
