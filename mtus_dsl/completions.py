@@ -70,6 +70,7 @@ class Leaf(NamedTuple):
     chosen: Mapping[str, Any]
     settled: Settled
     facts: Facts
+    error: RuleError | None = None  # a rule failed on this completion (settled.approved is then -1)
 
 
 class Resolution(NamedTuple):
@@ -141,15 +142,16 @@ class _Search:
             if self.spent > BUDGET:
                 raise _OverBudget
             facts = self.engine.facts_class({**self.values, **branch})
+            error = None
             try:
                 result = self.engine.settle(facts, self.bucket, self.values["quantity"])
-            except RuleError:
+            except RuleError as failure:
                 # A rule fails on this completion: approved -1, an answer unlike any other's.
-                result = settled._replace(approved=-1, missing=frozenset())
-            if result.outcome is Outcome.NEEDS_INFORMATION and result.approved != -1:
+                result, error = settled._replace(approved=-1, missing=frozenset()), failure
+            if result.outcome is Outcome.NEEDS_INFORMATION and error is None:
                 self.explore(branch, result)
                 continue
-            self.leaves.append(Leaf(branch, result, facts))
+            self.leaves.append(Leaf(branch, result, facts, error))
             if self.first_difference and _answer(result) != _answer(self.leaves[0].settled):
                 raise _Differs
 

@@ -220,6 +220,7 @@ class Engine:
         self.facts_plan = {f.name: f for f in plan.facts}
         self.input_names = tuple(spec.name for spec in plan.schema.inputs)
         self.specs: dict[str, InputSpec] = {spec.name: spec for spec in plan.schema.inputs}
+        self.declared = {name: index for index, name in enumerate(self.input_names)}
         windows = {}
         for rule in plan.rules:
             g = self.guidelines[rule.guideline]
@@ -320,6 +321,8 @@ class Engine:
                 settled = settled._replace(missing=resolution.missing)
             return self._decision(case.id, values, facts, bucket, settled, assumed)
         leaves = resolution.leaves
+        if leaves[0].error is not None:
+            raise leaves[0].error  # a rule fails whatever the unknown inputs are
         first = leaves[0].settled
         rules: dict[str, None] = {}
         for leaf in leaves:
@@ -353,27 +356,34 @@ class Engine:
         what was assumed.
         """
         assumed: list[Assumption] = []
-        while True:
-            resolution = completions.resolve(self, values, bucket, settled, first_difference and not on_record)
-            if not resolution.missing or not on_record:
-                return values, facts, settled, resolution, tuple(assumed)
-            read = self._read_record(values, resolution.missing, assumed)
-            if read is None:
-                return values, facts, settled, resolution, tuple(assumed)
-            values = read
-            facts = self.facts_class(values)
-            settled = self.settle(facts, bucket, values["quantity"])
-            if settled.outcome is not Outcome.NEEDS_INFORMATION:
+        resolution = completions.resolve(self, values, bucket, settled, first_difference and not on_record)
+        while on_record and resolution.missing:
+            # Read one absent input at a time, the one that settles the most: a reading the answer
+            # turns out not to need is never assumed.
+            # Ties go to the input declared first (the case format's own before a guideline's).
+            best: tuple[tuple[int, int, int], dict[str, Any], list[Assumption], Facts, Settled,
+                        Resolution | None] | None = None
+            for name in sorted(resolution.missing):
+                read, took = dict(values), list[Assumption]()
+                self._reading(name, read, took, frozenset())
+                if not took:
+                    continue
+                trial_facts = self.facts_class(read)
+                trial = self.settle(trial_facts, bucket, read["quantity"])
+                after = None
+                if trial.outcome is Outcome.NEEDS_INFORMATION:
+                    after = completions.resolve(self, read, bucket, trial)
+                score = (len(after.missing) if after is not None else 0, len(took), self.declared[name])
+                if best is None or score < best[0]:
+                    best = (score, read, took, trial_facts, trial, after)
+            if best is None:
+                break  # nothing that matters has a reading: it stays needs_information
+            _, values, took, facts, settled, after = best
+            assumed.extend(took)
+            if after is None:
                 return values, facts, settled, None, tuple(assumed)
-
-    def _read_record(self, values: Mapping[str, Any], missing: frozenset[str],
-                     assumed: list[Assumption]) -> dict[str, Any] | None:
-        """The values with each missing input read as its declaration says on the record; None if none can be."""
-        read = dict(values)
-        before = len(assumed)
-        for name in sorted(missing):
-            self._reading(name, read, assumed, frozenset())
-        return read if len(assumed) > before else None
+            resolution = after
+        return values, facts, settled, resolution, tuple(assumed)
 
     def _reading(self, name: str, values: dict[str, Any], assumed: list[Assumption], seen: frozenset[str]) -> Any:
         """Read one absent input on the record (and the inputs its reading takes its value from)."""
@@ -410,7 +420,10 @@ class Engine:
         if settled[0] is Outcome.NEEDS_INFORMATION:
             _, _, settled, resolution, _ = self._resolve(values, bucket, facts, settled, on_record, True)
             if resolution is not None and not resolution.missing:
-                settled = resolution.leaves[0].settled
+                leaf = resolution.leaves[0]
+                if leaf.error is not None:
+                    raise leaf.error
+                settled = leaf.settled
             elif resolution is not None:
                 return (Outcome.NEEDS_INFORMATION, 0)
         return (settled[0], settled[1])
