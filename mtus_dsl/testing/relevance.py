@@ -54,22 +54,31 @@ def relevance(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
     strange = sorted(named - absent_names)
     if strange:
         raise Violation(f"needs_information names {strange}, which the case gives (or are not inputs)")
-    # Every absent input not named gets one drawn value: it cannot matter.
+    # Every absent input not named gets a drawn value: it cannot matter. (Not an input the language reads
+    # as "none" once its partner is given: a condition word beside known diagnoses.)
+    # Nor one bound to a named input by `at most`: its value would narrow what the named one can be.
+    bound = {side for r in schema.relations if r.lower in named or r.upper in named for side in (r.lower, r.upper)}
+    fill = [spec for spec in absent if spec.name not in named and spec.name not in bound
+            and not any(data.get(p) is not None for p in ctx.closed.get(spec.name, ()))]
     filled = dict(data)
-    for spec in absent:
-        if spec.name not in named and more.draw(st.booleans(), label=f"fill {spec.name}"):
-            filled[spec.name] = ctx.strategies.draw_value(more.draw, spec.type, filled)
+    for spec in fill:
+        filled[spec.name] = ctx.strategies.draw_value(more.draw, spec.type, filled)
+    ctx.strategies.keep_relations(filled, data)
     rest = _decide(ctx, filled)
     assume(rest is not None)
     assert rest is not None
-    related = [("the same case with inputs it does not ask for given", filled)]
+    given = ", ".join(spec.name for spec in fill)
+    related = [("the same case with the inputs it does not ask for given", filled)]
     if decision.outcome is not Outcome.NEEDS_INFORMATION:
-        if _answer(rest) != _answer(decision) and rest.outcome is not Outcome.NEEDS_INFORMATION:
-            raise Violation(f"{summary(decision)}, but giving inputs it did not ask for changes it to "
+        if rest.outcome is Outcome.NEEDS_INFORMATION:
+            raise Violation(f"with every fact given, the decision still needs {', '.join(rest.missing)}", related)
+        if _answer(rest) != _answer(decision):
+            raise Violation(f"{summary(decision)} does not say it needs {given}, but giving them changes it to "
                             f"{summary(rest)}", related)
         return
     if rest.outcome is not Outcome.NEEDS_INFORMATION or not named <= set(rest.missing):
-        raise Violation(f"{summary(decision)}, but giving inputs it did not ask for gives {summary(rest)}", related)
+        raise Violation(f"{summary(decision)}, but giving {given}, which it does not ask for, gives {summary(rest)}",
+                        related)
     # Enumerate the named inputs at the plan's boundaries: each needs a witness.
     known = {**ctx.schedule.case(filled).values}
     domains = []

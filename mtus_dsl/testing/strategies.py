@@ -378,14 +378,14 @@ class CaseStrategies:
                 if not spec.required and self.scalar(spec.type).is_empty and spec.type.kind not in _COMPOUND:
                     continue  # no value is valid (an enumeration with no members): leave it out
                 data[name] = self.draw_value(draw, spec.type, data)
-            self._keep_relations(data, fixed)
+            self.keep_relations(data, fixed)
             if "quantity" not in fixed and "quantity" in self.specs:
                 data["quantity"] = self._quantity(draw, data)
             return {name: data[name] for name in self.schema.field_names() if name in data}
 
         return build()
 
-    def _keep_relations(self, data: dict[str, Any], fixed: Mapping[str, Any]) -> None:
+    def keep_relations(self, data: dict[str, Any], fixed: Mapping[str, Any]) -> None:
         """Raise (or lower) counts drawn independently so the case keeps its declared `at most` relations."""
         for _ in self.schema.relations:  # a chain of n relations settles in n passes
             for relation in self.schema.relations:
