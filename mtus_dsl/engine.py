@@ -113,7 +113,7 @@ class Plan:
     #: A fast validator of case dicts (generated per schema), or None for the general one.
     validate: Callable[[Any], Case] | None = None
     #: Where the rules can change their answer: what exact needs_information completes unknown inputs with.
-    boundaries: Boundaries = Boundaries()
+    boundaries: Boundaries = attrs.Factory(Boundaries)
 
 
 class Allowance(NamedTuple):

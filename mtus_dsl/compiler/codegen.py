@@ -27,9 +27,9 @@ from mtus_dsl import runtime as rt
 from mtus_dsl.case import CaseSchema, InputSpec, Reading, Record, Relation
 from mtus_dsl.compiler import ir
 from mtus_dsl.compiler.lower import boundaries, fact_source, guideline_meta, reads, rule_fields
-from mtus_dsl.completions import Boundaries
 from mtus_dsl.compiler.pysource import SourceWriter, comment
 from mtus_dsl.compiler.validator import write_validator
+from mtus_dsl.completions import Boundaries
 from mtus_dsl.decision import Citation
 from mtus_dsl.types import Type
 

@@ -85,20 +85,19 @@ def relevance(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
     order = sorted(named)
     specs = {spec.name: spec for spec in absent}
     for name in order:
-        values = candidates(name, specs[name].type, known, schema, ctx.schedule.engine.plan.boundaries)
-        domains.append(values)
+        domains.append(candidates(name, specs[name].type, known, schema, ctx.schedule.engine.plan.boundaries))
     completions = list(itertools.islice(itertools.product(*domains), ENUMERATED))
     answers: dict[tuple[Any, ...], tuple[Outcome, int]] = {}
-    for values in completions:
+    for chosen in completions:
         case = dict(filled)
-        case.update((name, to_json(value)) for name, value in zip(order, values))
+        case.update((name, to_json(value)) for name, value in zip(order, chosen))
         decided = _decide(ctx, case)
         if decided is None:
             continue
         if decided.outcome is Outcome.NEEDS_INFORMATION:
             raise Violation(f"with {', '.join(order)} given, the decision still needs {', '.join(decided.missing)}",
                             [("the completed case", case)])
-        answers[values] = _answer(decided)
+        answers[chosen] = _answer(decided)
     if len(completions) == ENUMERATED:
         return  # too many to look for every witness: the check above (no completion still asks) holds
     for i, name in enumerate(order):
