@@ -58,6 +58,21 @@ class Citation:
 
 
 @attrs.frozen
+class Clause:
+    """One when/unless clause of a rule as a decision found it: its value, the values it read, what matched."""
+
+    text: str
+    value: str  # "true", "false" or "unknown"
+    reads: tuple[tuple[str, str], ...] = ()  # (input or fact, its value as shown)
+    matched: str | None = None  # the diagnoses that made a condition it names hold
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the clause as JSON-ready data."""
+        return {"text": self.text, "value": self.value, "reads": [list(r) for r in self.reads],
+                "matched": self.matched}
+
+
+@attrs.frozen
 class TraceEntry:
     """One rule consulted for a decision, and why it did or did not apply."""
 
@@ -66,10 +81,15 @@ class TraceEntry:
     status: str  # governs, applies, binds, not_applicable, not_in_force, unknown
     detail: str
     source: str  # path:line of the rule in its .mtus file
+    clauses: tuple[Clause, ...] = ()  # the clause that decided (or each, for a rule that governs)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the entry as JSON-ready data."""
-        return attrs.asdict(self)
+        data: dict[str, Any] = {"rule": self.rule, "kind": self.kind, "status": self.status, "detail": self.detail,
+                "source": self.source}
+        if self.clauses:
+            data["clauses"] = [c.to_dict() for c in self.clauses]
+        return data
 
 
 @attrs.frozen

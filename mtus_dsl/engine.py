@@ -25,7 +25,7 @@ from mtus_dsl import completions
 from mtus_dsl.case import Case, CaseSchema, InputSpec
 from mtus_dsl.completions import Boundaries, Resolution
 from mtus_dsl.decision import Assumption, Citation, Decision, Outcome
-from mtus_dsl.runtime import NOT_IN_FORCE, OUT_OF_SCOPE, RuleError, Unknown, join
+from mtus_dsl.runtime import NOT_IN_FORCE, OUT_OF_SCOPE, CodeIndex, RuleError, Unknown, join
 from mtus_dsl.text import Explanation
 
 
@@ -89,6 +89,8 @@ class Rule:
     regions: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()  # the inputs and facts its guard and limit read, for RuleError
     column: int = 1
+    #: Each when/unless clause (the guard's clause indices): its text, what it reads, the conditions it names.
+    clauses: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()
 
 
 @attrs.frozen(eq=False)
@@ -114,6 +116,8 @@ class Plan:
     validate: Callable[[Any], Case] | None = None
     #: Where the rules can change their answer: what exact needs_information completes unknown inputs with.
     boundaries: Boundaries = attrs.Factory(Boundaries)
+    #: The code sets by code: which diagnosis made a condition hold, for the trace.
+    codes: CodeIndex | None = None
 
 
 class Allowance(NamedTuple):

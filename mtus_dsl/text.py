@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from mtus_dsl.case import Record
-from mtus_dsl.decision import Citation, Outcome, TraceEntry
+from mtus_dsl.decision import Citation, Clause, Outcome, TraceEntry
 from mtus_dsl.runtime import NOT_IN_FORCE, Duration, RuleError, Unknown
 
 if TYPE_CHECKING:
@@ -225,7 +228,7 @@ class Explanation:
                 if settled.allowance is None and settled.outcome is Outcome.NEEDS_INFORMATION:
                     entries.append(_entry(rule, "unknown", f"its limit depends on {names(settled.missing)}"))
                 else:
-                    entries.append(_fixed(self.engine, rule)[0])
+                    entries.append(self._governs(rule))
             elif value is True:
                 assert governing is not None
                 entries.append(_entry(rule, "not_applicable", f"applies too, but '{governing.name}' comes first"))
@@ -252,7 +255,57 @@ class Explanation:
             g = self.engine.guidelines[rule.guideline]
             date = self.values["request_date"].isoformat()
             return _entry(rule, "not_in_force", f"{g.title} ({g.edition}) is not in force on {date}")
-        return _fixed(self.engine, rule)[1][reason]
+        entry = _fixed(self.engine, rule)[1][reason]
+        if self.facts is None or reason >= len(rule.clauses):
+            return entry
+        clause = self._clause(rule, reason, "true" if entry.detail.startswith("excepted") else "false")
+        part = _deciding_part(clause)
+        detail = f"{entry.detail}: {part}" if part else entry.detail
+        if clause.matched:
+            detail += f" ({clause.matched})"
+        return attrs.evolve(entry, detail=detail, clauses=(clause,))
+
+    def _governs(self, rule: Rule) -> TraceEntry:
+        """A governing rule's entry: each clause with the values it read, and the diagnosis that matched."""
+        entry = _fixed(self.engine, rule)[0]
+        if self.facts is None or not rule.clauses:
+            return entry
+        clauses = tuple(
+            self._clause(rule, index, "false" if rule.reasons[index].startswith("excepted") else "true")
+            for index in range(len(rule.clauses))
+        )
+        matched = [c.matched for c in clauses if c.matched]
+        detail = entry.detail + (": " + "; ".join(matched) if matched else "")
+        return attrs.evolve(entry, detail=detail, clauses=clauses)
+
+    def _clause(self, rule: Rule, index: int, value: str) -> Clause:
+        """Clause `index` of a rule: its text, the values it read on this case, the diagnoses behind it."""
+        facts = self.facts
+        assert facts is not None
+        text, reads, conditions = rule.clauses[index]
+        # Only the values the guard computed: a clause after the one that decided may not be computable.
+        shown = tuple((name, show_value(dict.__getitem__(facts, name))) for name in reads if name in facts)
+        matched = self._matched(conditions, facts) if value == "true" else None
+        return Clause(text, value, shown, matched)
+
+    def _matched(self, conditions: tuple[str, ...], facts: Facts) -> str | None:
+        """Which of the case's diagnoses (or its condition word) make the named conditions hold."""
+        index = self.engine.plan.codes
+        found = []
+        for condition in conditions:
+            codes = []
+            diagnoses = self.values.get("diagnoses")
+            if index is not None and isinstance(diagnoses, tuple):
+                for code in diagnoses:
+                    held: set[str] = set()
+                    index.add_conditions(code, held)
+                    if condition in held:
+                        codes.append(code)
+            if codes:
+                found.append(f"diagnosis {', '.join(codes)} is {_words(condition)}")
+            elif self.values.get("condition") == condition:
+                found.append(f"the case's condition is {_words(condition)}")
+        return "; ".join(found) or None
 
     def not_addressed(self) -> str:
         """Say that no encoded rule governs the request, and why: out of force, or not covered."""
@@ -284,6 +337,61 @@ def _rationale(rule: Rule, facts: Facts, numbers: Mapping[str, Any]) -> str:
     if rule.rationale is not None:
         return rule.rationale(facts, numbers)
     return default_rationale(rule.citation, numbers)
+
+
+def _substituted(clause: Clause) -> str:
+    """The clause's text with each name it read replaced by the value read: `3 >= 12`."""
+    text = clause.text
+    for name, value in clause.reads:
+        text = re.sub(rf"(?<![\w.]){re.escape(name)}(?![\w(])", value, text)
+    return text
+
+
+_COMPARISON = re.compile(r"^(-?\d+) (<=|>=|<|>|=|!=) (-?\d+)$")
+_OPS: dict[str, Callable[[int, int], bool]] = {
+    "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, ">": lambda a, b: a > b,
+    "=": lambda a, b: a == b, "!=": lambda a, b: a != b,
+}
+
+
+def _deciding_part(clause: Clause) -> str | None:
+    """Say which part of a clause decided, with the values read: `postsurgical_visits >= general_course: 3 >= 12
+    is false`. A clause `a and b` that does not hold names its first part that is false."""
+    parts = _top_level_and(clause.text) if clause.value == "false" else [clause.text]
+    for part in parts:
+        single = Clause(part, clause.value, clause.reads)
+        substituted = _substituted(single)
+        verdict = _literal_truth(substituted)
+        if len(parts) > 1 and verdict is not False:
+            continue
+        if substituted == part:
+            return None if len(parts) == 1 else f"{part} is false"
+        if verdict is not None and substituted in ("false", "true"):
+            return f"{part} is {substituted}"
+        return f"{part}: {substituted} is {clause.value}"
+    substituted = _substituted(clause)
+    return f"{substituted} is {clause.value}" if substituted != clause.text else None
+
+
+def _top_level_and(text: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if depth == 0 and text.startswith(" and ", i):
+            parts.append(text[start:i])
+            start = i + 5
+    return [*parts, text[start:]]
+
+
+def _literal_truth(text: str) -> bool | None:
+    """The truth of a clause part once its values are in, when that is plain: false, 3 >= 12."""
+    if text in ("false", "true"):
+        return text == "true"
+    match = _COMPARISON.match(text)
+    if match:
+        return _OPS[match.group(2)](int(match.group(1)), int(match.group(3)))
+    return None
 
 
 def _words(name: str) -> str:

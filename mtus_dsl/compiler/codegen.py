@@ -428,6 +428,7 @@ class _Generator:
             w.line("),")
             w.line("validate=_validate,")
             w.line(f"boundaries={literal(boundaries(program), w.level)},")
+            w.line("codes=_CODE_INDEX,")
         w.line(")")
         w.line("_ENGINE = _Engine(_PLAN)")
         w.line("schema = _SCHEMA")
@@ -516,7 +517,7 @@ class _Generator:
                         w.line(f"u = _join(u, {value})")
                 maybe = True
             w.line("return (True, -1) if u is None else (u, -1)" if maybe else "return (True, -1)")
-        fields = rule_fields(rule)
+        fields = rule_fields(rule, self.program)
         fields["guard"] = guard
         operands = ir.operands(rule.action)
         if operands:

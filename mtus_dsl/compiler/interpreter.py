@@ -99,7 +99,7 @@ class Interpreter:
         )
         rules = tuple(
             en.Rule(
-                **rule_fields(r),
+                **rule_fields(r, program),
                 guard=self._guard(r),
                 operands=self._operands(r),
                 rationale=self._rationale(r),
@@ -107,7 +107,7 @@ class Interpreter:
             for r in program.rules
         )
         return en.Plan(program.schema, tuple(guideline_meta(g) for g in program.guidelines), facts, rules,
-                       boundaries=boundaries(program))
+                       boundaries=boundaries(program), codes=rt.CodeIndex(dict(program.codesets)))
 
     def engine(self) -> en.Engine:
         """Return an engine executing this interpreter's plan."""

@@ -346,6 +346,7 @@ class RuleInfo:
     services: tuple[str, ...]
     regions: tuple[str, ...]
     origin: Origin
+    clauses: tuple[str, ...] = ()  # each when/unless clause as written, for the trace
 
 
 @attrs.frozen

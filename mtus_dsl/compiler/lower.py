@@ -35,7 +35,30 @@ def reads(exprs: Iterable[ir.Expr | None]) -> tuple[str, ...]:
     return tuple(found)
 
 
-def rule_fields(rule: ir.RuleInfo) -> dict[str, Any]:
+def clause_data(rule: ir.RuleInfo, program: ir.Program | None) -> tuple[tuple[str, tuple[str, ...],
+                                                                               tuple[str, ...]], ...]:
+    """Each when/unless clause for the trace: its text, what it reads, the conditions it names (through facts)."""
+    if program is None:
+        return ()
+    known = set(program.schema.enums.get("condition", ()))
+    definitions = {fact.name: fact.expr for fact in program.facts}
+
+    def named(expr: ir.Expr, seen: set[str]) -> set[str]:
+        found: set[str] = set()
+        for node in ir.walk(expr):
+            if isinstance(node, ir.Const):
+                values = node.value if isinstance(node.value, frozenset) else (node.value,)
+                found.update(v for v in values if isinstance(v, str) and v in known)
+            elif isinstance(node, ir.Fact) and node.name not in seen and node.name in definitions:
+                seen.add(node.name)
+                found |= named(definitions[node.name], seen)
+        return found
+
+    return tuple((text, reads([expr]), tuple(sorted(named(expr, set()))))
+                 for text, expr in zip(rule.clauses, (*rule.when, *rule.unless)))
+
+
+def rule_fields(rule: ir.RuleInfo, program: ir.Program | None = None) -> dict[str, Any]:
     """The data of a rule in the plan (everything but its functions), by engine.Rule field name."""
     return {
         "name": rule.name,
@@ -51,6 +74,7 @@ def rule_fields(rule: ir.RuleInfo) -> dict[str, Any]:
         "regions": rule.regions,
         "reads": reads([*rule.when, *rule.unless, *ir.operands(rule.action)]),
         "column": rule.origin.column,
+        "clauses": clause_data(rule, program),
     }
 
 
