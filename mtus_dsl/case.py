@@ -117,10 +117,10 @@ class FrozenValues(dict[str, Any]):
 
 @attrs.frozen
 class Record:
-    """A structured value: one surgery, or one row of a table."""
+    """A structured value: one surgery, or one row of a table; its values cannot be changed, as a case's."""
 
     type: str
-    values: Mapping[str, Any]
+    values: Mapping[str, Any] = attrs.field(converter=FrozenValues)
 
     def __str__(self) -> str:
         # Called for every surgery shown in a rationale: kept to one tight loop over the usual classes.
@@ -135,18 +135,19 @@ class Record:
 class Case:
     """A validated request: its id and the input facts it gives (absent ones are unknown).
 
-    A case is immutable (`values` is a FrozenValues). Build one by validation:
-    `schedule.case(data)` or `Case.from_dict(data, schema)`. Built directly,
+    A case is immutable (`values` is a FrozenValues, records' values too). Build one by
+    validation: `schedule.case(data)` or `Case.from_dict(data, schema)`. Built directly,
     `Case(id, values)` checks what holds for every case format (the core inputs'
     types and ranges: quantity, request_date, service, body_region) and raises
-    CaseError otherwise; a Schedule checks such a case against its own case format
-    before deciding it (`validated_for`).
+    CaseError otherwise; every engine checks such a case, or one validated against
+    another case format, against its own before deciding it (`validated_for`).
     """
 
     id: str | None
     values: Mapping[str, Any]
     #: The case format this case was validated against (None: built directly, not yet).
-    _schema: CaseSchema | None = attrs.field(eq=False, repr=False)
+    #: Not an argument of `__init__` (nor of `attrs.evolve`): only validation sets it.
+    _schema: CaseSchema | None = attrs.field(init=False, eq=False, repr=False)
 
     def __init__(self, id: str | None, values: Mapping[str, Any]) -> None:
         # The generated validators build every case this way: the check of a good one is one quick pass.
@@ -169,9 +170,11 @@ class Case:
         """Return this case validated against `schema` (itself if it already was); raise CaseError.
 
         Its values are read back as JSON and validated as a dict would be: the same
-        messages, and the same converted values.
+        messages, and the same converted values. An equal case format (the same
+        guidelines compiled twice) validates alike, so it is not checked again.
         """
-        if self._schema is schema:
+        known = self._schema
+        if known is schema or (known is not None and known == schema):
             return self
         return Case.from_dict(self.to_json(), schema)
 
@@ -279,6 +282,11 @@ def _to_json(value: Any) -> Any:
 _BAD = object()
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
+#: The days a case's dates may name (every date input, record fields included): far enough either
+#: side of any real request that date arithmetic on them (a period of months or years) stays a date.
+FIRST_CASE_DATE = datetime.date(1900, 1, 1)
+LAST_CASE_DATE = datetime.date(2199, 12, 31)
+
 
 def parse_date(raw: str) -> datetime.date | None:
     """Read a date written YYYY-MM-DD; None if it is not one."""
@@ -288,6 +296,12 @@ def parse_date(raw: str) -> datetime.date | None:
         except ValueError:
             return None
     return None
+
+
+def parse_case_date(raw: str) -> datetime.date | None:
+    """Read a case's date: YYYY-MM-DD from FIRST_CASE_DATE to LAST_CASE_DATE; None otherwise."""
+    date = parse_date(raw)
+    return date if date is not None and FIRST_CASE_DATE <= date <= LAST_CASE_DATE else None
 
 
 def parse_code(raw: str) -> str | None:
@@ -318,7 +332,10 @@ def _convert(raw: Any, type_: Type, where: str, schema: CaseSchema, errors: list
         if isinstance(raw, str):
             date = parse_date(raw)
             if date is not None:
-                return date
+                if FIRST_CASE_DATE <= date <= LAST_CASE_DATE:
+                    return date
+                errors.append(FieldError(where, f"'{raw}' is out of range; {_DATE_RANGE}"))
+                return _BAD
             errors.append(FieldError(where, f"'{raw}' is not a date; write YYYY-MM-DD, for example 2015-09-23"))
             return _BAD
     elif kind == "text":
@@ -389,6 +406,9 @@ def _convert_record(
         bad = bad or value is _BAD
         values[field] = value
     return _BAD if bad else Record(name, values)
+
+
+_DATE_RANGE = f"expected a date from {FIRST_CASE_DATE.isoformat()} to {LAST_CASE_DATE.isoformat()}"
 
 
 def _describe(type_: Type, schema: CaseSchema) -> str:

@@ -116,28 +116,42 @@ class _Catalogue:
         # without pages (regulations cited by subsection) keep their file order.
         sections = sorted(written, key=lambda fs: fs[1].pages.ranges[0][0] if fs[1].pages else 0)
         rules = sum(len(s.rules) for _f, s in sections)
-        self.line("# The MTUS guideline catalogue")
+        # The header is the files' own: their guideline declarations, and the sources note only
+        # when their comments cite sources.
+        titles = [f"{g.title} ({g.edition})" for g in program.guidelines]
+        self.line(f"# Catalogue: {titles[0]}" if len(titles) == 1 else "# Guideline catalogue")
         self.line()
-        self.line(f"Generated from the `.mtus` corpus by `{COMMAND}`; do not edit it by hand.")
-        self.line("`tests/test_catalogue.py` fails when this file and the corpus disagree.")
+        self.line(f"Generated from {len(self.files)} `.mtus` file(s) by `mtus catalogue`; do not edit it by hand.")
         self.line()
         self.line(
-            f"{len(program.guidelines)} guideline editions, {len(sections)} sections, {rules} rules, "
-            f"{len(program.examples)} examples."
+            f"{_count(len(program.guidelines), 'guideline edition')}, {_count(len(sections), 'section')}, "
+            f"{_count(rules, 'rule')}, {_count(len(program.examples), 'example')}."
         )
         self.line()
+        cites_sources = any(source_tags(line.strip() for line in file.lines) for file in self.files)
         self.line(
-            f"Every fact a rule encodes is listed in [{SOURCES}]({SOURCES}) with its source and status: "
-            '"verified" (seen in the regulation, the statute or an official page), "quoted" (as IMR '
-            'reviewers, courts or practitioners quote it; the primary page not checked), "recalled" (from '
-            'general knowledge: check against the PDF), "derived" (computed from other facts), "policy" (a '
-            'number or reading no source prints, chosen by the corpus; flagged on the rule). Each rule shows '
-            "its sources under **Sources**. "
-            "Rules of one section are alternatives: exactly one governs a request. Caps hold together "
+            (f"Every fact a rule encodes is listed in [{SOURCES}]({SOURCES}) with its source and status: "
+             '"verified" (seen in the regulation, the statute or an official page), "quoted" (as IMR '
+             'reviewers, courts or practitioners quote it; the primary page not checked), "recalled" (from '
+             'general knowledge: check against the PDF), "derived" (computed from other facts), "policy" (a '
+             'number or reading no source prints, chosen by the corpus; flagged on the rule). Each rule shows '
+             "its sources under **Sources**. " if cites_sources else "")
+            + "Rules of one section are alternatives: exactly one governs a request. Caps hold together "
             "with whichever rule governs. A fact the case does not give is unknown, never false: when a "
             "decision depends on it, the answer is needs_information naming it."
         )
         self.line()
+        # The parts after the guidelines, each only if the files declare something for it.
+        parts = [
+            (anchor, title, render)
+            for anchor, title, kinds, render in (
+                ("tables", "Tables", (n.TableDecl,), self._tables),
+                ("conditions", "Conditions and their codes", (n.ConditionDecl,), self._conditions),
+                ("case-fields", "Case fields the guidelines add", (n.InputDecl, n.EnumDecl), self._inputs),
+                ("derived-facts", "Derived facts", (n.FactDecl,), self._facts),
+            )
+            if any(isinstance(item, kinds) for file in self.files for item in file.module.items)
+        ]
         self.line("## Contents")
         self.line()
         for guideline in program.guidelines:
@@ -145,17 +159,13 @@ class _Catalogue:
             for file, section in sections:
                 if self._guideline_of(file, section) == guideline.name:
                     self.line(f"  - [{section.title}](#{_anchor(section.name)})")
-        self.line("- [Tables](#tables)")
-        self.line("- [Conditions and their codes](#conditions)")
-        self.line("- [Case fields the guidelines add](#case-fields)")
-        self.line("- [Derived facts](#derived-facts)")
+        for anchor, title, _render in parts:
+            self.line(f"- [{title}](#{anchor})")
         self.line()
         for guideline in program.guidelines:
             self._guideline(guideline, sections)
-        self._tables()
-        self._conditions()
-        self._inputs()
-        self._facts()
+        for _anchor_name, _title, render in parts:
+            render()
         return "\n".join(self.out).rstrip("\n") + "\n"
 
     def _guideline_of(self, file: _File, section: n.Section) -> str | None:
@@ -442,6 +452,10 @@ def code_titles(comments: Iterable[str]) -> dict[str, str]:
 def _titled(code: str, titles: Mapping[str, str]) -> str:
     title = titles.get(code)
     return f"{code} ({_cell(title)})" if title else f"{code} (no title given)"
+
+
+def _count(number: int, word: str) -> str:
+    return f"{number} {word}{'' if number == 1 else 's'}"
 
 
 def _anchor(name: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 
 import click
 
+from mtus_dsl import colour
 from mtus_dsl import runtime as rt
 from mtus_dsl.case import MAX_SHOWN, CaseError
 from mtus_dsl.compiler import Compilation, compile_paths
@@ -29,7 +30,29 @@ from mtus_dsl.schedule import Schedule, load
 EXIT_OK, EXIT_GUIDELINE_ERRORS, EXIT_BAD_INPUT, EXIT_RULE_FAILURE = 0, 1, 2, 3
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _show(text: str, kind: str, err: bool = False) -> None:
+    """Print diagnostics or a letter: coloured on a terminal (colour.wanted), else exactly the plain text."""
+    stream = sys.stderr if err else sys.stdout
+    if colour.wanted(stream):
+        colour.echo(text, kind, stream)
+    else:
+        click.echo(text, err=err)
+
+
+def _examples(*lines: str) -> str:
+    """A command's --help epilog: its examples, one a line, kept as written (click's \\b)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=_examples(
+        "mtus check guidelines/                    every problem, located",
+        "mtus decide examples/seed_imr.json        decide the seed case with the shipped corpus",
+        "mtus fmt --check guidelines/              is every file in the canonical layout?",
+        "mtus COMMAND --help                       a command's options and examples",
+    ),
+)
 @click.version_option(package_name="mtus-dsl")
 def main() -> None:
     """Check, compile and run MTUS guideline files (.mtus)."""
@@ -37,20 +60,23 @@ def main() -> None:
 
 def _report(compilation: Compilation) -> None:
     if compilation.diagnostics:
-        click.echo(render_all(compilation.diagnostics, compilation.sources), err=True)
+        _show(render_all(compilation.diagnostics, compilation.sources), "diagnostics", err=True)
 
 
 def _schedule(paths: Iterable[str]) -> Schedule:
     try:
         return load(list(paths) or None)
     except CompileError as error:
-        click.echo(render_all(error.diagnostics, error.sources), err=True)
+        _show(render_all(error.diagnostics, error.sources), "diagnostics", err=True)
         errors = sum(d.is_error for d in error.diagnostics)
-        click.echo(f"error: the guidelines have {errors} error(s); stopped before using them", err=True)
+        _show(f"error: the guidelines have {errors} error(s); stopped before using them", "diagnostics", err=True)
         sys.exit(EXIT_GUIDELINE_ERRORS)
 
 
-@main.command()
+@main.command(epilog=_examples(
+    "mtus check guidelines/                    the shipped corpus",
+    "mtus check my_rules.mtus guidelines/      one program: names in one file are seen in the others",
+))
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 def check(paths: tuple[str, ...]) -> None:
     """Check guideline files and directories; print every problem found."""
@@ -59,7 +85,7 @@ def check(paths: tuple[str, ...]) -> None:
     errors = sum(d.is_error for d in compilation.diagnostics)
     warnings = len(compilation.diagnostics) - errors
     if compilation.program is None or errors:
-        click.echo(f"{errors} error(s), {warnings} warning(s)", err=True)
+        _show(f"{errors} error(s), {warnings} warning(s)", "diagnostics", err=True)
         sys.exit(EXIT_GUIDELINE_ERRORS)
     program = compilation.program
     files = len([s for s in program.sources if not s.startswith("<")])
@@ -69,7 +95,9 @@ def check(paths: tuple[str, ...]) -> None:
     )
 
 
-@main.command(name="compile")
+@main.command(name="compile", epilog=_examples(
+    "mtus compile guidelines/ -o mtus_rules.py   then: import mtus_rules; mtus_rules.decide(case)",
+))
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option(
     "-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True), help="The Python module to write."
@@ -81,7 +109,11 @@ def compile_command(paths: tuple[str, ...], output: str) -> None:
     click.echo(f"wrote {output}: {len(schedule.program.rules)} rule(s)")
 
 
-@main.command()
+@main.command(epilog=_examples(
+    "mtus decide examples/seed_imr.json                  one case, as an IMR decision letter",
+    "mtus decide cases.jsonl --json                      a batch: one decision per line, as JSON",
+    "mtus decide case.json --trace -g my_rules.mtus      every rule consulted, with other guidelines",
+))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option(
     "-g",
@@ -129,12 +161,12 @@ def decide(file: str, guideline_paths: tuple[str, ...], as_json: bool, trace: bo
             click.echo(f"{file}: error: {printable(str(problem))}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except rt.RuleError as error:
-        click.echo(rule_failure(error, schedule, file), err=True)
+        _show(rule_failure(error, schedule, file), "diagnostics", err=True)
         sys.exit(EXIT_RULE_FAILURE)
     if as_json:
         click.echo(json.dumps(decision.to_dict(), indent=2))
     else:
-        click.echo(letter(decision, data, trace))
+        _show(letter(decision, data, trace), "letter")
 
 
 # --- reading cases: JSON with bounds, each problem located ----------------------------
@@ -320,7 +352,7 @@ def _decide_batch(file: str, stream: BinaryIO, decide_one: Any, as_json: bool, t
             click.echo(json.dumps(decision.to_dict()))
         else:
             click.echo(f"--- line {number} ---")
-            click.echo(letter(decision, data, trace))
+            _show(letter(decision, data, trace), "letter")
     click.echo(f"{file}: {decided} decided, {failed} could not be decided", err=True)
     return status
 
@@ -369,7 +401,10 @@ def letter(decision: Decision, case: Any, trace: bool = False) -> str:
     return "\n".join(printable(line) for line in lines)
 
 
-@main.command()
+@main.command(epilog=_examples(
+    "mtus catalogue guidelines/ -o docs/guidelines.md   the shipped corpus's catalogue",
+    "mtus catalogue my_rules.mtus                        any files' catalogue, printed",
+))
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="The Markdown file to write (default: print)"
@@ -391,7 +426,11 @@ def catalogue(paths: tuple[str, ...], output: str | None) -> None:
     click.echo(f"wrote {output}")
 
 
-@main.command(name="test")
+@main.command(name="test", epilog=_examples(
+    "mtus test guidelines/                     examples and properties, fast and deterministic",
+    "mtus test guidelines/ --thorough          many more random cases (for releases)",
+    "mtus test guidelines/ -k neuritis         only the checks whose name contains 'neuritis'",
+))
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option(
     "--thorough", is_flag=True, help="Many more cases, random each run (for releases); default: fast and deterministic."
@@ -403,6 +442,45 @@ def test_command(paths: tuple[str, ...], thorough: bool, select: str | None) -> 
 
     err = lambda text: click.echo(text, err=True)  # noqa: E731
     sys.exit(run_command(paths, thorough=thorough, select=select, out=click.echo, err=err))
+
+
+@main.command(
+    name="fmt",
+    epilog=_examples(
+        "mtus fmt guidelines/                      format every .mtus file in place",
+        "mtus fmt --check guidelines/              in CI: exit 1 and list the files that are not formatted",
+        "mtus fmt --diff rules.mtus                show what would change, change nothing",
+        "mtus fmt - < rules.mtus                   format standard input to standard output",
+    ),
+)
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file is not formatted, listing it.")
+@click.option("--diff", "show_diff", is_flag=True, help="Change nothing; print a unified diff of each change.")
+def fmt_command(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
+    """Format guideline files in the canonical layout, comments kept (PATH - reads standard input)."""
+    from mtus_dsl.fmt import run_command
+
+    err = lambda text: _show(text, "diagnostics", err=True)  # noqa: E731
+    out = lambda text: click.echo(text, nl=False)  # noqa: E731
+    stdin = lambda: sys.stdin.read()  # noqa: E731
+    sys.exit(run_command(paths, check=check, show_diff=show_diff, out=out, err=err, stdin=stdin))
+
+
+@main.command(
+    name="lsp",
+    epilog=_examples(
+        "mtus lsp                                  serve an editor over standard input and output",
+        "(VS Code: the extension in editors/; any other LSP client: run `mtus lsp` for .mtus; docs/editors.md)",
+    ),
+)
+def lsp_command() -> None:
+    """Run the language server (diagnostics, hover, go to definition, completion, formatting) on stdio."""
+    try:
+        from mtus_dsl.lsp import main as serve
+    except ImportError as error:
+        click.echo(f"error: mtus lsp needs pygls ({error}); install it with: pip install 'mtus-dsl[lsp]'", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    serve()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
-from mtus_dsl.case import CaseSchema, Record
+from mtus_dsl.case import FIRST_CASE_DATE, LAST_CASE_DATE, CaseSchema, Record
 from mtus_dsl.decision import Outcome
 from mtus_dsl.runtime import Duration, RuleError, add_duration
 from mtus_dsl.types import Type
@@ -47,8 +47,7 @@ if TYPE_CHECKING:
 BUDGET = 4000
 
 #: The dates a case may give (docs/case-format.md): completions stay inside them.
-FIRST_DATE = datetime.date(1900, 1, 1)
-LAST_DATE = datetime.date(2199, 12, 31)
+FIRST_DATE, LAST_DATE = FIRST_CASE_DATE, LAST_CASE_DATE
 
 _ONE_DAY = datetime.timedelta(days=1)
 

@@ -263,8 +263,8 @@ class Engine:
 
     # --- the entry points -----------------------------------------------------------
     def case(self, data: Case | Mapping[str, Any]) -> Case:
-        """Validate a case; raise CaseError naming every bad field."""
-        return data if isinstance(data, Case) else self.validate(data)
+        """Validate a case (a Case not validated against this case format is checked again); raise CaseError."""
+        return data.validated_for(self.schema) if isinstance(data, Case) else self.validate(data)
 
     def facts(self, case: Case) -> Facts:
         """Return the facts of a validated case, absent inputs unknown."""
@@ -433,8 +433,9 @@ class Engine:
         return (settled[0], settled[1])
 
     def _dispatch(self, case: Case | Mapping[str, Any]) -> tuple[Case, Bucket | None]:
-        """Validate a case (unless it is a Case) and find the bucket of its service and body region."""
-        if case.__class__ is not Case:
+        """Validate a case (unless validated for this plan) and find the bucket of its service and body region."""
+        # A Case built by hand or validated against another case format is never decided as it is.
+        if case.__class__ is not Case or case._schema is not self.schema:
             case = self.case(case)
         assert isinstance(case, Case)
         values = case.values

@@ -9,6 +9,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import attrs
+
 from mtus_dsl.case import Case, CaseSchema
 from mtus_dsl.compiler import Compilation, compile_paths, compile_sources, ir
 from mtus_dsl.compiler.interpreter import Interpreter
@@ -41,33 +43,26 @@ class Schedule:
 
     @property
     def schema(self) -> CaseSchema:
-        """The case format these guidelines accept."""
-        return self.program.schema
+        """The case format these guidelines accept (the compiled plan's: a case validated against it is trusted)."""
+        return self.engine.schema
 
     @functools.cached_property
     def interpreter(self) -> Engine:
         """An engine whose plan evaluates the IR directly: the reference meaning."""
-        return Interpreter(self.program).engine()
+        # With the compiled plan's case format itself, so a case either engine validated is trusted by both.
+        return Engine(attrs.evolve(Interpreter(self.program).plan(), schema=self.engine.schema))
 
     def case(self, data: Case | Mapping[str, Any]) -> Case:
         """Validate a case (a dict, or a Case built some other way); raise CaseError naming every bad field."""
-        if isinstance(data, Case):
-            return data.validated_for(self.schema)
-        case = self.engine.case(data)
-        # Marked as validated for this case format: deciding it will not check it again.
-        object.__setattr__(case, "_schema", self.schema)
-        return case
+        return self.engine.case(data)
 
     def decide(self, case: Case | Mapping[str, Any], on_record: bool = False) -> Decision:
-        """Decide one request with the compiled code; `on_record` reads absent inputs as the guidelines say."""
-        if isinstance(case, Case) and case._schema is not self.schema:
-            case = case.validated_for(self.schema)
+        """Decide one request with the compiled code (the engine validates whatever it was not given validated);
+        `on_record` reads absent inputs as the guidelines declare."""
         return self.engine.decide(case, on_record)
 
     def outcome(self, case: Case | Mapping[str, Any], on_record: bool = False) -> tuple[Outcome, int]:
         """Decide only (outcome, approved), building nothing else: for hot loops."""
-        if isinstance(case, Case) and case._schema is not self.schema:
-            case = case.validated_for(self.schema)
         return self.engine.outcome(case, on_record)
 
     def interpret(self, case: Case | Mapping[str, Any], on_record: bool = False) -> Decision:

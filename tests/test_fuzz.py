@@ -200,6 +200,53 @@ SURGERY_CONDITIONS = ["s.body_region = body_region", "s.date <= request_date", '
                       "s.date + 6 months >= request_date", "s.body_region in {knee, shoulder}", "true"]
 
 
+# Two tables whose `or none` columns hold `none` cells (E113 allows none only there), and
+# facts that read them: every use the checker accepts, guarded (`exists`, `= true`) and now
+# and then not (ordering a none is a RuleError, which both backends must raise alike).
+TABLE_FACTS = [
+    "fact lv: integer or none = lim[body_region].visits",
+    "fact lp: duration or none = lim[body_region].period",
+    "fact lf: boolean or none = lim[body_region].flag",
+    "fact ls: date or none = lim[body_region].since",
+    "fact lc: integer = lim[body_region].cap",
+    "fact cv: integer or none = course[recent.procedure, recent.body_region].visits",
+    "fact cp: duration or none = course[recent.procedure, recent.body_region].period",
+]
+TABLE_CONDITIONS = ["lv exists", "lv = none", "(lv exists and lv >= {n})", "lf = true", "lf != false", "lf = none",
+                    "(lp exists and request_date <= injury_date + lp)", "(ls exists and request_date >= ls)",
+                    "(recent exists and cv exists)", "(recent exists and cv exists and cv > quantity)",
+                    "(recent exists and cp exists and request_date <= recent.date + cp)", "lim[knee].flag = true",
+                    'course["meniscectomy", knee].visits exists', "lc > {n}", "lv >= {n}"]
+PROCEDURES = ["meniscectomy", "acl_repair", "spinal_fusion"]
+
+
+def _none_or(draw: st.DrawFn, value: st.SearchStrategy[str]) -> str:
+    """A cell of an `or none` column: none one time in three."""
+    return "none" if draw(st.integers(0, 2)) == 0 else draw(value)
+
+
+@st.composite
+def none_tables(draw: st.DrawFn) -> list[str]:
+    """The tables `lim` (by body region) and `course` (by surgery), `none` drawn only in `or none` columns."""
+    visits, weeks = st.integers(0, 30).map(str), st.integers(1, 26).map(lambda w: f"{w} weeks")
+    flag, since = st.sampled_from(["true", "false"]), st.sampled_from(["2009-07-18", "2015-01-01", "2016-02-29"])
+    lines = ["table lim:", "    key region: body_region",
+             "    value visits: integer or none, period: duration or none, flag: boolean or none, "
+             "since: date or none, cap: integer"]
+    for region in draw(st.lists(st.sampled_from(REGIONS), max_size=3, unique=True)):
+        cells = [_none_or(draw, visits), _none_or(draw, weeks), _none_or(draw, flag), _none_or(draw, since)]
+        lines.append(f"    {region} -> {', '.join(cells)}, {draw(visits)}")
+    lines.append(f"    otherwise -> {_none_or(draw, visits)}, {_none_or(draw, weeks)}, {_none_or(draw, flag)}, "
+                 f"{_none_or(draw, since)}, {draw(visits)}")
+    lines += ["table course:", "    key procedure: text, body_region: body_region",
+              "    value visits: integer or none, period: duration or none"]
+    keys = draw(st.lists(st.tuples(st.sampled_from(PROCEDURES), st.sampled_from(REGIONS)), max_size=4, unique=True))
+    for procedure, region in keys:
+        lines.append(f"    {procedure}, {region} -> {_none_or(draw, visits)}, {_none_or(draw, weeks)}")
+    lines.append(f"    otherwise -> {_none_or(draw, visits)}, {_none_or(draw, weeks)}")
+    return lines + TABLE_FACTS
+
+
 @st.composite
 def int_expr(draw: st.DrawFn, depth: int = 0) -> str:
     """An integer expression: numbers, inputs, arithmetic, rounding division, min/max, counts."""
@@ -221,7 +268,9 @@ def int_expr(draw: st.DrawFn, depth: int = 0) -> str:
 @st.composite
 def bool_expr(draw: st.DrawFn, depth: int = 0) -> str:
     """A condition: comparisons, dates, booleans, enumerations, sets, quantifiers, facts, and/or/not."""
-    kind = draw(st.integers(0, 9 if depth < 3 else 5))
+    kind = draw(st.integers(0, 10 if depth < 3 else 5))
+    if kind == 10:
+        return draw(st.sampled_from(TABLE_CONDITIONS)).format(n=draw(st.integers(0, 30)))
     if kind == 0:
         op = draw(st.sampled_from(["<", "<=", "=", "!=", ">", ">="]))
         return f"{draw(int_expr())} {op} {draw(int_expr())}"
@@ -250,7 +299,11 @@ def bool_expr(draw: st.DrawFn, depth: int = 0) -> str:
 @st.composite
 def action(draw: st.DrawFn) -> str:
     """A limit (with period and counting), a trial, certify or non_certify."""
-    kind = draw(st.integers(0, 3))
+    kind = draw(st.integers(0, 4))
+    if kind == 4:
+        # A limit read from a column that may hold none: the checker requires the guard.
+        return draw(st.sampled_from(["max_visits lv\n        when lv exists", "max_visits lc",
+                                     "max_visits cv\n        when recent exists and cv exists"]))
     if kind == 0:
         text = f"max_visits {draw(int_expr())}"
         if draw(st.booleans()):
@@ -266,7 +319,8 @@ def action(draw: st.DrawFn) -> str:
 
 @st.composite
 def valid_program(draw: st.DrawFn) -> str:
-    """A guideline with facts, code sets, one to four rules (each overriding those before) and maybe a cap."""
+    """A guideline with facts, code sets, tables with none cells, one to four rules (each overriding those
+    before) and maybe a cap."""
     services = ", ".join(draw(st.lists(st.sampled_from(SERVICES), min_size=1, max_size=3, unique=True)))
     lines = [
         f'guideline g "G \\"{{requested}}\\" {draw(st.sampled_from(PAYLOADS)).replace(chr(34), "")}" edition "1":',
@@ -275,6 +329,7 @@ def valid_program(draw: st.DrawFn) -> str:
         'condition crps "crps":', "    icd9 337.2*",
         f"fact f1: boolean = {draw(bool_expr(1)).replace('f1', 'true')}",
         "fact recent: surgery or none = latest s in surgeries where (s.body_region = body_region)",
+        *draw(none_tables()),
         f'section s "S" pages {draw(st.integers(1, 300))}:',
         f"    services {services}",
         "    unit visits",
@@ -298,6 +353,41 @@ def valid_program(draw: st.DrawFn) -> str:
 def test_valid_programs_agree_with_the_interpreter(text, data):
     """Random rules compile to Python that decides every case exactly as the interpreter does."""
     check_compiler({"fuzz.mtus": text}, data, cases=4)
+
+
+@settings(FUZZ, max_examples=40)
+@given(tables=none_tables(), data=st.data())
+def test_none_cells_decide_as_the_interpreter_does(tables, data):
+    """Every guarded use of a column that may hold none, over tables drawn with none cells, reads the same in
+    both backends: the rule's rationale shows each use's value."""
+    guarded = [c.format(n=7) for c in TABLE_CONDITIONS if not c.startswith(("lv >=", "lc >"))]
+    lines = [
+        'guideline g "G" edition "1":', "    in force from 2009-07-18",
+        "fact recent: surgery or none = latest s in surgeries where (s.body_region = body_region)",
+        *tables,
+        *(f"fact t{i}: boolean = {condition}" for i, condition in enumerate(guarded)),
+        'section s "S" pages 1:', "    services physical_therapy", "    unit visits",
+        "    r: max_visits lv", "        when lv exists",
+        '        rationale "' + " ".join(f"{{t{i}}}" for i in range(len(guarded))) + ' {lv} {lc}"',
+    ]
+    compilation = compile_sources({"none.mtus": "\n".join(lines) + "\n"})
+    assert compilation.program is not None, [str(d) for d in compilation.diagnostics]
+    schedule = Schedule(compilation)
+    for _ in range(6):
+        case = data.draw(case_data(schedule, rules=["r"]))
+        STATS["cases"] += 1
+        compiled, interpreted = attempt(schedule.decide, case), attempt(schedule.interpret, case)
+        assert compiled == interpreted, (case, compiled, interpreted)
+        assert not isinstance(compiled, str), (case, compiled)
+
+
+def test_a_none_cell_where_the_column_does_not_allow_it_is_e113():
+    """The generator puts none only in `or none` columns, because anywhere else it is E113."""
+    header = "table lim:\n    key region: body_region\n" \
+        "    value visits: integer or none, period: duration or none, flag: boolean or none, since: date or none, " \
+        "cap: integer\n"
+    assert _codes(header + "    otherwise -> none, none, none, none, 3\n") == []
+    assert _codes(header + "    otherwise -> none, none, none, none, none\n") == ["E113"]
 
 
 # --- 3. mutations of the real corpus --------------------------------------------------------------
@@ -440,14 +530,22 @@ def test_a_backward_integer_range_is_e104():
 
 def test_dates_at_the_ends_of_the_calendar():
     """Found by fuzzing: an edition from 0001-01-01 crashed the conflict search, and date arithmetic past
-    9999-12-31 raised OverflowError while deciding; now the search skips such days, and deciding is a RuleError."""
+    9999-12-31 raised OverflowError while deciding; now the search skips such days, a case's dates end at
+    2199-12-31 (a later one is a CaseError), and a period that still leaves the calendar is a RuleError."""
     text = HEADER.replace("2000-01-01", "0001-01-01") + "    r: max_visits 10 when request_date + 1 day > 2015-01-01\n"
     schedule = mtus_dsl.loads({"x.mtus": text})
-    with pytest.raises(mtus_dsl.runtime.RuleError, match="9999-12-31 \\+ 1 day is not a date"):
-        schedule.decide({**CASE, "request_date": "9999-12-31"})
-    assert attempt(schedule.decide, {**CASE, "request_date": "9999-12-31"}) == attempt(
-        schedule.interpret, {**CASE, "request_date": "9999-12-31"}
-    )
+    late = {**CASE, "request_date": "9999-12-31"}
+    with pytest.raises(mtus_dsl.CaseError, match="request_date: '9999-12-31' is out of range; expected a date from"):
+        schedule.decide(late)
+    assert attempt(schedule.decide, late) == attempt(schedule.interpret, late)
+    last = {**CASE, "request_date": "2199-12-31"}
+    assert schedule.decide(last).outcome.value == "certify"
+    assert schedule.decide(last) == schedule.interpret(last)
+    # Only a program's own periods can still leave the calendar: both backends fail alike.
+    far = mtus_dsl.loads({"x.mtus": HEADER + "    r: max_visits 10 when request_date + 8000 years > 2015-01-01\n"})
+    with pytest.raises(mtus_dsl.runtime.RuleError, match="2199-12-31 \\+ 8000 years is not a date"):
+        far.decide(last)
+    assert attempt(far.decide, last) == attempt(far.interpret, last)
 
 
 def test_fuzz_corpus_is_the_real_one():

@@ -13,6 +13,8 @@ from click.testing import CliRunner
 from mtus_dsl import cli
 from mtus_dsl.cli import EXIT_BAD_INPUT, EXIT_OK, main
 
+from .conftest import ROOT
+
 GOOD = {"request_date": "2015-09-23", "service": "physical_therapy", "body_region": "knee", "quantity": 5,
         "diagnoses": ["729.1"], "prior_visits": 0, "prior_visits_all_regions": 0, "surgeries": [],
         "injury_date": "2014-11-10"}
@@ -306,3 +308,189 @@ def test_case_error_message_is_capped(corpus):
     assert len(raised.value.errors) == 20_000
     assert str(raised.value).endswith("; ... and 19980 more")
     assert len(str(raised.value)) < 10_000
+
+
+# --- calendar edges -----------------------------------------------------------------------
+
+LATE_KNEE = {**GOOD, "request_date": "9999-12-31", "injury_date": "9999-01-01",
+             "surgeries": [{"procedure": "meniscectomy", "body_region": "knee", "date": "9999-11-01"}]}
+OUT_OF_RANGE = "is out of range; expected a date from 1900-01-01 to 2199-12-31"
+
+
+def test_a_date_past_the_case_range_is_a_located_case_error(corpus, tmp_path):
+    """Once exit 3, "9999-11-01 + 6 months is not a date" (E301); now a CaseError naming each date, exit 2."""
+    import pytest
+
+    from mtus_dsl import Case, CaseError
+
+    with pytest.raises(CaseError) as raised:
+        corpus.decide(LATE_KNEE)
+    assert [str(e) for e in raised.value.errors] == [
+        f"request_date: '9999-12-31' {OUT_OF_RANGE}",
+        f"surgeries[0].date: '9999-11-01' {OUT_OF_RANGE}",
+        f"injury_date: '9999-01-01' {OUT_OF_RANGE}",
+    ]
+    case = tmp_path / "late.json"
+    case.write_text(json.dumps(LATE_KNEE))
+    result = _run("decide", str(case))
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert f"{case}: error: request_date: '9999-12-31' {OUT_OF_RANGE}" in result.output
+    assert f"{case}: error: surgeries[0].date: '9999-11-01' {OUT_OF_RANGE}" in result.output
+    assert "E301" not in result.output
+    # Both ends, one day outside, and both validators: the generated one words them as Case.from_dict does.
+    fast = corpus.module.__dict__["_validate"]
+    for bad in ({**GOOD, "request_date": "2200-01-01"}, {**GOOD, "injury_date": "1899-12-31"},
+                {**GOOD, "surgeries": [{"procedure": "x", "body_region": "knee", "date": "0001-01-01"}]}, LATE_KNEE):
+        with pytest.raises(CaseError) as fast_error:
+            fast(bad)
+        with pytest.raises(CaseError) as general_error:
+            Case.from_dict(bad, corpus.schema)
+        assert fast_error.value.errors == general_error.value.errors
+        assert all(OUT_OF_RANGE in e.message for e in fast_error.value.errors)
+    for good in ({**GOOD, "request_date": "2199-12-31"}, {**GOOD, "injury_date": "1900-01-01"}):
+        assert fast(good) == Case.from_dict(good, corpus.schema)
+
+
+def test_a_case_at_the_end_of_the_range_decides(corpus, tmp_path):
+    """The last day a case may name, a knee surgery two months before: decided (post-surgical), both backends."""
+    last = {**LATE_KNEE, "request_date": "2199-12-31", "injury_date": "2199-01-01", "postsurgical_visits": 0,
+            "surgeries": [{"procedure": "meniscectomy", "body_region": "knee", "date": "2199-11-01"}]}
+    decision = corpus.decide(last)
+    assert (decision.outcome.value, decision.rules) == ("certify", ("postsurgical",))
+    assert corpus.interpret(last) == decision
+    case = tmp_path / "last.json"
+    case.write_text(json.dumps(last))
+    result = _run("decide", str(case), "--json")
+    assert result.exit_code == EXIT_OK, result.output
+    assert json.loads(result.output)["outcome"] == "certify"
+
+
+def test_the_corpus_periods_keep_every_case_date_in_the_calendar(corpus):
+    """Totality's premise: every period the corpus states, added to or taken from any case date, is a date."""
+    from mtus_dsl.case import FIRST_CASE_DATE, LAST_CASE_DATE
+    from mtus_dsl.runtime import add_duration
+    from mtus_dsl.testing.strategies import boundaries
+
+    periods = boundaries(corpus.program).periods
+    assert periods, "the corpus states periods (postsurgical, 'over' clauses)"
+    for period in periods:
+        for sign in (1, -1):
+            # The longest period, twice over, either way from either end (a surgery date + its period, then more).
+            add_duration(add_duration(LAST_CASE_DATE, period, sign), period, sign)
+            add_duration(add_duration(FIRST_CASE_DATE, period, sign), period, sign)
+
+
+def test_totality_at_the_ends_of_the_case_range(corpus):
+    """No RuleError from date arithmetic on the corpus for cases dated at either end of the range."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from mtus_dsl.testing import case_data
+
+    ends = st.sampled_from(["1900-01-01", "1900-01-02", "1900-07-01", "2199-06-30", "2199-12-30", "2199-12-31"])
+    rules = [rule.name for rule in corpus.program.rules]
+
+    @settings(max_examples=150, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(data=case_data(corpus, rules=rules, request_date=ends, injury_date=ends))
+    def decided(data):
+        decision = corpus.decide(data)  # a RuleError fails the test
+        assert decision.requested == data["quantity"]
+
+    decided()
+
+
+# --- a case is trusted only by the case format that validated it -------------------------
+
+LOOSE = HEAD + '    general: max_visits 6\ninput flare: integer 0..100 "flare-ups this year"\n'
+STRICT = HEAD + '    general: max_visits 6 unless flare\ninput flare: boolean "a flare-up"\n'
+MASSAGE = {"request_date": "2021-03-01", "service": "massage", "body_region": "knee", "quantity": 4}
+FLARE = "flare: expected true or false, not the number 7"
+
+
+def _compiled_module(tmp_path, guidelines):
+    """`mtus compile GUIDELINES -o rules.py`, imported as a standalone module."""
+    import importlib.util
+
+    out = tmp_path / "rules.py"
+    result = _run("compile", str(guidelines), "-o", str(out))
+    assert result.exit_code == EXIT_OK, result.output
+    spec = importlib.util.spec_from_file_location("strict_rules", out)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_case_validated_for_other_guidelines_is_checked_again(tmp_path):
+    """Once decided as it was (flare = 7 read as true): every entry point now checks it against its own format."""
+    import pytest
+
+    import mtus_dsl
+    from mtus_dsl import CaseError
+    from mtus_dsl.compiler.interpreter import Interpreter
+    from mtus_dsl.engine import Engine
+
+    (tmp_path / "strict.mtus").write_text(STRICT)
+    loose, strict = mtus_dsl.loads({"loose.mtus": LOOSE}), mtus_dsl.load(tmp_path / "strict.mtus")
+    other = loose.case({**MASSAGE, "flare": 7})
+    module = _compiled_module(tmp_path, tmp_path / "strict.mtus")
+    bare = Engine(strict.engine.plan)
+    deciders = [strict.decide, strict.outcome, strict.interpret, strict.case, strict.engine.decide,
+                strict.engine.outcome, bare.decide, bare.case, Interpreter(strict.program).engine().decide,
+                module.decide, module.outcome, module._ENGINE.case]
+    for decide in deciders:
+        with pytest.raises(CaseError, match=FLARE):
+            decide(other)
+    # A case that is good for both is decided as its dict is, by each (flare unknown: needs information).
+    both = loose.case(MASSAGE)
+    assert module.decide(both) == strict.decide(MASSAGE) == bare.decide(both) == strict.interpret(both)
+    assert module.outcome(both) == strict.outcome(MASSAGE) == ("needs_information", 0)
+    assert strict.decide(strict.case({**MASSAGE, "flare": False, "prior_visits": 0})).outcome.value == "certify"
+
+
+def test_a_case_built_by_hand_is_never_decided_unvalidated(corpus, seed_case, tmp_path):
+    """Case(...) checks the core; whatever else it holds is checked by every engine, compiled module included."""
+    import attrs
+    import pytest
+
+    import mtus_dsl
+    from mtus_dsl import Case, CaseError
+    from mtus_dsl.engine import Engine
+
+    good = dict(corpus.case(seed_case).values)
+    with pytest.raises(CaseError, match="quantity: expected a whole number from 1 to 1000, not the string '12'"):
+        Case(None, {**good, "quantity": "12"})
+    odd = Case("x", {**good, "radicular_findings": "yes", "prior_visits": -3})
+    module = _compiled_module(tmp_path, ROOT / "guidelines")
+    for decide in (corpus.decide, corpus.engine.decide, Engine(corpus.engine.plan).decide, corpus.engine.outcome,
+                   module.decide, module.outcome):
+        with pytest.raises(CaseError) as raised:
+            decide(odd)
+        assert [e.field for e in raised.value.errors] == ["prior_visits", "radicular_findings"]
+    # Changing a validated case makes a case built by hand: checked again.
+    validated = corpus.case(seed_case)
+    with pytest.raises(CaseError, match="prior_visits: -3 is out of range"):
+        corpus.engine.decide(attrs.evolve(validated, values={**good, "prior_visits": -3}))
+    assert corpus.engine.decide(attrs.evolve(validated, values=good)) == corpus.decide(seed_case)
+    # What validation made is taken as it is, and so is a case of an equal format (the corpus loaded again).
+    assert corpus.case(validated) is validated
+    assert corpus.interpreter.case(validated) is validated
+    own = Case.from_dict(seed_case, corpus.schema)
+    assert corpus.engine.case(own) is own and corpus.interpreter.case(own) is own
+    assert mtus_dsl.load().case(validated) is validated
+
+
+def test_a_record_in_a_case_cannot_be_changed(corpus, seed_case):
+    """A surgery's values are as frozen as the case's: a validated date cannot become 9999-11-01 afterwards."""
+    import datetime
+
+    import pytest
+
+    case = corpus.case(seed_case)
+    surgery = case.values["surgeries"][0]
+    with pytest.raises(TypeError, match="a case's values cannot be changed"):
+        surgery.values["date"] = datetime.date(9999, 11, 1)
+    fast = corpus.module.__dict__["_validate"](seed_case)
+    with pytest.raises(TypeError, match="a case's values cannot be changed"):
+        fast.values["surgeries"][0].values.update(date=datetime.date(9999, 11, 1))

@@ -3,7 +3,8 @@
 `parse_tree` parses a whole file, recovering after each error (it blanks the
 line in error, and the block it opens, and parses again) so that one run
 reports them all; parser.py builds the AST from the tree. Lark stays inside
-these two modules.
+these two modules, but for `parse_concrete`'s tree, which only the formatter
+(mtus_dsl/fmt.py) reads.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def _lark() -> lark.Lark:
     return parser
 
 
-def _build() -> lark.Lark:
+def _build(keep_all_tokens: bool = False) -> lark.Lark:
     return lark.Lark(
         _grammar(),
         parser="lalr",
@@ -112,11 +113,19 @@ def _build() -> lark.Lark:
         propagate_positions=True,
         maybe_placeholders=False,
         start=["start", "expr"],
+        keep_all_tokens=keep_all_tokens,
         # Lark keeps the analysed LALR tables in the temp directory, keyed by
         # the grammar's hash: a cold start then skips the grammar analysis.
         cache=True,
     )
 
+
+def parse_concrete(text: str) -> lark.Tree[Token]:
+    """Parse a file parse_tree accepts into its concrete tree: every token kept, keywords and line ends too (fmt)."""
+    parser: lark.Lark | None = getattr(_LOCAL, "concrete", None)
+    if parser is None:
+        parser = _LOCAL.concrete = _build(keep_all_tokens=True)
+    return parser.parse(text, start="start")
 
 
 def parse_tree(text: str, path: str) -> tuple[lark.Tree[Token] | None, list[Diagnostic]]:

@@ -16,7 +16,7 @@ from mtus_dsl.types import Type
 
 def write_validator(w: SourceWriter, schema: CaseSchema) -> None:
     """Write `_validate(data)` for `schema` (which the module names `_SCHEMA`)."""
-    w.line("from mtus_dsl.case import Case as _Case, parse_code as _code, parse_date as _date")
+    w.line("from mtus_dsl.case import Case as _Case, parse_case_date as _date, parse_code as _code")
     w.line()
     for name, members in schema.enums.items():
         if name.isidentifier():
@@ -58,7 +58,7 @@ def write_validator(w: SourceWriter, schema: CaseSchema) -> None:
             w.line(f"if {lower} in v and {upper} in v and v[{lower}] > v[{upper}]:")
             with w.indent():
                 w.line("return _general(data)")
-        w.line("return _Case._validated(case_id, v, None)  # converted just above: no second check")
+        w.line("return _Case._validated(case_id, v, _SCHEMA)  # converted just above: no second check")
     w.line()
     w.line()
     optional = sorted(spec.name for spec in schema.inputs if not spec.required)

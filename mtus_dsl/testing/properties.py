@@ -19,7 +19,7 @@ from hypothesis import assume, target
 from hypothesis import strategies as st
 
 from mtus_dsl import runtime as rt
-from mtus_dsl.case import Case, CaseSchema
+from mtus_dsl.case import FIRST_CASE_DATE, LAST_CASE_DATE, Case, CaseSchema
 from mtus_dsl.compiler import ir
 from mtus_dsl.compiler.interpreter import Interpreter
 from mtus_dsl.decision import STRICTNESS, Decision, Outcome
@@ -456,6 +456,9 @@ def _beyond(op: str, bound: Any, type_: Type) -> st.SearchStrategy[Any] | None:
             far = bound + datetime.timedelta(days=sign * 3 * 365)
         except OverflowError:
             return None
+        if not FIRST_CASE_DATE <= day <= LAST_CASE_DATE:
+            return None  # no case may name a day on that side
+        far = min(max(far, FIRST_CASE_DATE), LAST_CASE_DATE)
         dates = st.one_of(st.just(day), st.dates(min(day, far), max(day, far)))
         return dates.map(datetime.date.isoformat)
     if type(bound) is int and type_.kind == "integer":

@@ -22,7 +22,7 @@ import attrs
 from hypothesis import strategies as st
 
 from mtus_dsl import runtime as rt
-from mtus_dsl.case import _ICD9, _ICD10, Case, CaseSchema, Record
+from mtus_dsl.case import _ICD9, _ICD10, FIRST_CASE_DATE, LAST_CASE_DATE, Case, CaseSchema, Record
 from mtus_dsl.compiler import ir
 from mtus_dsl.diagnostics import did_you_mean
 from mtus_dsl.schedule import Schedule, load
@@ -182,6 +182,11 @@ def _shift(date: datetime.date, days: int = 0, period: rt.Duration | None = None
         return None
 
 
+def _in_range(date: datetime.date) -> datetime.date:
+    """The nearest day a case may name: editions may start or end anywhere in the calendar, cases may not."""
+    return min(max(date, FIRST_CASE_DATE), LAST_CASE_DATE)
+
+
 class CaseStrategies:
     """Draw the inputs of one compiled set of guidelines; strategies are built once and reused."""
 
@@ -221,10 +226,11 @@ class CaseStrategies:
         Most dates fall while one of `editions` (default: any) is in force, where its rules can decide.
         """
         marks = self.bounds.dates + self.bounds.editions
-        near = sorted({d for m in marks for k in (-1, 0, 1) if (d := _shift(m, k)) is not None})
-        # Three years either side of the dates the rules name.
-        low = (_shift(min(marks), -1095) or datetime.date.min) if marks else _FIRST
-        high = (_shift(max(marks), 1095) or datetime.date.max) if marks else _LAST
+        # A date beyond the days a case may name gives the nearest that it may: the range's end.
+        near = sorted({_in_range(d) for m in marks for k in (-1, 0, 1) if (d := _shift(m, k)) is not None})
+        # Three years either side of the dates the rules name, within the days a case may name.
+        low = _in_range(_shift(min(marks), -1095) or datetime.date.min) if marks else _FIRST
+        high = _in_range(_shift(max(marks), 1095) or datetime.date.max) if marks else _LAST
         wanted = set(editions) if editions is not None else {g.name for g in self.program.guidelines}
         spans = [
             (g.in_force_from or low, g.in_force_to or max(high, _shift(g.in_force_from or low, 3652) or high))
@@ -232,7 +238,12 @@ class CaseStrategies:
             if g.name in wanted
         ]
         # Listed three times: one_of picks a branch uniformly, and in-force dates matter most.
-        options = [st.dates(a, b) for a, b in spans if a <= b] * 3
+        # An edition in force only outside the days a case may name gives none.
+        options = [
+            st.dates(max(a, FIRST_CASE_DATE), min(b, LAST_CASE_DATE))
+            for a, b in spans
+            if max(a, FIRST_CASE_DATE) <= min(b, LAST_CASE_DATE)
+        ] * 3
         if near:
             options.append(st.sampled_from(near))
         options.append(st.dates(min(low, high), max(low, high)))
@@ -302,7 +313,7 @@ class CaseStrategies:
         start = datetime.date.fromisoformat(anchor)
         period = draw(st.sampled_from((None, *periods))) if periods else None
         moved = _shift(start, draw(_OFFSETS), period)
-        return (moved or start).isoformat()
+        return _in_range(moved or start).isoformat()
 
     def draw_record(self, draw: Callable[..., Any], name: str, drawn: Mapping[str, Any]) -> dict[str, Any]:
         """A record; often built from a table row and dated one day inside or outside the row's period."""
