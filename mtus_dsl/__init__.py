@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mtus_dsl.case import Case, CaseError
+from mtus_dsl.case import Case, CaseError, CaseSchema, FieldError
 from mtus_dsl.decision import Citation, Decision, Outcome, TraceEntry
 from mtus_dsl.diagnostics import CompileError, Diagnostic
+from mtus_dsl.provenance import Provenance
+from mtus_dsl.runtime import RuleError
 
 if TYPE_CHECKING:
     from mtus_dsl.schedule import Schedule, load, loads
@@ -14,11 +16,15 @@ if TYPE_CHECKING:
 __all__ = [
     "Case",
     "CaseError",
+    "CaseSchema",
     "Citation",
     "CompileError",
     "Decision",
     "Diagnostic",
+    "FieldError",
     "Outcome",
+    "Provenance",
+    "RuleError",
     "Schedule",
     "TraceEntry",
     "load",

@@ -51,8 +51,8 @@ class Relation:
         if low is None or high is None or low <= high:
             return None
         why = f": {self.reason}" if self.reason else ""
-        return FieldError(self.lower, f"{self.lower} = {low} is more than {self.upper} = {high}, and it never "
-                                      f"exceeds {self.upper}{why}")
+        message = f"{self.lower} = {low} is more than {self.upper} = {high}, and it never exceeds {self.upper}{why}"
+        return FieldError(self.lower, message, (self.lower,), "relation")
 
 
 @attrs.frozen
@@ -69,15 +69,49 @@ class CaseSchema:
         return ["id"] + [i.name for i in self.inputs]
 
 
+#: A field's place in a case, as a path: ("surgeries", 0, "body_region"); () is the case as a whole.
+Loc = tuple[str | int, ...]
+
+
+def field_name(loc: Loc) -> str:
+    """Write a path as the messages name a field: `surgeries[0].body_region`."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else part
+    return text
+
+
+def _loc_of(error: FieldError) -> Loc:
+    """The path of a FieldError made with only its field's name (a name with no dots or brackets)."""
+    return (error.field,) if error.field else ()
+
+
 @attrs.frozen
 class FieldError:
-    """One problem with one field of a case."""
+    """One problem with one field of a case: where (`field` as text, `loc` as a path), what kind (`type`), and why.
+
+    `type` is one of: missing, null, unknown_field, wrong_type, out_of_range, not_a_date,
+    not_a_code, not_a_member, not_an_object, relation (two fields out of their declared
+    order), invalid. `loc` and `type` are what an HTTP
+    service needs for a 422 answer (`{"loc": [...], "type": ..., "msg": ...}`).
+    """
 
     field: str
     message: str
+    loc: Loc = attrs.field(default=attrs.Factory(_loc_of, takes_self=True))
+    type: str = "invalid"
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the problem as JSON-ready data: loc (a list), type, msg, field."""
+        return {"loc": list(self.loc), "type": self.type, "msg": self.message, "field": self.field}
+
+
+def _problem(loc: Loc, type_: str, message: str) -> FieldError:
+    """A FieldError located by its path."""
+    return FieldError(field_name(loc), message, loc, type_)
 
 
 #: How many problems a CaseError's message shows before "... and N more" (`errors` keeps them all).
@@ -93,6 +127,10 @@ class CaseError(ValueError):
         if len(self.errors) > MAX_SHOWN:
             shown.append(f"... and {len(self.errors) - MAX_SHOWN} more")
         super().__init__("; ".join(shown))
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """Every problem as JSON-ready data (`FieldError.to_dict`): the body of an HTTP 422 answer."""
+        return [e.to_dict() for e in self.errors]
 
 
 class FrozenValues(dict[str, Any]):
@@ -178,8 +216,12 @@ class Case:
             return self
         return Case.from_dict(self.to_json(), schema)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Return the case as the JSON object it would be read from (dates as YYYY-MM-DD, lists as lists)."""
+        return self.to_json()
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the case as the JSON object it would be read from (the same as `to_dict`)."""
         data: dict[str, Any] = {} if self.id is None else {"id": self.id}
         data.update((name, _to_json(value)) for name, value in self.values.items())
         return data
@@ -189,7 +231,7 @@ class Case:
         """Validate `data` against `schema`; raise CaseError naming every bad field."""
         errors: list[FieldError] = []
         if not isinstance(data, Mapping):
-            raise CaseError([FieldError("", f"a case must be a JSON object, not {_json_kind(data)}")])
+            raise CaseError([_problem((), "not_an_object", f"a case must be a JSON object, not {_json_kind(data)}")])
         specs = {i.name: i for i in schema.inputs}
         allowed = schema.field_names()
         unknown = 0
@@ -197,23 +239,26 @@ class Case:
             if key != "id" and key not in specs:
                 unknown += 1
                 if unknown > MAX_SHOWN:  # past what is shown, no suggestion is worked out
-                    errors.append(FieldError(str(key), "unknown field"))
+                    errors.append(_problem((str(key),), "unknown_field", "unknown field"))
                     continue
                 # The fields are listed once, with the first unknown one.
                 listed = f" (fields: {', '.join(allowed)})" if unknown == 1 else ""
-                errors.append(FieldError(str(key), f"unknown field{did_you_mean(str(key), allowed)}{listed}"))
+                errors.append(
+                    _problem((str(key),), "unknown_field", f"unknown field{did_you_mean(str(key), allowed)}{listed}")
+                )
         case_id = data.get("id")
         if case_id is not None and not isinstance(case_id, str):
-            errors.append(FieldError("id", f"must be a string, not {_json_kind(case_id)}"))
+            errors.append(_problem(("id",), "wrong_type", f"must be a string, not {_json_kind(case_id)}"))
         values: dict[str, Any] = {}
         for spec in schema.inputs:
             raw = data.get(spec.name)
             if raw is None:
                 if spec.required:
                     what = "is required" if spec.name not in data else "is required and cannot be null"
-                    errors.append(FieldError(spec.name, f"{what}; {_describe(spec.type, schema)}"))
+                    kind = "missing" if spec.name not in data else "null"
+                    errors.append(_problem((spec.name,), kind, f"{what}; {_describe(spec.type, schema)}"))
                 continue
-            value = _convert(raw, spec.type, spec.name, schema, errors)
+            value = _convert(raw, spec.type, (spec.name,), schema, errors)
             if value is not _BAD:
                 values[spec.name] = value
         for relation in schema.relations:
@@ -251,19 +296,23 @@ def _direct_problems(case_id: Any, values: Any) -> list[FieldError]:
     format before deciding a case built directly (`validated_for`).
     """
     if not isinstance(values, Mapping):
-        return [FieldError("", f"a case's values must be a mapping, not {type(values).__name__}")]
+        return [_problem((), "not_an_object", f"a case's values must be a mapping, not {type(values).__name__}")]
     errors = []
     if case_id is not None and case_id.__class__ is not str:
-        errors.append(FieldError("id", f"must be a string, not {_json_kind(case_id)}"))
+        errors.append(_problem(("id",), "wrong_type", f"must be a string, not {_json_kind(case_id)}"))
     quantity = values.get("quantity")
     if quantity.__class__ is not int or not 1 <= quantity <= 1000:
-        errors.append(FieldError("quantity", f"expected a whole number from 1 to 1000, not {_json_kind(quantity)}"))
+        errors.append(
+            _problem(("quantity",), "wrong_type", f"expected a whole number from 1 to 1000, not {_json_kind(quantity)}")
+        )
     request_date = values.get("request_date")
     if request_date.__class__ is not datetime.date:
-        errors.append(FieldError("request_date", f"expected a datetime.date, not {_json_kind(request_date)}"))
+        errors.append(
+            _problem(("request_date",), "wrong_type", f"expected a datetime.date, not {_json_kind(request_date)}")
+        )
     for name in ("service", "body_region"):
         if values.get(name).__class__ is not str:
-            errors.append(FieldError(name, f"expected a string, not {_json_kind(values.get(name))}"))
+            errors.append(_problem((name,), "wrong_type", f"expected a string, not {_json_kind(values.get(name))}"))
     return errors
 
 
@@ -310,13 +359,13 @@ def parse_code(raw: str) -> str | None:
     return code if _ICD9.match(code) or _ICD10.match(code) else None
 
 
-def convert_value(raw: Any, type_: Type, where: str, schema: CaseSchema, errors: list[FieldError]) -> Any:
+def convert_value(raw: Any, type_: Type, where: Loc, schema: CaseSchema, errors: list[FieldError]) -> Any:
     """Convert one JSON value to the value of `type_` a case holds; append what is wrong to `errors`."""
     value = _convert(raw, type_, where, schema, errors)
     return None if value is _BAD else value
 
 
-def _convert(raw: Any, type_: Type, where: str, schema: CaseSchema, errors: list[FieldError]) -> Any:
+def _convert(raw: Any, type_: Type, where: Loc, schema: CaseSchema, errors: list[FieldError]) -> Any:
     kind = type_.kind
     if kind == "boolean":
         if isinstance(raw, bool):
@@ -325,7 +374,7 @@ def _convert(raw: Any, type_: Type, where: str, schema: CaseSchema, errors: list
         if isinstance(raw, int) and not isinstance(raw, bool):
             low, high = type_.low, type_.high
             if (low is not None and raw < low) or (high is not None and raw > high):
-                errors.append(FieldError(where, f"{raw} is out of range; {_describe(type_, schema)}"))
+                errors.append(_problem(where, "out_of_range", f"{raw} is out of range; {_describe(type_, schema)}"))
                 return _BAD
             return raw
     elif kind == "date":
@@ -334,9 +383,10 @@ def _convert(raw: Any, type_: Type, where: str, schema: CaseSchema, errors: list
             if date is not None:
                 if FIRST_CASE_DATE <= date <= LAST_CASE_DATE:
                     return date
-                errors.append(FieldError(where, f"'{raw}' is out of range; {_DATE_RANGE}"))
+                errors.append(_problem(where, "date_out_of_range", f"'{raw}' is out of range; {_DATE_RANGE}"))
                 return _BAD
-            errors.append(FieldError(where, f"'{raw}' is not a date; write YYYY-MM-DD, for example 2015-09-23"))
+            message = f"'{raw}' is not a date; write YYYY-MM-DD, for example 2015-09-23"
+            errors.append(_problem(where, "not_a_date", message))
             return _BAD
     elif kind == "text":
         if isinstance(raw, str):
@@ -346,9 +396,8 @@ def _convert(raw: Any, type_: Type, where: str, schema: CaseSchema, errors: list
             code = parse_code(raw)
             if code is not None:
                 return code
-            errors.append(
-                FieldError(where, f"'{raw}' is not an ICD-9-CM or ICD-10-CM code (for example 722.10 or M51.26)")
-            )
+            message = f"'{raw}' is not an ICD-9-CM or ICD-10-CM code (for example 722.10 or M51.26)"
+            errors.append(_problem(where, "not_a_code", message))
             return _BAD
     elif kind == "enum":
         members = schema.enums.get(type_.name or "", ())
@@ -356,8 +405,9 @@ def _convert(raw: Any, type_: Type, where: str, schema: CaseSchema, errors: list
             if raw in members:
                 return raw
             errors.append(
-                FieldError(
+                _problem(
                     where,
+                    "not_a_member",
                     f"'{raw}' is not a known {type_.name}{did_you_mean(raw, members)} (allowed: {', '.join(members)})",
                 )
             )
@@ -369,11 +419,11 @@ def _convert(raw: Any, type_: Type, where: str, schema: CaseSchema, errors: list
     elif kind in ("list", "set"):
         if isinstance(raw, list):
             assert type_.of is not None
-            items = [_convert(item, type_.of, f"{where}[{i}]", schema, errors) for i, item in enumerate(raw)]
+            items = [_convert(item, type_.of, (*where, i), schema, errors) for i, item in enumerate(raw)]
             if any(item is _BAD for item in items):
                 return _BAD
             return tuple(items) if kind == "list" else frozenset(items)
-    errors.append(FieldError(where, f"{_describe(type_, schema)}, not {_json_kind(raw)}"))
+    errors.append(_problem(where, "wrong_type", f"{_describe(type_, schema)}, not {_json_kind(raw)}"))
     return _BAD
 
 
@@ -381,7 +431,7 @@ def _convert_record(
     raw: Mapping[str, Any],
     name: str,
     fields: tuple[tuple[str, Type], ...],
-    where: str,
+    where: Loc,
     schema: CaseSchema,
     errors: list[FieldError],
 ) -> Any:
@@ -390,8 +440,9 @@ def _convert_record(
     for key in raw:
         if key not in names:
             errors.append(
-                FieldError(
-                    f"{where}.{key}",
+                _problem(
+                    (*where, str(key)),
+                    "unknown_field",
                     f"unknown field of a {name}{did_you_mean(str(key), names)} (fields: {', '.join(names)})",
                 )
             )
@@ -399,10 +450,10 @@ def _convert_record(
     values: dict[str, Any] = {}
     for field, field_type in fields:
         if raw.get(field) is None:
-            errors.append(FieldError(f"{where}.{field}", f"is required; {_describe(field_type, schema)}"))
+            errors.append(_problem((*where, field), "missing", f"is required; {_describe(field_type, schema)}"))
             bad = True
             continue
-        value = _convert(raw[field], field_type, f"{where}.{field}", schema, errors)
+        value = _convert(raw[field], field_type, (*where, field), schema, errors)
         bad = bad or value is _BAD
         values[field] = value
     return _BAD if bad else Record(name, values)

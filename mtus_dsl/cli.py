@@ -12,11 +12,13 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shutil
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import attrs
 import click
 
 from mtus_dsl import colour
@@ -78,9 +80,15 @@ def _schedule(paths: Iterable[str]) -> Schedule:
     "mtus check my_rules.mtus guidelines/      one program: names in one file are seen in the others",
 ))
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-def check(paths: tuple[str, ...]) -> None:
+@click.option("--gaps", is_flag=True, help="Also report requests in a section's scope that no rule governs (W203).")
+def check(paths: tuple[str, ...], gaps: bool) -> None:
     """Check guideline files and directories; print every problem found."""
     compilation = compile_paths(paths)
+    if gaps and compilation.program is not None and compilation.module is not None:
+        from mtus_dsl.compiler import analysis
+
+        found = analysis.gaps(compilation.program, compilation.module.__dict__["_ENGINE"])
+        compilation = attrs.evolve(compilation, diagnostics=compilation.diagnostics + tuple(found))
     _report(compilation)
     errors = sum(d.is_error for d in compilation.diagnostics)
     warnings = len(compilation.diagnostics) - errors
@@ -141,19 +149,7 @@ def decide(file: str, guideline_paths: tuple[str, ...], as_json: bool, trace: bo
             click.echo(f"error: cannot read {file}: {error.strerror or error}", err=True)
             sys.exit(EXIT_BAD_INPUT)
         sys.exit(status)
-    try:
-        with open(file, "rb") as stream:
-            raw = stream.read(MAX_CASE_BYTES + 1)
-    except OSError as error:
-        click.echo(f"error: cannot read {file}: {error.strerror or error}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
-    try:
-        if len(raw) > MAX_CASE_BYTES:
-            raise BadJSON(f"the file is larger than {MAX_CASE_BYTES} bytes; a case is much smaller", 1, 1)
-        data = read_json(raw)
-    except BadJSON as error:
-        click.echo(f"{file}:{error.line}:{error.column}: error: {printable(error.message)}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+    data = _read_case(file)
     try:
         decision = decide_one(data)
     except CaseError as error:
@@ -167,6 +163,66 @@ def decide(file: str, guideline_paths: tuple[str, ...], as_json: bool, trace: bo
         click.echo(json.dumps(decision.to_dict(), indent=2))
     else:
         _show(letter(decision, data, trace), "letter")
+
+
+def _read_case(file: str) -> Any:
+    """Read the one case in a .json file; a file that cannot be read or is not JSON is bad input (exit 2)."""
+    try:
+        with open(file, "rb") as stream:
+            raw = stream.read(MAX_CASE_BYTES + 1)
+    except OSError as error:
+        click.echo(f"error: cannot read {file}: {error.strerror or error}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    try:
+        if len(raw) > MAX_CASE_BYTES:
+            raise BadJSON(f"the file is larger than {MAX_CASE_BYTES} bytes; a case is much smaller", 1, 1)
+        return read_json(raw)
+    except BadJSON as error:
+        click.echo(f"{file}:{error.line}:{error.column}: error: {printable(error.message)}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@main.command(name="explain", epilog=_examples(
+    "mtus explain examples/seed_imr.json                the seed's decision as a tree",
+    "mtus explain case.json -g my_rules/ --json          the same tree as JSON",
+))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "-g",
+    "--guidelines",
+    "guideline_paths",
+    multiple=True,
+    type=click.Path(),
+    help="Guideline files or directories (default: the shipped corpus).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the tree as JSON.")
+def explain_command(file: str, guideline_paths: tuple[str, ...], as_json: bool) -> None:
+    """Explain the decision on the case in FILE as a tree: rules consulted, values read, caps, arithmetic."""
+    from mtus_dsl import explain
+
+    schedule = _schedule(guideline_paths)
+    data = _read_case(file)
+    try:
+        tree = explain.explain(schedule.engine, schedule.case(data))
+    except CaseError as error:
+        for problem in capped(error.errors):
+            click.echo(f"{file}: error: {printable(str(problem))}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except rt.RuleError as error:
+        click.echo(rule_failure(error, schedule, file), err=True)
+        sys.exit(EXIT_RULE_FAILURE)
+    if as_json:
+        click.echo(json.dumps(tree, indent=2))
+        return
+    if sys.stdout.isatty():
+        try:
+            from rich.console import Console
+        except ModuleNotFoundError:  # rich is optional: plain text below
+            pass
+        else:
+            Console().print(explain.render_rich(tree))
+            return
+    click.echo("\n".join(printable(line) for line in explain.render(tree).split("\n")))
 
 
 # --- reading cases: JSON with bounds, each problem located ----------------------------
@@ -402,6 +458,27 @@ def letter(decision: Decision, case: Any, trace: bool = False) -> str:
 
 
 @main.command(epilog=_examples(
+    "mtus schema > case.schema.json                    the case the shipped corpus accepts",
+    "mtus schema -g my_rules/ --decision               the decision, for an OpenAPI response",
+))
+@click.option(
+    "-g",
+    "--guidelines",
+    "guideline_paths",
+    multiple=True,
+    type=click.Path(),
+    help="Guideline files or directories (default: the shipped corpus).",
+)
+@click.option("--decision", is_flag=True, help="Print the JSON Schema of a decision instead of a case.")
+def schema(guideline_paths: tuple[str, ...], decision: bool) -> None:
+    """Print the JSON Schema (draft 2020-12) of the case these guidelines accept, or of a decision: for OpenAPI."""
+    from mtus_dsl.json_schema import case_schema, decision_schema
+
+    document = decision_schema() if decision else case_schema(_schedule(guideline_paths).schema)
+    click.echo(json.dumps(document, indent=2))
+
+
+@main.command(epilog=_examples(
     "mtus catalogue guidelines/ -o docs/guidelines.md   the shipped corpus's catalogue",
     "mtus catalogue my_rules.mtus                        any files' catalogue, printed",
 ))
@@ -435,13 +512,52 @@ def catalogue(paths: tuple[str, ...], output: str | None) -> None:
 @click.option(
     "--thorough", is_flag=True, help="Many more cases, random each run (for releases); default: fast and deterministic."
 )
-@click.option("-k", "select", default=None, help="Run only the checks whose name contains this text.")
-def test_command(paths: tuple[str, ...], thorough: bool, select: str | None) -> None:
+@click.option("-k", "select", default=None, help="Run only the checks whose name contains this text (none: exit 5).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object on standard output.")
+@click.option("--junit-xml", type=click.Path(dir_okay=False), help="Also write the results to FILE as JUnit XML.")
+@click.option(
+    "--coverage", is_flag=True, help="Report, per section, the rules, caps, exceptions, outcomes and pages exercised."
+)
+@click.option(
+    "--fail-under",
+    type=click.FloatRange(0, 100),
+    help="Fail (exit 1) when under this percent of rules and caps decided some case.",
+)
+def test_command(
+    paths: tuple[str, ...],
+    thorough: bool,
+    select: str | None,
+    as_json: bool,
+    junit_xml: str | None,
+    coverage: bool,
+    fail_under: float | None,
+) -> None:
     """Run each file's examples and properties; print shrunk counterexamples ready to paste."""
     from mtus_dsl.testing.runner import run_command  # Hypothesis loads only for this command
 
     err = lambda text: click.echo(text, err=True)  # noqa: E731
-    sys.exit(run_command(paths, thorough=thorough, select=select, out=click.echo, err=err))
+    progress = _progress() if sys.stderr.isatty() else None
+    try:
+        status = run_command(
+            paths, thorough=thorough, select=select, out=click.echo, err=err, progress=progress, as_json=as_json,
+            junit_xml=junit_xml, coverage=coverage, fail_under=fail_under,
+        )
+    except OSError as error:  # the JUnit file cannot be written
+        click.echo(f"error: cannot write {error.filename}: {error.strerror}", err=True)
+        status = EXIT_BAD_INPUT
+    if progress is not None:
+        progress("")
+    sys.exit(status)
+
+
+def _progress() -> Callable[[str], None]:
+    """Show what runs now on one line of the terminal (standard error), overwritten by the next."""
+    width = shutil.get_terminal_size().columns - 1
+
+    def show(text: str) -> None:
+        click.echo("\r" + text[:width].ljust(width) + "\r", err=True, nl=False)
+
+    return show
 
 
 @main.command(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime
 import enum
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import attrs
+
+from mtus_dsl.provenance import Provenance
 
 
 class Outcome(enum.StrEnum):
@@ -56,6 +58,12 @@ class Citation:
         """Return the citation as JSON-ready data."""
         return attrs.asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Citation:
+        """Read a citation back from `to_dict`'s form."""
+        return cls(str(data["document"]), str(data["edition"]), str(data["section"]),
+                   data.get("pages"), data.get("subsection"), data.get("regulation"))
+
 
 @attrs.frozen
 class Clause:
@@ -71,6 +79,12 @@ class Clause:
         return {"text": self.text, "value": self.value, "reads": [list(r) for r in self.reads],
                 "matched": self.matched}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Clause:
+        """Read a clause back from `to_dict`'s form."""
+        reads = tuple((str(name), str(value)) for name, value in data.get("reads", ()))
+        return cls(str(data["text"]), str(data["value"]), reads, data.get("matched"))
+
 
 @attrs.frozen
 class TraceEntry:
@@ -84,12 +98,19 @@ class TraceEntry:
     clauses: tuple[Clause, ...] = ()  # the clause that decided (or each, for a rule that governs)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the entry as JSON-ready data."""
+        """Return the entry as JSON-ready data (`clauses` only when there are some)."""
         data: dict[str, Any] = {"rule": self.rule, "kind": self.kind, "status": self.status, "detail": self.detail,
-                "source": self.source}
+                                "source": self.source}
         if self.clauses:
             data["clauses"] = [c.to_dict() for c in self.clauses]
         return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TraceEntry:
+        """Read a trace entry back from `to_dict`'s form."""
+        clauses = tuple(Clause.from_dict(c) for c in data.get("clauses", ()))
+        return cls(str(data["rule"]), str(data["kind"]), str(data["status"]), str(data["detail"]),
+                   str(data["source"]), clauses)
 
 
 @attrs.frozen
@@ -104,6 +125,11 @@ class Assumption:
         """Return the assumption as JSON-ready data (dates as YYYY-MM-DD, lists as lists)."""
         return {"field": self.field, "value": _json(self.value), "reason": self.reason}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Assumption:
+        """Read an assumption back from `to_dict`'s form (its value as JSON gives it)."""
+        return cls(str(data["field"]), data.get("value"), str(data["reason"]))
+
 
 def _json(value: Any) -> Any:
     if isinstance(value, datetime.date):
@@ -116,12 +142,22 @@ def _json(value: Any) -> Any:
     return value
 
 
-#: Renders a decision's explanation on demand: (citations, rationale, trace).
-Explanation = Callable[[], tuple[tuple[Citation, ...], str, tuple[TraceEntry, ...]]]
+class Explanation(Protocol):
+    """Renders a decision's explanation on demand: (citations, rationale, trace), and its provenance."""
+
+    def __call__(self) -> tuple[tuple[Citation, ...], str, tuple[TraceEntry, ...]]: ...
+
+    def provenance(self) -> Provenance:
+        """What produced the decision: mtus-dsl version, sources' hash, editions used."""
+        ...
+
 
 _FIELDS = (
-    "id", "outcome", "requested", "approved", "citations", "rationale", "missing", "trace", "rules", "unit", "assumed"
+    "id", "outcome", "requested", "approved", "citations", "rationale", "missing", "trace", "rules", "unit",
+    "assumed", "provenance",
 )
+#: How many fields decide equality: all but provenance (what produced a decision, not what it says).
+_COMPARED = 11
 
 
 def _field(index: int) -> Any:
@@ -164,9 +200,11 @@ class Decision:
         rules: tuple[str, ...] = (),
         unit: str = "units",
         assumed: tuple[Assumption, ...] = (),
+        provenance: Provenance | None = None,
     ):
         _set(self, "_values",
-             (id, outcome, requested, approved, citations, rationale, missing, trace, rules, unit, assumed))
+             (id, outcome, requested, approved, citations, rationale, missing, trace, rules, unit, assumed,
+              provenance))
         _set(self, "_explain", None)
 
     @classmethod
@@ -184,7 +222,8 @@ class Decision:
     ) -> Decision:
         """A decision whose citations, rationale and trace `explain` renders when first read."""
         self = _new(cls)
-        _set(self, "_values", (id, outcome, requested, approved, None, None, missing, None, rules, unit, assumed))
+        _set(self, "_values",
+             (id, outcome, requested, approved, None, None, missing, None, rules, unit, assumed, None))
         _set(self, "_explain", explain)
         return self
 
@@ -193,7 +232,8 @@ class Decision:
         if explain is not None:
             citations, rationale, trace = explain()
             v = self._values
-            _set(self, "_values", (v[0], v[1], v[2], v[3], citations, rationale, v[6], trace, v[8], v[9], v[10]))
+            _set(self, "_values",
+                 (v[0], v[1], v[2], v[3], citations, rationale, v[6], trace, v[8], v[9], v[10], explain.provenance()))
             _set(self, "_explain", None)
         return self._values
 
@@ -215,6 +255,12 @@ class Decision:
         entries: tuple[TraceEntry, ...] = self._rendered()[7]
         return entries
 
+    @property
+    def provenance(self) -> Provenance | None:
+        """The mtus-dsl version, guideline sources' hash and editions that produced it (None if built by hand)."""
+        made: Provenance | None = self._rendered()[11]
+        return made
+
     def __setattr__(self, name: str, value: Any) -> None:
         raise attrs.exceptions.FrozenInstanceError()
 
@@ -225,10 +271,10 @@ class Decision:
         if other.__class__ is not Decision:
             return NotImplemented
         assert isinstance(other, Decision)
-        return self._rendered() == other._rendered()
+        return self._rendered()[:_COMPARED] == other._rendered()[:_COMPARED]
 
     def __hash__(self) -> int:
-        return hash(self._rendered())
+        return hash(self._rendered()[:_COMPARED])
 
     def __repr__(self) -> str:
         return "Decision(" + ", ".join(f"{n}={v!r}" for n, v in zip(_FIELDS, self._rendered())) + ")"
@@ -255,7 +301,27 @@ class Decision:
             "rules": list(self.rules),
             "assumed": [a.to_dict() for a in self.assumed],
             "trace": [t.to_dict() for t in self.trace],
+            "provenance": None if self.provenance is None else self.provenance.to_dict(),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Decision:
+        """Read a decision back from its JSON form (`to_dict`), as a client of a service would."""
+        provenance = data.get("provenance")
+        return cls(
+            data.get("id"),
+            Outcome(data["outcome"]),
+            int(data["requested"]),
+            int(data["approved"]),
+            tuple(Citation.from_dict(c) for c in data.get("citations", ())),
+            str(data.get("rationale", "")),
+            tuple(data.get("missing", ())),
+            tuple(TraceEntry.from_dict(t) for t in data.get("trace", ())),
+            tuple(data.get("rules", ())),
+            str(data.get("unit", "units")),
+            tuple(Assumption.from_dict(a) for a in data.get("assumed", ())),
+            None if provenance is None else Provenance.from_dict(provenance),
+        )
 
 
 _set = object.__setattr__

@@ -25,6 +25,7 @@ from mtus_dsl import completions
 from mtus_dsl.case import Case, CaseSchema, InputSpec
 from mtus_dsl.completions import Boundaries, Resolution
 from mtus_dsl.decision import Assumption, Citation, Decision, Outcome
+from mtus_dsl.provenance import UNRECORDED, Provenance
 from mtus_dsl.runtime import NOT_IN_FORCE, OUT_OF_SCOPE, CodeIndex, RuleError, Unknown, join
 from mtus_dsl.text import Explanation
 
@@ -118,6 +119,8 @@ class Plan:
     boundaries: Boundaries = attrs.Factory(Boundaries)
     #: The code sets by code: which diagnosis made a condition hold, for the trace.
     codes: CodeIndex | None = None
+    #: The mtus-dsl that compiled the plan and the hash of its sources (a decision adds its editions).
+    provenance: Provenance = UNRECORDED
 
 
 class Allowance(NamedTuple):

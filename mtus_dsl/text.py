@@ -11,6 +11,7 @@ import attrs
 
 from mtus_dsl.case import Record
 from mtus_dsl.decision import Citation, Clause, Outcome, TraceEntry
+from mtus_dsl.provenance import Provenance
 from mtus_dsl.runtime import NOT_IN_FORCE, Duration, RuleError, Unknown
 
 if TYPE_CHECKING:
@@ -206,6 +207,20 @@ class Explanation:
         if not shared:
             shared = list(dict.fromkeys(c for citations in cited for c in citations))
         return tuple(shared), " ".join(texts)
+
+    def provenance(self) -> Provenance:
+        """The plan's provenance with the editions this decision used: those of its bucket in force that day."""
+        plan = self.engine.plan.provenance
+        bucket = self.bucket
+        if bucket is None:
+            return plan
+        date = self.values["request_date"]
+        used: list[str] = []
+        for rule in (*bucket.rules, *bucket.caps):
+            start, end = self.engine.windows[rule.name]
+            if start <= date <= end and rule.guideline not in used:
+                used.append(rule.guideline)
+        return plan.with_editions(used)
 
     def trace(self) -> tuple[TraceEntry, ...]:
         """Every rule of the bucket in priority order, then each cap consulted, with what it said."""

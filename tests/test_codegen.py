@@ -120,7 +120,7 @@ def test_generated_module_has_no_decision_procedure(corpus):
     """The module builds a plan and hands it to the engine: no dispatch, caps or outcome written out."""
     source = corpus.python_source
     assert "_ENGINE = _Engine(_PLAN)" in source
-    for procedure in ("_DISPATCH", "Outcome", "approved =", "_NON_CERTIFY", "needs_information", "Decision(", "min("):
+    for procedure in ("_DISPATCH", "Outcome.", "approved =", "_NON_CERTIFY", "needs_information", "Decision(", "min("):
         assert procedure not in source, procedure
 
 

@@ -186,3 +186,76 @@ def test_case_format_documents_every_prelude_field():
     schema = compile_sources({}).program.schema
     for name in schema.field_names():
         assert f"`{name}`" in text, f"case-format.md does not document `{name}`"
+
+
+# --- the tutorial: every step's files written, every command run, every output as shown -------------
+
+TUTORIAL = DOCS / "tutorial.md"
+_FILE = re.compile(r"^\S+ file=(\S+)( append)?$")
+_EXIT = re.compile(r"#\s*exit (\d+)\s*$")
+
+
+def _matches(expected: list[str], actual: list[str]) -> bool:
+    """Whether output lines match the shown ones: `...` in a line stands for any text, a line `...` for any lines."""
+    if not expected:
+        return not actual
+    head = expected[0]
+    if head == "...":
+        return any(_matches(expected[1:], actual[i:]) for i in range(len(actual) + 1))
+    if not actual:
+        return False
+    pattern = ".*".join(re.escape(part) for part in head.split("..."))
+    return re.fullmatch(pattern, actual[0]) is not None and _matches(expected[1:], actual[1:])
+
+
+def _steps(path: Path) -> list[tuple[int, str, str, str]]:
+    """The doc's steps in order: ("file", name, body, mode) for a block whose info says `file=NAME`
+    (`append` adds to it), ("run", command, shown output, "") for each `$ ` line of a ```console block."""
+    steps: list[tuple[int, str, str, str]] = []
+    for line, info, body in _blocks(path):
+        file = _FILE.match(info)
+        if file:
+            steps.append((line, "file", file.group(1), body + ("a" if file.group(2) else "w")))
+        elif info == "console":
+            command, shown = None, []
+            for text in body.rstrip("\n").split("\n") + ["$ "]:
+                if text.startswith("$ "):
+                    if command is not None:
+                        steps.append((line, "run", command, "\n".join(shown)))
+                    command, shown = text[2:], []
+                else:
+                    shown.append(text)
+    return steps
+
+
+def test_the_tutorial_runs_as_written(tmp_path):
+    """docs/tutorial.md: each file it shows is written, each command run in order, with the output it shows.
+
+    Commands run in a shell in a fresh folder (examples/ beside it), with this Python's `mtus`, `python`,
+    `pytest` and `mypy` first on the PATH; a command exits 0 unless it ends with `# exit N`.
+    """
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    steps = _steps(TUTORIAL)
+    assert sum(kind == "run" for _, kind, _, _ in steps) >= 10
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "COLUMNS": "200", "NO_COLOR": "1"}
+    for line, kind, what, data in steps:
+        if kind == "file":
+            target = tmp_path / what
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open(data[-1], encoding="utf-8") as out:
+                out.write(data[:-1])
+            continue
+        wanted = _EXIT.search(what)
+        result = subprocess.run(["bash", "-c", what], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, timeout=600)
+        output = result.stdout.rstrip("\n")
+        assert result.returncode == (int(wanted.group(1)) if wanted else 0), (
+            f"tutorial.md:{line}: $ {what}\n{output}")
+        assert _matches(data.split("\n") if data else [], output.split("\n") if output else []), (
+            f"tutorial.md:{line}: $ {what}\nshown:\n{data}\nprinted:\n{output}")

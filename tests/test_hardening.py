@@ -227,7 +227,7 @@ def test_a_bom_at_the_start_of_a_guideline_file_is_accepted(tmp_path):
     result = _run("check", str(tmp_path / "bom.mtus"))
     assert result.exit_code == EXIT_OK, result.output
     assert mtus_dsl.loads({"x.mtus": "\ufeff" + text}).program.rules
-    assert mtus_dsl.load([tmp_path / "bom.mtus"]).sources[str(tmp_path / "bom.mtus")] == text
+    assert mtus_dsl.load([tmp_path / "bom.mtus"]).sources["bom.mtus"] == text  # named relative to its root
 
 
 # --- the API ------------------------------------------------------------------------------

@@ -252,10 +252,10 @@ def test_pytest_collects_mtus_files_with_readable_names(tmp_path):
     names = [line for line in collected.stdout.splitlines() if "::" in line]
     assert "toy.mtus::example: ten" in names
     assert "toy.mtus::monotonicity: asking for fewer units never gives a stricter outcome" in names
-    assert len(names) == len(set(names)) == 8
+    assert len(names) == len(set(names)) == 9
     run = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "8 passed" in run.stdout
+    assert "9 passed" in run.stdout
 
 
 def test_pytest_reports_a_failing_property_with_its_counterexample(tmp_path):

@@ -4,7 +4,7 @@
   parse      parser.py            text -> AST (nodes.py), syntax diagnostics (E001-E010)
   check      checker.py           AST -> typed IR (ir.py): names, types, citations, exception order (E1xx)
   generate   lower.py, codegen.py IR -> the decision plan as a Python module, loaded
-  analyse    analysis.py          conflicts and rules that never apply (E107, W201)
+  analyse    analysis.py          conflicts, rules and exceptions that never apply (E107, W201, W202; solver.py)
 
 Analysis evaluates rules on thousands of candidate cases, so it runs after
 generation, on the compiled plan (the interpreter's plan gives the same answers,
@@ -27,6 +27,7 @@ import attrs
 
 from mtus_dsl.compiler import cache, ir
 from mtus_dsl.diagnostics import Diagnostic, Span
+from mtus_dsl.provenance import source_hash
 
 if TYPE_CHECKING:
     from mtus_dsl.compiler.nodes import Module
@@ -74,7 +75,16 @@ class _Unit:
 
 
 def _parse(unit: _Unit) -> bool:
-    from mtus_dsl.compiler import parser
+    try:
+        from mtus_dsl.compiler import parser
+    except ModuleNotFoundError as error:
+        if error.name != "lark":
+            raise
+        raise ModuleNotFoundError(
+            "compiling .mtus files needs lark, which this installation lacks: install mtus-dsl[authoring] "
+            "(the base install runs compiled modules, and the shipped corpus as the wheel precompiled it)",
+            name="lark",
+        ) from None
 
     for path, text in unit.sources.items():
         module, found = parser.parse_module(text, path)
@@ -88,7 +98,8 @@ def _check(unit: _Unit) -> bool:
     from mtus_dsl.compiler.checker import Checker
 
     checker = Checker(unit.modules, unit.sources)
-    unit.program = checker.check()
+    program = checker.check()
+    unit.program = None if program is None else attrs.evolve(program, source_hash=source_hash(unit.sources))
     unit.diagnostics.extend(checker.diagnostics)
     return unit.program is not None
 
@@ -144,7 +155,24 @@ def compile_sources(sources: dict[str, str], *, use_cache: bool = True) -> Compi
 
 def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[Diagnostic]]:
     """Turn files and directories into the sorted list of .mtus files they hold."""
-    files: list[Path] = []
+    files, problems = _expand(paths)
+    return [file for file, _ in files], problems
+
+
+def source_name(file: Path, given: Path) -> str:
+    """The name of a .mtus file found under the path `given` to the compiler (see _expand)."""
+    if not given.is_absolute():
+        return str(file)
+    if given.is_dir():
+        return (Path(given.name) / file.relative_to(given)).as_posix()
+    return given.name
+
+
+def _expand(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[Diagnostic]]:
+    """Each .mtus file the paths hold, with its name: a path given relative as given; one given absolute
+    relative to its guideline root (a directory by its own name, `guidelines/x.mtus`; a file by its
+    name), so traces and compiled modules never carry a machine's paths."""
+    files: list[tuple[Path, str]] = []
     problems: list[Diagnostic] = []
     for raw in paths:
         path = Path(raw)
@@ -152,9 +180,9 @@ def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[Diagnostic]]:
             found = sorted(path.rglob("*.mtus"))
             if not found:
                 problems.append(Diagnostic("E000", f"no .mtus files in directory '{path}'", None))
-            files.extend(found)
+            files.extend((file, source_name(file, path)) for file in found)
         elif path.is_file():
-            files.append(path)
+            files.append((path, source_name(path, path)))
         else:
             problems.append(Diagnostic("E000", f"no such file or directory: '{path}'", None))
     return files, problems
@@ -168,12 +196,13 @@ def compile_paths(
     `label` = (directory, name) shows files under that directory as `name/...` in
     diagnostics, traces and generated code, wherever the directory is installed.
     """
-    files, problems = expand(paths)
+    files, problems = _expand(paths)
     sources: dict[str, str] = {}
-    for file in files:
-        name = str(file)
+    for file, name in files:
         if label is not None and file.is_relative_to(label[0]):
             name = (Path(label[1]) / file.relative_to(label[0])).as_posix()
+        if name in sources:  # two roots with the same name: the second keeps its whole path
+            name = str(file)
         try:
             # utf-8-sig: a byte order mark at the start (as some editors write) is dropped.
             sources[name] = file.read_text(encoding="utf-8-sig")

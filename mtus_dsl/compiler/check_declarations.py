@@ -123,6 +123,12 @@ class DeclarationChecker:
                 if isinstance(item, n.Guideline):
                     if self._declare("guideline", item.name, item.span):
                         self.d.guidelines[item.name] = item
+                        for what, text in (("title", item.title), ("edition", item.edition),
+                                           ("regulation", item.regulation)):
+                            if text is not None and not text.strip():
+                                self.error("E116", f"guideline '{item.name}' has an empty {what}", item.span,
+                                           f"every citation of its rules shows its {what}: write it"
+                                           + (", or delete the line" if what == "regulation" else ""))
                         if item.in_force_from and item.in_force_to and item.in_force_to < item.in_force_from:
                             self.error("E115", f"guideline '{item.name}' ends before it starts", item.span)
                 elif isinstance(item, n.EnumDecl):
@@ -152,6 +158,9 @@ class DeclarationChecker:
                 elif isinstance(item, n.Section):
                     if self._declare("section", item.name, item.span):
                         self.d.sections[item.name] = item
+                        if not item.title.strip():
+                            self.error("E116", f"section '{item.name}' has an empty title", item.span,
+                                       "every citation of its rules shows its title: write it")
                     for rule in item.rules:
                         if self._declare("rule", rule.name, rule.span):
                             self.d.rules[rule.name] = (rule, item)
@@ -280,7 +289,7 @@ class DeclarationChecker:
                 return None
             return Reading(clause.reason, source=source)
         errors: list[FieldError] = []
-        converted = convert_value(_json(value), mine, decl.name, schema, errors)
+        converted = convert_value(_json(value), mine, (decl.name,), schema, errors)
         for error in errors:
             self.error("E104", f"input '{decl.name}' cannot be read as {error.message}", clause.span,
                        f"its type is {mine}")

@@ -81,6 +81,13 @@ class RuleChecker(ExpressionChecker):
                 section.span,
                 "add a line: services physical_therapy, occupational_therapy",
             )
+        if rule.subsection is not None and not rule.subsection.strip():
+            self.error(
+                "E116",
+                f"rule '{rule.name}' cites an empty subsection",
+                rule.span,
+                'write the subsection cited (subsection "(c)(1)"), or delete the line',
+            )
         pages = rule.pages or section.pages
         if rule.subsection is None and pages is None:
             self.error(
@@ -214,6 +221,9 @@ class RuleChecker(ExpressionChecker):
             given = self._operand(action.counting, t.INTEGER, "'counting' takes a number of prior units")
             return given or counting_default
 
+        for operand in (action.amount,) if isinstance(action, n.Limit) else (
+                (action.initial, action.total) if isinstance(action, n.Trial) else ()):
+            self._lint_amount(operand)
         if isinstance(action, n.Limit):
             return ir.Limit(
                 unit,
@@ -232,6 +242,33 @@ class RuleChecker(ExpressionChecker):
                 counting=counting(action),
             )
         return ir.Certify(unit) if isinstance(action, n.Certify) else ir.NonCertify(unit)
+
+    def _lint_amount(self, node: n.Expr) -> None:
+        """A number of units written as a constant must be above zero; `1-2` is a range typed as a subtraction."""
+        if (
+            isinstance(node, n.Arith)
+            and node.op == "-"
+            and isinstance(node.left, n.IntLit)
+            and isinstance(node.right, n.IntLit)
+            and node.left.value < node.right.value
+        ):
+            text = self._text(node.span)
+            self.error(
+                "E118",
+                f"'{text}' is a subtraction ({node.left.value - node.right.value}), not a range of units",
+                node.span,
+                f"a limit is one number: write the upper bound and quote the range, "
+                f"'{node.right.value}  # the guideline says {text}'",
+            )
+            return
+        value = _constant(node)
+        if value is not None and value <= 0:
+            self.error(
+                "E117",
+                f"a number of units must be above zero, and '{self._text(node.span)}' is {value}",
+                node.span,
+                "to certify nothing, write 'non_certify'; otherwise correct the number",
+            )
 
     def _order_rules(self, rules: list[ir.RuleInfo]) -> tuple[ir.RuleInfo, ...]:
         """Put rules in priority order: each after the rules its exceptions consult; a circle is E106."""
@@ -252,3 +289,15 @@ class RuleChecker(ExpressionChecker):
             return tuple(rules)
         return tuple(by_name[name] for name in order)
 
+
+
+def _constant(node: n.Expr) -> int | None:
+    """The value of an integer expression of literals only (`10`, `2 * 6 - 12`), or None."""
+    if isinstance(node, n.IntLit):
+        return node.value
+    if isinstance(node, n.Arith):
+        left, right = _constant(node.left), _constant(node.right)
+        if left is None or right is None:
+            return None
+        return left + right if node.op == "+" else left - right if node.op == "-" else left * right
+    return None

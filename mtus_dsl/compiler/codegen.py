@@ -31,6 +31,7 @@ from mtus_dsl.compiler.pysource import SourceWriter, comment
 from mtus_dsl.compiler.validator import write_validator
 from mtus_dsl.completions import Boundaries
 from mtus_dsl.decision import Citation
+from mtus_dsl.provenance import PLAN_FORMAT, version
 from mtus_dsl.types import Type
 
 HEADER = '''"""Decision functions compiled by mtus-dsl from .mtus guideline files. Do not edit.
@@ -38,14 +39,24 @@ HEADER = '''"""Decision functions compiled by mtus-dsl from .mtus guideline file
 Sources:
 {sources}
 decide(case) answers a dict in the case format (or a mtus_dsl.Case) with a Decision;
-outcome(case) answers only (outcome, approved).
+outcome(case) answers only (outcome, approved); schema is the case format; provenance
+names the mtus-dsl that compiled it and the hash of its sources.
 """
 
 # ruff: noqa
 # mypy: ignore-errors
+# (The module's own functions are untyped; the names callers use, at the end, are annotated.)
+from mtus_dsl.provenance import Provenance as _Provenance, require as _require
+
+# Before anything is built: a runtime that cannot execute this plan says so, and what to do.
+_require({plan_format!r}, {version!r})
+
 import datetime as _dt
+from collections.abc import Callable as _Callable, Mapping as _Mapping
 
 from mtus_dsl import runtime as _rt
+from mtus_dsl.case import Case as _Case
+from mtus_dsl.decision import Decision as _Decision, Outcome as _Outcome
 from mtus_dsl.case import CaseSchema as _CaseSchema, InputSpec as _InputSpec, Record as _Record
 from mtus_dsl.case import Reading as _Reading, Relation as _Relation
 from mtus_dsl.completions import Boundaries as _Boundaries
@@ -429,22 +440,27 @@ class _Generator:
             w.line("validate=_validate,")
             w.line(f"boundaries={literal(boundaries(program), w.level)},")
             w.line("codes=_CODE_INDEX,")
+            w.line("provenance=_PROVENANCE,")
         w.line(")")
         w.line("_ENGINE = _Engine(_PLAN)")
-        w.line("schema = _SCHEMA")
-        w.line("decide = _ENGINE.decide")
-        w.line("outcome = _ENGINE.outcome")
+        w.line()
+        w.line("# --- what callers use, typed ---------------------------------------------------------------")
+        w.line("schema: _CaseSchema = _SCHEMA")
+        w.line("provenance: _Provenance = _PROVENANCE")
+        w.line("decide: _Callable[[_Mapping[str, object] | _Case], _Decision] = _ENGINE.decide")
+        w.line("outcome: _Callable[[_Mapping[str, object] | _Case], tuple[_Outcome, int]] = _ENGINE.outcome")
 
         out = SourceWriter()
         # The sources are listed in the module docstring: no quote may close it.
         listed = "\n".join(f"  {comment(s)}".replace('"', '\\"') for s in program.sources)
-        for line in HEADER.format(sources=listed).splitlines():
+        for line in HEADER.format(sources=listed, plan_format=PLAN_FORMAT, version=version()).splitlines():
             out.line(line)
         out.line()
         out.line("# --- data from the guideline files ---------------------------------------------------------")
         out.line(f"_SCHEMA = {literal(program.schema)}")
         out.line(f"_GUIDELINES = {literal(tuple(guideline_meta(g) for g in program.guidelines))}")
         out.line(f"_CODE_INDEX = _rt.CodeIndex({literal(dict(program.codesets))})")
+        out.line(f"_PROVENANCE = _Provenance({version()!r}, {program.source_hash!r})")
         for source, name in self.constants.names.items():
             out.line(f"{name} = {source}")
         out.line()

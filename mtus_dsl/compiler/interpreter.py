@@ -13,6 +13,7 @@ from mtus_dsl import engine as en
 from mtus_dsl import runtime as rt
 from mtus_dsl.compiler import ir
 from mtus_dsl.compiler.lower import boundaries, build_table, fact_source, guideline_meta, reads, rule_fields
+from mtus_dsl.provenance import Provenance, version
 from mtus_dsl.text import show
 
 
@@ -106,8 +107,10 @@ class Interpreter:
             )
             for r in program.rules
         )
+        provenance = Provenance(version(), program.source_hash)
         return en.Plan(program.schema, tuple(guideline_meta(g) for g in program.guidelines), facts, rules,
-                       boundaries=boundaries(program), codes=rt.CodeIndex(dict(program.codesets)))
+                       boundaries=boundaries(program), codes=rt.CodeIndex(dict(program.codesets)),
+                       provenance=provenance)
 
     def engine(self) -> en.Engine:
         """Return an engine executing this interpreter's plan."""

@@ -391,6 +391,8 @@ class Program:
     examples: tuple[ExampleInfo, ...]
     sources: tuple[str, ...]
     properties: tuple[PropertyInfo, ...] = ()
+    #: The hash of the guideline sources (names and texts, the prelude included): provenance.source_hash.
+    source_hash: str = ""
 
     @functools.cached_property
     def _rules_by_name(self) -> dict[str, RuleInfo]:

@@ -18,7 +18,7 @@ guidelines named by `use_guidelines(...)` or $MTUS_GUIDELINES). See docs/testing
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
@@ -64,13 +64,13 @@ def case_data(
     schedule: Schedule | None = None,
     *,
     rules: Iterable[str] | None = None,
-    unknown: bool | float = True,
+    unknown: bool | float | Sequence[float] = True,
     **fields: Any,
 ) -> st.SearchStrategy[dict[str, Any]]:
     """Cases as JSON-ready dicts for `schedule` (default: `default_schedule()`).
 
     `rules` aims most cases at the services and body regions those rules cover;
-    `unknown` is the chance an optional input is left out (True: 0.1; False: never);
+    `unknown` is the chance an optional input is left out (True: 0.1; False: never; a list: one per case);
     each keyword fixes a field to a value or a strategy (None leaves it out: unknown).
     """
     return builder(schedule or default_schedule()).case_data(rules=rules, unknown=unknown, fields=fields)
@@ -80,7 +80,7 @@ def cases(
     schedule: Schedule | None = None,
     *,
     rules: Iterable[str] | None = None,
-    unknown: bool | float = True,
+    unknown: bool | float | Sequence[float] = True,
     **fields: Any,
 ) -> st.SearchStrategy[Case]:
     """Validated `Case` objects for `schedule`; the arguments are those of `case_data`."""

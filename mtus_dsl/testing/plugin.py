@@ -12,6 +12,7 @@ rootdir, for as long as they hold .mtus files too. Items are named after what th
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import pytest
 from mtus_dsl.testing import profiles  # noqa: F401
 
 _SUITES = pytest.StashKey[dict[tuple[Path, bool], Any]]()
+_REPORTED = pytest.StashKey[set[Path]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -69,30 +71,72 @@ class MtusFile(pytest.File):
 
     def collect(self) -> Iterator[pytest.Item]:
         """Compile the file's corpus (once per session) and yield its checks."""
-        from mtus_dsl.compiler import compile_paths
-        from mtus_dsl.diagnostics import render_all
-        from mtus_dsl.schedule import Schedule
-        from mtus_dsl.testing.runner import Suite
-
         thorough = bool(self.config.getoption("mtus_thorough"))
         root = corpus_root(self.path, self.config)
         cache = self.config.stash.setdefault(_SUITES, {})
         if (root, thorough) not in cache:
-            compilation = compile_paths([root])
-            if compilation.program is None:
-                cache[root, thorough] = render_all(compilation.diagnostics, compilation.sources)
-            else:
-                cache[root, thorough] = Suite(Schedule(compilation), thorough=thorough)
-        suite = cache[root, thorough]
-        if isinstance(suite, str):
-            yield MtusItem.from_parent(self, name="compile", suite=None, check=None, report=suite)
+            cache[root, thorough] = _compile_corpus(root, thorough)
+        suite, broken = cache[root, thorough]
+        resolved = self.path.resolve()
+        if resolved in broken or suite is None:
+            report = broken.get(resolved) or "\n\n".join(broken.values())
+            yield MtusItem.from_parent(self, name="compile", suite=None, check=None, report=report)
             return
-        mine = self.path.resolve()
+        # A broken file of the corpus that is not collected itself (`pytest one.mtus`) is reported once, as
+        # its own failed item, under the first file collected with it.
+        named = [(self.config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in self.config.args]
+        reported = self.config.stash.setdefault(_REPORTED, set())
+        for path, report in sorted(broken.items()):
+            if path not in reported and not any(path == n or n in path.parents for n in named):
+                reported.add(path)
+                yield MtusItem.from_parent(self, name=f"compile {path.name}", suite=None, check=None, report=report)
+        mine = str(_relative(resolved))  # the name the compiler gave this file
         for file in suite.files():
-            if Path(file).resolve() == mine:
+            if file == mine:
                 for check in suite.checks(file):
                     name = check.name.replace("::", ": ")
                     yield MtusItem.from_parent(self, name=name, suite=suite, check=check, report=None)
+
+
+def _compile_corpus(root: Path, thorough: bool) -> tuple[Any, dict[Path, str]]:
+    """Compile a corpus; a file with errors is left out (and reported on its own) so the others still compile.
+
+    Return the suite of the files that compile (None if none do) and, per file left out, its diagnostics.
+    """
+    from mtus_dsl.compiler import compile_paths, expand
+    from mtus_dsl.diagnostics import render_all
+    from mtus_dsl.schedule import Schedule
+    from mtus_dsl.testing.runner import Suite
+
+    files = [f.resolve() for f in expand([root])[0] if f.resolve() != _PRELUDE]
+    broken: dict[Path, str] = {}
+    # Each round leaves out the files with errors; a file that needed one of them fails in the next.
+    # Files are given relative to the working folder, so the compiler names each by that path (an
+    # absolute path would be named by its file name alone): a diagnostic's path then finds its file.
+    while True:
+        compilation = compile_paths([_relative(f) for f in files if f not in broken])
+        if compilation.program is not None:
+            return Suite(Schedule(compilation), thorough=thorough), broken
+        found: dict[Path, list[Any]] = {}
+        for diagnostic in compilation.diagnostics:
+            if diagnostic.is_error and diagnostic.span is not None:
+                found.setdefault(Path(diagnostic.span.path).resolve(), []).append(diagnostic)
+        found = {path: ds for path, ds in found.items() if path in files and path not in broken}
+        if not found:  # errors no single file carries: every file reports them
+            report = render_all(compilation.diagnostics, compilation.sources)
+            return None, {**{f: report for f in files if f not in broken}, **broken}
+        for path, diagnostics in found.items():
+            broken[path] = render_all(tuple(diagnostics), compilation.sources)
+        if len(broken) == len(files):
+            return None, broken
+
+
+def _relative(path: Path) -> Path:
+    """A file's path relative to the working folder (as the compiler then names it), or as it is."""
+    try:
+        return Path(os.path.relpath(path))
+    except ValueError:  # another drive (Windows)
+        return path
 
 
 class MtusItem(pytest.Item):
@@ -107,9 +151,15 @@ class MtusItem(pytest.Item):
     def runtest(self) -> None:
         """Run the check; a failure carries its counterexample, ready to paste."""
         if self.check is None:
-            raise MtusCheckFailed(f"the guidelines do not compile:\n{self.report}")
+            heading = "this file does not compile; the rest of its corpus is tested without it"
+            raise MtusCheckFailed(f"{heading}:\n{self.report}")
         from mtus_dsl.testing.runner import render_result
 
+        search = self.check.search
+        if search is not None and search.selected is None:
+            # The built-in properties share one search: run only those whose items were selected (-k).
+            chosen = [i.check for i in self.session.items if isinstance(i, MtusItem) and i.check is not None]
+            search.selected = {c.name.split(":")[0] for c in chosen if c.search is search}
         result = self.check.run()
         if not result.passed:
             raise MtusCheckFailed(render_result(result, self.suite.program, indent=""))

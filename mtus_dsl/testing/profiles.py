@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
+from pathlib import Path
+
 from hypothesis import HealthCheck, Verbosity, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 #: Deterministic (derandomized) and quick: every run tries the same cases; for CI and everyday `mtus test`.
 CI = "mtus-ci"
@@ -26,3 +32,30 @@ settings.register_profile(THOROUGH, max_examples=1000, derandomize=False, **_COM
 def profile(thorough: bool = False) -> settings:
     """Return the settings of the CI profile, or of the thorough one."""
     return settings.get_profile(THOROUGH if thorough else CI)
+
+
+_home: Path | None = None
+
+
+def hypothesis_home() -> Path:
+    """Point Hypothesis's own files (its example database, caches) at the user cache, never `.hypothesis/` here.
+
+    The folder is `hypothesis/` in mtus-dsl's cache (MTUS_DSL_CACHE, else $XDG_CACHE_HOME/mtus-dsl
+    or ~/.cache/mtus-dsl); when caching is off, a temporary folder removed at exit.
+    """
+    global _home
+    if _home is None:
+        from mtus_dsl.compiler import cache  # the compile cache's folder and its off values
+
+        folder = cache.directory()
+        if folder is not None:
+            _home = folder / "hypothesis"
+            try:
+                _home.mkdir(parents=True, exist_ok=True, mode=0o700)
+            except OSError:
+                _home = None
+        if _home is None:
+            _home = Path(tempfile.mkdtemp(prefix="mtus-dsl-hypothesis-"))
+            atexit.register(shutil.rmtree, _home, ignore_errors=True)
+        set_hypothesis_home_dir(_home)
+    return _home

@@ -358,6 +358,74 @@ def three_valued(ctx: Context, data: Mapping[str, Any]) -> Outcome:
     return engine.settle(engine.facts_class(case.values), bucket, case.values["quantity"]).outcome
 
 
+def prior_visits(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
+    """More prior units never approve more; and they count once: each one more given is one fewer allowed.
+
+    The case is decided by a rule whose limit counts an integer input (prior visits). The same
+    case with K more prior units, decided by the same rule, approves no more. And asking for the
+    most units a case may (so the limit binds), from no prior units or the case's own, K more
+    prior units approve K fewer (none when fewer than K remained) while that rule alone decides:
+    prior and approved together stay what the limit allows.
+    """
+    decision = ctx.decide(data)
+    assume(decision.outcome.value in DECIDED)
+    # One rule governs only a decision every rule consulted settles (not one searched over unknown inputs).
+    assume(three_valued(ctx, data) is not Outcome.NEEDS_INFORMATION)
+    rule = ctx.program.rule(decision.rules[0])
+    action = rule.action
+    counting = action.counting if isinstance(action, (ir.Limit, ir.Trial)) else None
+    assume(isinstance(counting, ir.Input) and counting.type.kind == "integer")
+    assert isinstance(counting, ir.Input)
+    prior = data.get(counting.name)
+    assume(isinstance(prior, int))
+    assert isinstance(prior, int)
+    high = counting.type.high if counting.type.high is not None else prior + 100
+    assume(prior < high)
+    # One more unit first: a limit counted twice shows at once, before the allowance runs out.
+    extra = more.draw(st.one_of(st.just(1), st.integers(1, max(1, min(high - prior, 30)))), label="more prior units")
+    given_more = {**data, counting.name: prior + extra}
+    ctx.strategies.keep_relations(given_more, {counting.name: prior + extra})
+    # A trial's course changes at its initial course (the extension starts there): prior units
+    # are compared only within one course.
+    initial = ctx.eval(action.initial, ctx.facts(data)) if isinstance(action, ir.Trial) else None
+    assume(initial is None or isinstance(initial, int))
+
+    def one_course(low: int, high: int) -> bool:
+        return initial is None or high < initial or low >= initial
+
+    other = ctx.decide(given_more)
+    related = [(f"the same case with {counting.name} {prior + extra}", given_more)]
+    if other.outcome.value not in DECIDED or other.rules[:1] != decision.rules[:1]:
+        return  # not decided, or another rule governs (an extension after the initial course)
+    if one_course(prior, prior + extra) and other.approved > decision.approved:
+        raise Violation(
+            f"with {extra} more {counting.name} ({prior + extra} instead of {prior}) it approves more: "
+            f"{summary(other)} instead of {summary(decision)}",
+            related,
+        )
+    # Counted once: asking for as many units as a case may (so that the limit binds), from no prior
+    # units or the case's own, K more prior units leave K fewer, as long as the same rule alone decides.
+    quantity = next((s.type.high for s in ctx.program.schema.inputs if s.name == "quantity"), None) or 1000
+    base = more.draw(st.sampled_from(sorted({0, prior})), label="prior units to start from")
+    first_case = {**data, counting.name: base, "quantity": quantity}
+    second_case = {**data, counting.name: base + extra, "quantity": quantity}
+    for case in (first_case, second_case):  # the counts it never exceeds (prior_visits_all_regions) follow
+        ctx.strategies.keep_relations(case, {counting.name: case[counting.name], "quantity": quantity})
+    first, second = ctx.decide(first_case), ctx.decide(second_case)
+    if one_course(base, base + extra) and first.rules == second.rules == (rule.name,) and first.approved < quantity:
+        expected = max(0, first.approved - extra)
+        if second.approved != expected:
+            raise Violation(
+                f"{counting.name} are not counted once by {rule.name}: asking for {quantity} with {base} it "
+                f"approves {first.approved} ({base + first.approved} in all), so with {base + extra} it should "
+                f"approve {expected}, but approves {second.approved} ({base + extra + second.approved} in all)",
+                [
+                    (f"the same case asking for {quantity} with {counting.name} {base}", first_case),
+                    (f"the same case asking for {quantity} with {counting.name} {base + extra}", second_case),
+                ],
+            )
+
+
 @attrs.frozen
 class BuiltinProperty:
     """A property every set of guidelines must satisfy."""
@@ -366,6 +434,8 @@ class BuiltinProperty:
     title: str
     check: Callable[[Context, dict[str, Any], st.DataObject], None]
     unknown: float = 0.1  # the chance each optional input is left out of a generated case
+    #: Whether a file may have no case it is about (prior_visits: a file whose limits count nothing).
+    may_be_vacuous: bool = False
 
 
 BUILTIN_PROPERTIES = (
@@ -382,6 +452,12 @@ BUILTIN_PROPERTIES = (
         "needs_information names exactly the unknown inputs that can change the answer",
         needs_information,
         unknown=0.4,
+    ),
+    BuiltinProperty(
+        "prior_visits",
+        "more prior units never approve more, and count once against the limit",
+        prior_visits,
+        may_be_vacuous=True,
     ),
 )
 

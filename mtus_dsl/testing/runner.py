@@ -8,16 +8,18 @@ the services and regions its rules cover), one per property the file states.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from xml.etree import ElementTree
 
 import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.errors import HypothesisException, Unsatisfiable
+from hypothesis.errors import HypothesisException, Unsatisfiable, UnsatisfiedAssumption
 
 from mtus_dsl.compiler import PRELUDE_NAME, compile_paths, ir
 from mtus_dsl.compiler.syntax import KEYWORDS
@@ -25,7 +27,9 @@ from mtus_dsl.decision import Decision
 from mtus_dsl.diagnostics import render_all
 from mtus_dsl.examples import check_example
 from mtus_dsl.schedule import Schedule
-from mtus_dsl.testing.profiles import profile
+from mtus_dsl.testing.coverage import Coverage
+from mtus_dsl.testing.coverage import render as render_coverage
+from mtus_dsl.testing.profiles import hypothesis_home, profile
 from mtus_dsl.testing.properties import (
     BUILTIN_PROPERTIES,
     BuiltinProperty,
@@ -36,7 +40,7 @@ from mtus_dsl.testing.properties import (
     stated_fields,
     summary,
 )
-from mtus_dsl.testing.strategies import DECIDED
+from mtus_dsl.testing.strategies import DECIDED, counterexample
 
 
 @attrs.frozen
@@ -68,6 +72,8 @@ class Check:
     name: str
     line: int
     judge: Callable[[], Verdict]
+    #: The built-in properties of one file share one search; it runs the properties selected with this one.
+    search: PropertySearch | None = None
 
     def run(self) -> CheckResult:
         """Run the check."""
@@ -92,7 +98,10 @@ class Suite:
         self.schedule = schedule
         self.program = schedule.program
         self.context = Context(schedule)
+        self.context.strategies.solver = thorough  # the solver's aimed cases: worth their time in a thorough run
         self.settings = settings_ or profile(thorough)
+        #: Set to record every case the checks decide (`mtus test --coverage`).
+        self.coverage: Coverage | None = None
 
     def files(self) -> list[str]:
         """The guideline files compiled (not the prelude)."""
@@ -108,9 +117,10 @@ class Suite:
         rules = [r for r in self.program.rules if r.origin.path == file]
         if rules:
             line = min(r.origin.line for r in rules)
+            search = PropertySearch(self, [r.name for r in rules])
             for prop in BUILTIN_PROPERTIES:
-                judge = self._builtin(prop, [r.name for r in rules])
-                out.append(Check(file, "builtin", f"{prop.name}: {prop.title}", line, judge))
+                judge = functools.partial(search.verdict, prop.name)
+                out.append(Check(file, "builtin", f"{prop.name}: {prop.title}", line, judge, search))
         for stated in self.program.properties:
             if stated.origin.path == file:
                 name = f"property {stated.name}: {stated.description}"
@@ -119,11 +129,13 @@ class Suite:
 
     def run(self, file: str) -> list[CheckResult]:
         """Run every check of one file."""
-        return [check.run() for check in self.checks(file)]
+        return run_checks(self.checks(file))
 
     # --- the three kinds of check ----------------------------------------------------------
     def _example(self, example: ir.ExampleInfo) -> Callable[[], Verdict]:
         def judge() -> Verdict:
+            if self.coverage is not None:
+                self.coverage.record(example.case)
             results = [
                 check_example(example, self.schedule.decide, "compiled"),
                 check_example(example, self.schedule.interpret, "interpreter"),
@@ -132,14 +144,6 @@ class Suite:
             return Verdict(not failures, "; ".join(failures) or "compiled and interpreted")
 
         return judge
-
-    def _builtin(self, prop: BuiltinProperty, rules: Sequence[str]) -> Callable[[], Verdict]:
-        def body(data: dict[str, Any], more: st.DataObject) -> bool:
-            prop.check(self.context, data, more)
-            return True
-
-        strategy = self.context.strategies.case_data(rules=rules, unknown=prop.unknown)
-        return lambda: self._search(strategy, body)
 
     def _stated(self, stated: ir.PropertyInfo) -> Callable[[], Verdict]:
         def body(data: dict[str, Any], more: st.DataObject) -> bool:
@@ -151,6 +155,9 @@ class Suite:
         named = {services} if isinstance(services, str) else set(getattr(services, "elements", ()))
         rules = [r.name for r in self.program.rules if named & set(r.services)] or None
         strategy = self.context.strategies.case_data(rules=rules, fields=fields)
+        found = counterexample(self.program, stated)
+        if found is not None:  # the solver's case that breaks it, tried among the generated ones
+            strategy = st.one_of(strategy, st.just(found))
         return lambda: self._search(strategy, body, must_check=True)
 
     # --- searching for counterexamples -----------------------------------------------------
@@ -167,6 +174,8 @@ class Suite:
         @given(data=strategy, more=st.data())
         def search(data: dict[str, Any], more: st.DataObject) -> None:
             counts["cases"] += 1
+            if self.coverage is not None:
+                self.coverage.record(data)
             try:
                 if body(data, more):
                     counts["checked"] += 1
@@ -213,6 +222,80 @@ def _message(error: Exception) -> str:
     if isinstance(error, Violation):
         return error.message
     return f"the check itself failed: {type(error).__name__}: {error}"
+
+
+class PropertySearch:
+    """The built-in properties of one file, checked together: every generated case against each property.
+
+    Generating a case costs more than checking it, so the properties share one search. A
+    property that fails is searched for again on its own, so that its counterexample is
+    shrunk for it; the others are searched for once more without it.
+    """
+
+    def __init__(self, suite: Suite, rules: Sequence[str]):
+        self.suite = suite
+        self.rules = tuple(rules)
+        self.verdicts: dict[str, Verdict] = {}
+        #: The properties to run when the first verdict is asked for (None: all).
+        self.selected: set[str] | None = None
+
+    def verdict(self, name: str) -> Verdict:
+        """The verdict of one property, searching (with the other selected ones) on first use."""
+        if name not in self.verdicts:
+            wanted = ({name} | (self.selected or set())) if self.selected is not None else None
+            pending = [p for p in BUILTIN_PROPERTIES if wanted is None or p.name in wanted]
+            self._run([p for p in pending if p.name not in self.verdicts])
+        return self.verdicts[name]
+
+    def _run(self, pending: list[BuiltinProperty]) -> None:
+        context = self.suite.context
+        # Each case leaves inputs out with the chance one of the properties asks for, so each gets its cases.
+        chances = sorted({p.unknown for p in pending})
+        strategy = context.strategies.case_data(rules=self.rules, unknown=chances)
+        while pending:
+            counts = {p.name: 0 for p in pending}
+            failed: list[BuiltinProperty] = []
+
+            def body(
+                data: dict[str, Any],
+                more: st.DataObject,
+                pending: list[BuiltinProperty] = pending,
+                counts: dict[str, int] = counts,
+                failed: list[BuiltinProperty] = failed,
+            ) -> bool:
+                for prop in pending:
+                    try:
+                        prop.check(context, data, more)
+                    except UnsatisfiedAssumption:
+                        continue  # not a case this property is about
+                    except Exception:
+                        failed[:] = [prop]
+                        raise
+                    counts[prop.name] += 1
+                return True
+
+            verdict = self.suite._search(strategy, body)
+            if verdict.passed or not failed:
+                for prop in pending:
+                    self.verdicts[prop.name] = _tally(prop, counts[prop.name]) if verdict.passed else verdict
+                return
+            self.verdicts[failed[0].name] = verdict
+            pending = [p for p in pending if p is not failed[0]]
+
+
+def _tally(prop: BuiltinProperty, checked: int) -> Verdict:
+    """A property that held on every case it checked passed, unless it checked none and must check some."""
+    if checked == 0 and not prop.may_be_vacuous:
+        return Verdict(False, "no generated case was one it checks (none decided? see totality): nothing was checked")
+    return Verdict(True, f"{checked} cases")
+
+
+def run_checks(checks: Sequence[Check]) -> list[CheckResult]:
+    """Run checks; the built-in properties among them share one search per file (the unselected ones are skipped)."""
+    for check in checks:
+        if check.search is not None:
+            check.search.selected = {c.name.split(":")[0] for c in checks if c.search is check.search}
+    return [check.run() for check in checks]
 
 
 # --- reports -------------------------------------------------------------------------------------
@@ -305,10 +388,14 @@ def render_result(result: CheckResult, program: ir.Program, indent: str = "  ") 
     lines = [f"{indent}{mark}  {result.check.name}"]
     more = indent + "      "
     lines.append(f"{more}{result.detail}")
+    lines.append(f"{more}at {result.check.file}:{result.check.line}")
     found = result.counterexample
     if found is None:
         return "\n".join(lines)
     shown = summary(found.decision) if found.decision else found.error
+    if found.decision is not None and found.decision.rules:
+        where = ", ".join(f"{name} at {_located(program, name)}" for name in found.decision.rules)
+        lines.append(f"{more}decided by {where}")
     lines.append(f"{more}counterexample (decided: {shown}):")
     lines.append(_indented(json.dumps(found.case, indent=None), more + "  "))
     lines.append(f"{more}as an example block:")
@@ -321,11 +408,20 @@ def render_result(result: CheckResult, program: ir.Program, indent: str = "  ") 
     return "\n".join(lines)
 
 
+def _located(program: ir.Program, rule: str) -> str:
+    """Where a rule is declared: path:line."""
+    origin = program.rule(rule).origin
+    return f"{origin.path}:{origin.line}"
+
+
 def _indented(text: str, indent: str) -> str:
     return "\n".join(indent + line if line else line for line in text.split("\n"))
 
 
 # --- `mtus test` ---------------------------------------------------------------------------------
+
+#: The exit status when `-k` selects no check (as pytest's "no tests collected").
+EXIT_NOTHING_SELECTED = 5
 
 
 def run_command(
@@ -335,12 +431,21 @@ def run_command(
     out: Callable[[str], None],
     err: Callable[[str], None],
     select: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    as_json: bool = False,
+    junit_xml: str | None = None,
+    coverage: bool = False,
+    fail_under: float | None = None,
 ) -> int:
     """Compile `paths`, run every file's checks (those whose name holds `select`), print results.
 
-    Return the exit status: 0 when every check passed, 1 when a check failed or the files have errors.
+    Return the exit status: 0 when every check passed; 1 when a check failed, the files have
+    errors, or rule coverage is under `fail_under`; 5 when `select` matches no check.
+    `progress` is told each check before it runs; `as_json` prints the results as one JSON
+    object instead of text; `junit_xml` also writes them as a JUnit XML file.
     """
     started = time.monotonic()
+    hypothesis_home()
     compilation = compile_paths(paths)
     if compilation.program is None:
         err(render_all(compilation.diagnostics, compilation.sources))
@@ -349,22 +454,125 @@ def run_command(
         return 1
     schedule = Schedule(compilation)
     suite = Suite(schedule, thorough=thorough)
-    passed = failed = 0
-    for file in suite.files():
-        out(file)
-        checks = suite.checks(file)
+    if coverage or fail_under is not None:
+        suite.coverage = Coverage(schedule)
+    def text(line: str) -> None:
+        if as_json:
+            return
+        if progress is not None:
+            progress("")  # clear the progress line before a result line
+        out(line)
+
+    plan = [(file, suite.checks(file)) for file in suite.files()]
+    chosen = [(file, [c for c in checks if select is None or select in c.name]) for file, checks in plan]
+    total = sum(len(checks) for _, checks in chosen)
+    if total == 0:
+        err(f"error: no check's name contains {select!r}; nothing was tested (names: 'example: TITLE', "
+            "'monotonicity: ...', 'property NAME: ...'; see mtus test --help)" if select is not None
+            else "error: these files hold no examples, rules or properties: nothing was tested")
+        return EXIT_NOTHING_SELECTED
+    results: list[CheckResult] = []
+    done = 0
+    for file, checks in chosen:
+        if select is not None and not checks:
+            continue
+        text(file)
         if not checks:
-            out("  (no examples, rules or properties here to test)")
-        results = [c.run() for c in checks if select is None or select in c.name]
-        examples = [r for r in results if r.check.kind == "example"]
+            text("  (no examples, rules or properties here to test)")
+        for check in checks:
+            if check.search is not None:
+                check.search.selected = {c.name.split(":")[0] for c in checks if c.search is check.search}
+        mine = []
+        for check in checks:
+            done += 1
+            if progress is not None:
+                progress(f"[{done}/{total}] {file}: {check.name.split(':')[0]}")
+            mine.append(check.run())
+        results += mine
+        examples = [r for r in mine if r.check.kind == "example"]
         if examples and all(r.passed for r in examples):
-            out(f"  ok    {len(examples)} example(s), each decided as stated by compiled code and interpreter")
-        for result in results:
-            passed += result.passed
-            failed += not result.passed
+            text(f"  ok    {len(examples)} example(s), each decided as stated by compiled code and interpreter")
+        for result in mine:
             if result.check.kind != "example" or not all(r.passed for r in examples):
-                out(render_result(result, schedule.program))
+                text(render_result(result, schedule.program))
     seconds = time.monotonic() - started
     which = "thorough" if thorough else "ci"
-    out(f"{passed} passed, {failed} failed ({which} profile, {seconds:.1f}s)")
-    return 1 if failed else 0
+    passed = sum(r.passed for r in results)
+    failed = len(results) - passed
+    status = 1 if failed else 0
+    report = suite.coverage
+    if report is not None and coverage:
+        text(render_coverage(report))
+    if report is not None and fail_under is not None and report.percent() < fail_under:
+        err(f"error: {report.percent():.1f}% of rules and caps were exercised, under --fail-under {fail_under:g}")
+        status = 1
+    text(f"{passed} passed, {failed} failed ({which} profile, {seconds:.1f}s)")
+    if junit_xml is not None:
+        write_junit(junit_xml, results, schedule.program, seconds)
+    if as_json:
+        out(json.dumps(results_json(results, schedule.program, which, seconds, report if coverage else None), indent=2))
+    return status
+
+
+def results_json(
+    results: Sequence[CheckResult], program: ir.Program, which: str, seconds: float, coverage: Coverage | None
+) -> dict[str, Any]:
+    """The results of a run as JSON-ready data (what `mtus test --json` prints)."""
+    checks = []
+    for result in results:
+        entry: dict[str, Any] = {
+            "file": result.check.file,
+            "line": result.check.line,
+            "kind": result.check.kind,
+            "name": result.check.name,
+            "passed": result.passed,
+            "detail": result.detail,
+        }
+        found = result.counterexample
+        if found is not None:
+            entry["counterexample"] = {
+                "case": dict(found.case),
+                "decision": found.decision.to_dict() if found.decision is not None else None,
+                "error": found.error,
+                "related": [{"label": label, "case": dict(case)} for label, case, _, _ in found.related],
+            }
+        checks.append(entry)
+    passed = sum(r.passed for r in results)
+    data: dict[str, Any] = {
+        "profile": which,
+        "seconds": round(seconds, 3),
+        "passed": passed,
+        "failed": len(results) - passed,
+        "checks": checks,
+    }
+    if coverage is not None:
+        data["coverage"] = {
+            "percent": round(coverage.percent(), 1),
+            "cases": coverage.cases,
+            "sections": [s.to_json() for s in coverage.sections()],
+        }
+    return data
+
+
+def write_junit(path: str, results: Sequence[CheckResult], program: ir.Program, seconds: float) -> None:
+    """Write the results as JUnit XML: one testsuite per file, one testcase per check, a failure element each."""
+    root = ElementTree.Element("testsuites", name="mtus test", time=f"{seconds:.3f}")
+    by_file: dict[str, list[CheckResult]] = {}
+    for result in results:
+        by_file.setdefault(result.check.file, []).append(result)
+    for file, mine in by_file.items():
+        failures = sum(not r.passed for r in mine)
+        suite = ElementTree.SubElement(
+            root, "testsuite", name=file, tests=str(len(mine)), failures=str(failures), errors="0", skipped="0"
+        )
+        for result in mine:
+            case = ElementTree.SubElement(
+                suite, "testcase", classname=file, name=result.check.name, file=file, line=str(result.check.line)
+            )
+            if not result.passed:
+                failure = ElementTree.SubElement(case, "failure", message=result.detail, type=result.check.kind)
+                failure.text = render_result(result, program, indent="")
+    root.set("tests", str(len(results)))
+    root.set("failures", str(sum(not r.passed for r in results)))
+    ElementTree.indent(root)
+    ElementTree.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

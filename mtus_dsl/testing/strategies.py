@@ -31,6 +31,26 @@ from mtus_dsl.types import Type
 #: Outcomes that decide a request (the others say no guideline decides it, or what is missing).
 DECIDED = ("certify", "modify", "non_certify")
 
+#: The solver's aimed cases, once per program (about 45 s for the shipped corpus: `--thorough` only).
+_AIMED: weakref.WeakKeyDictionary[ir.Program, list[dict[str, Any]]] = weakref.WeakKeyDictionary()
+
+
+def aimed_cases(program: ir.Program) -> list[dict[str, Any]]:
+    """The solver's cases on both sides of every rule's conditions (aim.aimed_cases), computed once."""
+    found = _AIMED.get(program)
+    if found is None:
+        from mtus_dsl.testing import aim  # the solver: loaded only when aimed cases are wanted
+
+        found = _AIMED[program] = aim.aimed_cases(program)
+    return found
+
+
+def counterexample(program: ir.Program, prop: ir.PropertyInfo) -> dict[str, Any] | None:
+    """The solver's case breaking a stated property (aim.counterexample)."""
+    from mtus_dsl.testing import aim
+
+    return aim.counterexample(program, prop)
+
 
 # --- what the rules single out ---------------------------------------------------------------
 
@@ -111,6 +131,78 @@ def boundaries(program: ir.Program) -> Boundaries:
     )
 
 
+@attrs.frozen
+class Aim:
+    """Where one rule decides: its (service, region) pairs, its edition, and values that meet or miss its conditions."""
+
+    rule: str
+    pairs: tuple[tuple[str, str], ...]
+    edition: str
+    hints: Mapping[str, tuple[Any, ...]]  # input -> JSON values on both sides of a condition on it
+    focus: tuple[tuple[str, str], ...]  # the pairs its own conditions name (`when service = massage`)
+
+
+def aims(program: ir.Program, rules: Iterable[str]) -> list[Aim]:
+    """One aim per rule (and cap): the scope it is dispatched to, and its conditions' boundary values."""
+    dispatch = [(key, set(names + caps)) for key, (names, caps) in program.dispatch]
+    facts = {f.name: f for f in program.facts}
+    codes = {name: _codes([(name, patterns)]) for name, patterns in program.codesets}
+    inputs = {spec.name: spec.type for spec in program.schema.inputs}
+    out: list[Aim] = []
+    for name in rules:
+        rule = program.rule(name)
+        pairs = tuple(sorted(key for key, names in dispatch if name in names))
+        hints: dict[str, set[Any]] = {}
+        pending: list[ir.Expr] = [*rule.when, *rule.unless]
+        seen: set[str] = set()
+        while pending:
+            for node in ir.walk(pending.pop()):
+                if isinstance(node, ir.Fact) and node.name in facts and node.name not in seen:
+                    seen.add(node.name)
+                    pending.append(facts[node.name].expr)
+                elif isinstance(node, ir.Compare):
+                    _compare_hints(node, inputs, hints)
+                elif isinstance(node, ir.Member) and isinstance(node.item, ir.Input):
+                    if isinstance(node.collection, ir.Const) and isinstance(node.collection.value, frozenset):
+                        hints.setdefault(node.item.name, set()).update(to_json(v) for v in node.collection.value)
+                elif isinstance(node, ir.Member) and isinstance(node.item, ir.Const):
+                    # `crps in conditions`: the condition word, or a diagnosis in its code set.
+                    condition = node.item.value
+                    for input_name, type_ in inputs.items():
+                        if type_.kind == "enum" and type_ == node.item.type:
+                            hints.setdefault(input_name, set()).add(condition)
+                        elif type_.kind == "list" and type_.of is not None and type_.of.kind == "code":
+                            found = codes.get(str(condition), [])
+                            hints.setdefault(input_name, set()).update((code,) for code in found[:4])
+        shaped = {k: tuple(sorted(v, key=repr)) for k, v in hints.items() if v}
+        focus = tuple(
+            (service, region)
+            for service, region in pairs
+            if service in shaped.get("service", (service,)) and region in shaped.get("body_region", (region,))
+        )
+        out.append(Aim(name, pairs, rule.guideline, shaped, focus or pairs))
+    return out
+
+
+def _compare_hints(node: ir.Compare, inputs: Mapping[str, Type], hints: dict[str, set[Any]]) -> None:
+    """Values of an input compared with a constant: the constant, and one step either side of it."""
+    left, right = node.left, node.right
+    if isinstance(left, ir.Const) and isinstance(right, ir.Input):
+        left, right = right, left
+    if not (isinstance(left, ir.Input) and isinstance(right, ir.Const)) or left.name not in inputs:
+        return
+    value, type_ = right.value, inputs[left.name]
+    found = hints.setdefault(left.name, set())
+    if type(value) is int and type_.kind == "integer":
+        low = type_.low if type_.low is not None else value - 1
+        high = type_.high if type_.high is not None else value + 1
+        found.update(v for v in (value - 1, value, value + 1) if low <= v <= high)
+    elif isinstance(value, datetime.date) and type_.kind == "date":
+        found.update(d.isoformat() for k in (-1, 0, 1) if (d := _shift(value, k)) is not None)
+    elif isinstance(value, (str, bool)) and type_.kind in ("enum", "boolean", "text"):
+        found.add(value)
+
+
 def _is_code(code: str) -> bool:
     return bool(_ICD9.match(code) or _ICD10.match(code))
 
@@ -173,6 +265,12 @@ _OFFSETS = st.sampled_from((0, -1, 1))
 _PERCENT = st.integers(0, 99)
 
 
+def weighted(*branches: tuple[int, st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]:
+    """Draw from one of the strategies, picked with the given weights (one_of picks evenly, and drops repeats)."""
+    chosen = [strategy for weight, strategy in branches for _ in range(weight)]
+    return st.sampled_from(chosen).flatmap(lambda strategy: strategy)
+
+
 def _shift(date: datetime.date, days: int = 0, period: rt.Duration | None = None) -> datetime.date | None:
     """Move a date back by a period and forward by days; None when it leaves the calendar."""
     try:
@@ -201,6 +299,8 @@ class CaseStrategies:
             for name, fields in self.schema.records.items()
         }
         self._cache: dict[Type, st.SearchStrategy[Any]] = {}
+        #: Mix the solver's aimed cases into the draws (`mtus test --thorough`: they take a while to find).
+        self.solver = False
 
     # scalars: built once per type
     def integer(self, type_: Type) -> st.SearchStrategy[int]:
@@ -214,16 +314,16 @@ class CaseStrategies:
         small = min(high, max([low + 12, *(v + 3 for v in near)]))
         # Branches are picked about evenly: the lowest (no prior visits), small numbers and the
         # boundaries, now and then any.
-        options = [st.integers(low, small), st.just(low)]
-        if near:
-            options += [st.sampled_from(near)] * 2
-        options.append(st.integers(low, high))
-        return st.one_of(options)
+        return weighted(
+            (1, st.integers(low, small)), (1, st.just(low)), (2 if near else 0, st.sampled_from(near or [low])),
+            (1, st.integers(low, high)),
+        )
 
-    def date(self, editions: Iterable[str] | None = None) -> st.SearchStrategy[datetime.date]:
+    def date(self, editions: Iterable[str] | None = None, inside: int = 3) -> st.SearchStrategy[datetime.date]:
         """Dates around every date constant and edition bound (the day before, on, after), or any nearby.
 
-        Most dates fall while one of `editions` (default: any) is in force, where its rules can decide.
+        Most dates fall while one of `editions` (default: any) is in force, where its rules can decide:
+        `inside` in `inside + 2` of them.
         """
         marks = self.bounds.dates + self.bounds.editions
         # A date beyond the days a case may name gives the nearest that it may: the range's end.
@@ -237,17 +337,17 @@ class CaseStrategies:
             for g in self.program.guidelines
             if g.name in wanted
         ]
-        # Listed three times: one_of picks a branch uniformly, and in-force dates matter most.
-        # An edition in force only outside the days a case may name gives none.
+        # In-force dates matter most: `inside` times as often as the edges, or any date nearby. An edition
+        # in force only outside the days a case may name gives none.
         options = [
-            st.dates(max(a, FIRST_CASE_DATE), min(b, LAST_CASE_DATE))
+            (inside, st.dates(max(a, FIRST_CASE_DATE), min(b, LAST_CASE_DATE)))
             for a, b in spans
             if max(a, FIRST_CASE_DATE) <= min(b, LAST_CASE_DATE)
-        ] * 3
+        ]
         if near:
-            options.append(st.sampled_from(near))
-        options.append(st.dates(min(low, high), max(low, high)))
-        return st.one_of(options)
+            options.append((1, st.sampled_from(near)))
+        options.append((1, st.dates(min(low, high), max(low, high))))
+        return weighted(*options)
 
     def text(self) -> st.SearchStrategy[str]:
         """Text constants of the rules (procedure names), or another word."""
@@ -348,7 +448,7 @@ class CaseStrategies:
         self,
         *,
         rules: Iterable[str] | None = None,
-        unknown: bool | float = True,
+        unknown: bool | float | Sequence[float] = True,
         fields: Mapping[str, Any] | None = None,
     ) -> st.SearchStrategy[dict[str, Any]]:
         """Cases as JSON-ready dicts; see `case_data` in this package for the arguments."""
@@ -358,8 +458,28 @@ class CaseStrategies:
             if name not in allowed:
                 raise ValueError(f"unknown case field '{name}'{did_you_mean(name, sorted(allowed))}")
         pairs = self._pairs(rules)
-        # The chance an optional input is left out: True is one in ten.
-        absent = round(100 * (0.1 if unknown is True else float(unknown)))
+        targets = aims(self.program, sorted(set(rules))) if rules is not None else []
+        targets = [t for t in targets if t.pairs]
+        # A case aimed at a rule falls while its edition is in force nine times in ten (edges included).
+        dates = {t.edition: self.date([t.edition], inside=18).map(datetime.date.isoformat) for t in targets}
+        hinted = {
+            # The quantity is drawn last, at its own boundaries (`_quantity`).
+            t.rule: {name: st.sampled_from(v) for name, v in t.hints.items() if name not in {*fixed, "quantity"}}
+            for t in targets
+        }
+        solved = [c for c in aimed_cases(self.program) if c.get("service") and c.get("body_region")] \
+            if self.solver else []
+        # The values a fixed service or region may take: one value, or a sampled_from strategy's elements.
+        scope: dict[str, set[Any]] = {}
+        for name in ("service", "body_region"):
+            if name in fixed:
+                value = fixed[name]
+                elements = getattr(value, "elements", None) if isinstance(value, st.SearchStrategy) else [value]
+                scope[name] = set(elements) if elements is not None else set()
+        solved = [c for c in solved if not pairs or (c["service"], c["body_region"]) in pairs]
+        # The chance an optional input is left out: True is one in ten; of several, one is picked per case.
+        chances = [unknown] if isinstance(unknown, (bool, int, float)) else list(unknown)
+        absences = st.sampled_from([round(100 * (0.1 if c is True else float(c))) for c in chances])
         request_date = None
         if rules is not None and "request_date" not in fixed:
             editions = {self.program.rule(name).guideline for name in rules}
@@ -369,12 +489,42 @@ class CaseStrategies:
         @st.composite
         def build(draw: st.DrawFn) -> dict[str, Any]:
             data: dict[str, Any] = {}
-            if pairs and "service" not in fixed and "body_region" not in fixed and draw(st.integers(0, 9)) > 0:
+            absent = draw(absences)
+            hints: Mapping[str, st.SearchStrategy[Any]] = {}
+            compared: tuple[Any, ...] = ()  # the quantities the rule aimed at compares with, one either side
+            # Nine cases in ten fall where one of the rules decides (its services, regions and edition),
+            # with its conditions' boundary values now and then; the tenth tests the scope itself.
+            aimed = bool(pairs) and draw(st.integers(0, 9)) > 0
+            free = "service" not in fixed and "body_region" not in fixed
+            if aimed and free and solved and draw(st.integers(0, 9)) == 0:
+                return {k: v for k, v in draw(st.sampled_from(solved)).items() if k in allowed}
+            # A fixed service or region (a stated property's `for` lines) narrows the rules aimed at to those
+            # deciding there; the pair is then the rule's own, within the values fixed.
+            def fits(pair: tuple[str, str]) -> bool:
+                return all(v in scope[f] for f, v in zip(("service", "body_region"), pair) if f in scope)
+
+            within = [t for t in targets if any(fits(pair) for pair in t.pairs)]
+            if aimed and within:
+                target = draw(st.sampled_from(within))
+                # Mostly where its own conditions point (`when service = massage`).
+                focused = [pair for pair in target.focus if fits(pair)]
+                options = focused if focused and draw(st.integers(0, 3)) > 0 else [p for p in target.pairs if fits(p)]
+                data["service"], data["body_region"] = draw(st.sampled_from(options))
+                if request_date is not None:
+                    data["request_date"] = draw(dates[target.edition])
+                hints = hinted[target.rule]
+                compared = target.hints.get("quantity", ())
+            elif aimed and free:
                 data["service"], data["body_region"] = draw(st.sampled_from(pairs))
-            if request_date is not None:
+            if request_date is not None and "request_date" not in data:
                 data["request_date"] = draw(request_date)
             for spec in order:
                 name = spec.name
+                if name in data:
+                    continue
+                if name in hints and draw(_COIN):
+                    data[name] = to_json(draw(hints[name]))
+                    continue
                 if name in fixed:
                     value = fixed[name]
                     value = draw(value) if isinstance(value, st.SearchStrategy) else to_json(value)
@@ -391,7 +541,7 @@ class CaseStrategies:
                 data[name] = self.draw_value(draw, spec.type, data)
             self.keep_relations(data, fixed)
             if "quantity" not in fixed and "quantity" in self.specs:
-                data["quantity"] = self._quantity(draw, data)
+                data["quantity"] = self._quantity(draw, data, compared)
             return {name: data[name] for name in self.schema.field_names() if name in data}
 
         return build()
@@ -418,7 +568,7 @@ class CaseStrategies:
             raise ValueError(f"unknown rule '{name}'{did_you_mean(name, [r.name for r in self.program.rules])}")
         return sorted(key for key, (names, caps) in self.program.dispatch if wanted & set(names + caps))
 
-    def _quantity(self, draw: st.DrawFn, data: dict[str, Any]) -> int:
+    def _quantity(self, draw: st.DrawFn, data: dict[str, Any], compared: Sequence[int] = ()) -> int:
         """Draw the quantity last: any, or one at a boundary (the units still allowed, a limit less the units counted).
 
         One draw, so that shrinking moves it down like any number (and past the boundaries).
@@ -427,6 +577,7 @@ class CaseStrategies:
         low = spec.low if spec.low is not None else 1
         high = spec.high if spec.high is not None else 1000
         targets: set[int] = set()
+        allowed: list[int] = []
         # What the rules allow this case: decide it asking for as much as possible.
         try:
             decision = self.schedule.decide({**data, "quantity": high})
@@ -434,13 +585,21 @@ class CaseStrategies:
             decision = None
         if decision is not None and decision.outcome.value in DECIDED:
             targets.add(decision.approved)
+            allowed = [v for v in (decision.approved - 1, decision.approved, decision.approved + 1) if low <= v <= high]
         counted = [0] + [data[c] for c in self.bounds.counting if isinstance(data.get(c), int)]
         targets.update(n - c for n in self.bounds.integers for c in counted)
         near = sorted({t + d for t in targets for d in (-1, 0, 1) if low <= t + d <= high})
         plain = self.scalar(spec)
-        # Boundaries first (two branches of three), so shrinking lands on the smallest one that fails.
-        chosen = st.one_of(st.sampled_from(near), st.sampled_from(near), plain) if near else plain
-        return int(draw(chosen))
+        # Boundaries first, so shrinking lands on the smallest one that fails; what the rules still
+        # allow this very case (one either side) is a branch of its own: where limits bind or break.
+        options: list[tuple[int, st.SearchStrategy[Any]]] = [(2, st.sampled_from(near))] if near else []
+        if allowed:
+            options.append((2, st.sampled_from(allowed)))
+        # The quantities the rule aimed at compares the request with (`when quantity > 12`), one either side.
+        within = [v for v in compared if low <= v <= high]
+        if within:
+            options.append((2, st.sampled_from(within)))
+        return int(draw(weighted(*options, (1, plain))))
 
 
 # --- the default guidelines ----------------------------------------------------------------------
