@@ -61,6 +61,19 @@ class Boundaries:
     dates: tuple[datetime.date, ...] = ()
     codes: tuple[str, ...] = ()  # one code of each code set, then one of none
     texts: tuple[str, ...] = ()  # the words the rules compare text with (surgical procedures)
+    #: (input, partner): an absent input that reads as nothing once its partner is given (the condition
+    #: word beside the diagnoses, in conditions_of): completing the partner opens it too.
+    partners: tuple[tuple[str, str], ...] = ()
+
+
+class _Absent:
+    """A completion that leaves an input out (what an input read as nothing once its partner is given can be)."""
+
+    def __repr__(self) -> str:
+        return "absent"
+
+
+ABSENT: Any = _Absent()
 
 
 class Leaf(NamedTuple):
@@ -125,9 +138,13 @@ class _Search:
         self.spent = 0
         self.domains: dict[str, list[Any]] = {}
         self.specs = {spec.name: spec.type for spec in engine.schema.inputs}
+        self.partners = engine.plan.boundaries.partners
 
     def explore(self, chosen: dict[str, Any], settled: Settled) -> None:
         open_inputs = [name for name in settled.missing if name not in chosen and name in self.specs]
+        # An absent input its chosen partner would close (read as nothing) may still be anything.
+        open_inputs += [name for name, partner in self.partners
+                        if partner in chosen and name not in chosen and name not in self.values]
         if not open_inputs:
             # Unknown for a reason no input explains (it cannot happen with a checked plan): stop asking.
             raise _OverBudget
@@ -140,7 +157,7 @@ class _Search:
             self.spent += 1
             if self.spent > BUDGET:
                 raise _OverBudget
-            facts = self.engine.facts_class({**self.values, **branch})
+            facts = self.engine.facts_class({**self.values, **{k: v for k, v in branch.items() if v is not ABSENT}})
             error = None
             try:
                 result = self.engine.settle(facts, self.bucket, self.values["quantity"])
@@ -156,15 +173,17 @@ class _Search:
 
     def consistent(self, chosen: Mapping[str, Any]) -> bool:
         """Whether the values chosen keep the case's declared relations."""
-        merged = {**self.values, **chosen}
+        merged = {**self.values, **{k: v for k, v in chosen.items() if v is not ABSENT}}
         return all(relation.broken(merged) is None for relation in self.engine.schema.relations)
 
     def domain(self, name: str, chosen: Mapping[str, Any]) -> list[Any]:
         key = name if not chosen else None
         if key is not None and key in self.domains:
             return self.domains[key]
-        known = {**self.values, **chosen}
+        known = {**self.values, **{k: v for k, v in chosen.items() if v is not ABSENT}}
         values = candidates(name, self.specs[name], known, self.engine.schema, self.engine.plan.boundaries)
+        if any(name == input_ for input_, _ in self.partners):
+            values = [ABSENT, *values]
         if key is not None:
             self.domains[key] = values
         return values

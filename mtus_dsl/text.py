@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from mtus_dsl.case import Record
+from mtus_dsl.completions import ABSENT
 from mtus_dsl.decision import Citation, Clause, Outcome, TraceEntry
 from mtus_dsl.provenance import Provenance
 from mtus_dsl.runtime import NOT_IN_FORCE, Duration, RuleError, Unknown
@@ -421,8 +422,10 @@ def _choices(chosen: Mapping[str, Any]) -> str:
             parts.append(f"with {_words(name)}")
         elif value is False:
             parts.append(f"without {_words(name)}")
+        elif value is ABSENT or value == () or value == frozenset():
+            parts.append(f"with no {_words(name)}")
         else:
-            parts.append(f"if {_words(name)} is {show(value)}")
+            parts.append(f"with {_words(name)} {show(value)}")
     text = " and ".join(parts)
     return text[:1].upper() + text[1:]
 

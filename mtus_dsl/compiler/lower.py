@@ -119,11 +119,18 @@ def boundaries(program: ir.Program) -> Boundaries:
     exprs: list[ir.Expr | None] = [f.expr for f in program.facts]
     for rule in program.rules:
         exprs.extend([*rule.when, *rule.unless, *ir.operands(rule.action)])
+    partners: set[tuple[str, str]] = set()
     for expr in exprs:
         if expr is not None:
             for node in ir.walk(expr):
                 if isinstance(node, ir.Const):
                     note(node.value)
+                elif isinstance(node, ir.Call) and node.func == "conditions_of" and len(node.args) == 2:
+                    # conditions_of(condition, diagnoses): the condition word adds nothing once the
+                    # diagnoses are given, so completing the diagnoses must complete it too.
+                    first, second = node.args
+                    if isinstance(first, ir.Input) and isinstance(second, ir.Input):
+                        partners.add((first.name, second.name))
     for table in program.tables:
         for key, values in table.rows:
             note(key)
@@ -148,4 +155,5 @@ def boundaries(program: ir.Program) -> Boundaries:
         tuple(sorted(dates)),
         tuple(dict.fromkeys(codes)),
         tuple(sorted(texts)),
+        tuple(sorted(partners)),
     )
