@@ -21,7 +21,7 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from mtus_dsl.case import CaseError
-from mtus_dsl.completions import candidates
+from mtus_dsl.completions import ABSENT, candidates
 from mtus_dsl.decision import Decision, Outcome
 from mtus_dsl.testing.properties import Context, Violation, summary
 from mtus_dsl.testing.strategies import to_json
@@ -84,13 +84,17 @@ def relevance(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
     domains = []
     order = sorted(named)
     specs = {spec.name: spec for spec in absent}
+    boundaries = ctx.schedule.engine.plan.boundaries
+    closable = {name for name, _ in boundaries.partners}
     for name in order:
-        domains.append(candidates(name, specs[name].type, known, schema, ctx.schedule.engine.plan.boundaries))
+        values = candidates(name, specs[name].type, known, schema, boundaries)
+        # An input read as nothing beside its partner may also be left out (the condition word).
+        domains.append([ABSENT, *values] if name in closable else values)
     completions = list(itertools.islice(itertools.product(*domains), ENUMERATED))
     answers: dict[tuple[Any, ...], tuple[Outcome, int]] = {}
     for chosen in completions:
         case = dict(filled)
-        case.update((name, to_json(value)) for name, value in zip(order, chosen))
+        case.update((name, to_json(value)) for name, value in zip(order, chosen) if value is not ABSENT)
         decided = _decide(ctx, case)
         if decided is None:
             continue
