@@ -18,6 +18,15 @@ _ICD10 = re.compile(r"^[A-Z]\d[0-9A-Z](\.[0-9A-Z]{1,4})?$")
 
 
 @attrs.frozen
+class Reading:
+    """What an absent input means when deciding on the record, and why: a value, or another input's value."""
+
+    reason: str
+    value: Any = None
+    source: str | None = None  # the input whose value it takes (`on record prior_visits`)
+
+
+@attrs.frozen
 class InputSpec:
     """One field of the case format: its name, type, whether required, what it means."""
 
@@ -25,15 +34,35 @@ class InputSpec:
     type: Type
     required: bool
     doc: str | None
+    on_record: Reading | None = None
+
+
+@attrs.frozen
+class Relation:
+    """Two integer inputs in order: `lower` never exceeds `upper` (`input lower: ... at most upper`)."""
+
+    lower: str
+    upper: str
+    reason: str | None = None
+
+    def broken(self, values: Mapping[str, Any]) -> FieldError | None:
+        """The error of a case whose values break the relation, or None (an absent side breaks nothing)."""
+        low, high = values.get(self.lower), values.get(self.upper)
+        if low is None or high is None or low <= high:
+            return None
+        why = f": {self.reason}" if self.reason else ""
+        message = f"{self.lower} = {low} is more than {self.upper} = {high}, and it never exceeds {self.upper}{why}"
+        return FieldError(self.lower, message, (self.lower,), "relation")
 
 
 @attrs.frozen
 class CaseSchema:
-    """The case format a set of guidelines accepts: inputs, enumerations, records."""
+    """The case format a set of guidelines accepts: inputs, enumerations, records, relations between inputs."""
 
     inputs: tuple[InputSpec, ...]
     enums: Mapping[str, tuple[str, ...]]
     records: Mapping[str, tuple[tuple[str, Type], ...]]
+    relations: tuple[Relation, ...] = ()
 
     def field_names(self) -> list[str]:
         """Return every field a case may carry, `id` included."""
@@ -62,7 +91,8 @@ class FieldError:
     """One problem with one field of a case: where (`field` as text, `loc` as a path), what kind (`type`), and why.
 
     `type` is one of: missing, null, unknown_field, wrong_type, out_of_range, not_a_date,
-    not_a_code, not_a_member, not_an_object, invalid. `loc` and `type` are what an HTTP
+    not_a_code, not_a_member, not_an_object, relation (two fields out of their declared
+    order), invalid. `loc` and `type` are what an HTTP
     service needs for a 422 answer (`{"loc": [...], "type": ..., "msg": ...}`).
     """
 
@@ -231,6 +261,10 @@ class Case:
             value = _convert(raw, spec.type, (spec.name,), schema, errors)
             if value is not _BAD:
                 values[spec.name] = value
+        for relation in schema.relations:
+            broken = relation.broken(values)
+            if broken is not None:
+                errors.append(broken)
         if errors:
             raise CaseError(errors)
         return cls._validated(case_id, values, schema)
@@ -323,6 +357,12 @@ def parse_code(raw: str) -> str | None:
     """Read an ICD-9-CM or ICD-10-CM code, normalised (trimmed, upper case); None if it is not one."""
     code = raw.strip().upper()
     return code if _ICD9.match(code) or _ICD10.match(code) else None
+
+
+def convert_value(raw: Any, type_: Type, where: Loc, schema: CaseSchema, errors: list[FieldError]) -> Any:
+    """Convert one JSON value to the value of `type_` a case holds; append what is wrong to `errors`."""
+    value = _convert(raw, type_, where, schema, errors)
+    return None if value is _BAD else value
 
 
 def _convert(raw: Any, type_: Type, where: Loc, schema: CaseSchema, errors: list[FieldError]) -> Any:

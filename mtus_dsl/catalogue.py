@@ -383,15 +383,19 @@ class _Catalogue:
         self.line()
         self.line(
             "Optional fields of the case format, besides those of the prelude (docs/case-format.md). "
-            "A decision that depends on one the case leaves out is needs_information naming it."
+            "A decision that depends on one the case leaves out is needs_information naming it; "
+            "decided on the record, an absent field is read as the last column says."
         )
         self.line()
-        self.line("| field | type | meaning | declared in |")
-        self.line("| --- | --- | --- | --- |")
+        self.line("| field | type | meaning | on the record, when absent | declared in |")
+        self.line("| --- | --- | --- | --- | --- |")
         for file in self.files:
             for item in self._items(file, n.InputDecl):
+                meaning = item.doc or ""
+                for bound in item.at_most:
+                    meaning += f" (never more than `{bound.other}`)"
                 self.line(
-                    f"| `{item.name}` | {_type(item.type)} | {_cell(item.doc or '')} | "
+                    f"| `{item.name}` | {_type(item.type)} | {_cell(meaning)} | {_reading(item)} | "
                     f"`{file.shown}` line {item.span.line} |"
                 )
         for file in self.files:
@@ -603,3 +607,23 @@ def _paragraphs(comments: Iterable[str]) -> list[str]:
     if current:
         paragraphs.append(" ".join(current))
     return paragraphs
+
+
+def _reading(item: n.InputDecl) -> str:
+    """An input's on-record reading as a catalogue cell: the value read, and why."""
+    clause = item.on_record
+    if clause is None:
+        return "stays unknown"
+    value = clause.value
+    shown = _source_value(value)
+    return _cell(f"`{shown}`: {clause.reason}")
+
+
+def _source_value(value: n.Value) -> str:
+    if isinstance(value, n.ListValue):
+        return "[" + ", ".join(_source_value(v) for v in value.items) + "]"
+    if isinstance(value, n.ScalarValue):
+        if isinstance(value.value, bool):
+            return "true" if value.value else "false"
+        return str(value.value)
+    return "unknown"

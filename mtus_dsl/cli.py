@@ -9,6 +9,7 @@ Exit statuses (also in docs/cli.md):
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -139,13 +140,15 @@ BATCH_SUFFIXES = (".jsonl", ".ndjson")
 @click.option("--trace", is_flag=True, help="Also show every rule consulted and why it did or did not apply.")
 @click.option("--no-trace", is_flag=True, help="Leave the trace out of the JSON output (smaller, for big batches).")
 @click.option("--interpret", is_flag=True, help="Decide with the reference interpreter instead of compiled code.")
+@click.option("--on-record", is_flag=True,
+              help="Decide on the record: read absent inputs as the guidelines declare (listed as assumed).")
 def decide(file: str, guideline_paths: tuple[str, ...], as_json: bool, trace: bool, no_trace: bool,
-           interpret: bool) -> None:
+           interpret: bool, on_record: bool) -> None:
     """Decide the case in FILE (.json), or each case in FILE (.jsonl, .ndjson or - for stdin: one per line)."""
     if trace and no_trace:
         raise click.UsageError("--trace and --no-trace contradict each other; give one of them")
     schedule = _schedule(guideline_paths)
-    decide_one = schedule.interpret if interpret else schedule.decide
+    decide_one = functools.partial(schedule.interpret if interpret else schedule.decide, on_record=on_record)
     if file == "-":
         sys.exit(_decide_batch("<stdin>", sys.stdin.buffer, decide_one, as_json, trace, no_trace))
     if file.endswith(BATCH_SUFFIXES):
@@ -459,6 +462,11 @@ def letter(decision: Decision, case: Any, trace: bool = False) -> str:
         lines.append("Decision based on MTUS " + "; ".join(str(c) for c in decision.citations) + ".")
     lines.append("")
     lines.append("Rationale: " + decision.rationale)
+    if decision.assumed:
+        lines.append("")
+        lines.append("Read on the record (the case does not give them):")
+        for assumption in decision.assumed:
+            lines.append(f"  {assumption.field} = {json.dumps(assumption.to_dict()['value'])}: {assumption.reason}")
     if trace:
         lines.append("")
         lines.append("Rules consulted:")

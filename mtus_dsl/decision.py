@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import enum
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -65,6 +66,27 @@ class Citation:
 
 
 @attrs.frozen
+class Clause:
+    """One when/unless clause of a rule as a decision found it: its value, the values it read, what matched."""
+
+    text: str
+    value: str  # "true", "false" or "unknown"
+    reads: tuple[tuple[str, str], ...] = ()  # (input or fact, its value as shown)
+    matched: str | None = None  # the diagnoses that made a condition it names hold
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the clause as JSON-ready data."""
+        return {"text": self.text, "value": self.value, "reads": [list(r) for r in self.reads],
+                "matched": self.matched}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Clause:
+        """Read a clause back from `to_dict`'s form."""
+        reads = tuple((str(name), str(value)) for name, value in data.get("reads", ()))
+        return cls(str(data["text"]), str(data["value"]), reads, data.get("matched"))
+
+
+@attrs.frozen
 class TraceEntry:
     """One rule consulted for a decision, and why it did or did not apply."""
 
@@ -73,15 +95,51 @@ class TraceEntry:
     status: str  # governs, applies, binds, not_applicable, not_in_force, unknown
     detail: str
     source: str  # path:line of the rule in its .mtus file
+    clauses: tuple[Clause, ...] = ()  # the clause that decided (or each, for a rule that governs)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the entry as JSON-ready data."""
-        return attrs.asdict(self)
+        """Return the entry as JSON-ready data (`clauses` only when there are some)."""
+        data: dict[str, Any] = {"rule": self.rule, "kind": self.kind, "status": self.status, "detail": self.detail,
+                                "source": self.source}
+        if self.clauses:
+            data["clauses"] = [c.to_dict() for c in self.clauses]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TraceEntry:
-        """Read a trace entry back from `to_dict`'s form (fields it does not know are left out)."""
-        return cls(*(str(data[f.name]) for f in attrs.fields(cls)))
+        """Read a trace entry back from `to_dict`'s form."""
+        clauses = tuple(Clause.from_dict(c) for c in data.get("clauses", ()))
+        return cls(str(data["rule"]), str(data["kind"]), str(data["status"]), str(data["detail"]),
+                   str(data["source"]), clauses)
+
+
+@attrs.frozen
+class Assumption:
+    """What a decision on the record read an absent input as, and why."""
+
+    field: str
+    value: Any
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the assumption as JSON-ready data (dates as YYYY-MM-DD, lists as lists)."""
+        return {"field": self.field, "value": _json(self.value), "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Assumption:
+        """Read an assumption back from `to_dict`'s form (its value as JSON gives it)."""
+        return cls(str(data["field"]), data.get("value"), str(data["reason"]))
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, (tuple, list, frozenset)):
+        return [_json(v) for v in value]
+    values = getattr(value, "values", None)
+    if isinstance(values, Mapping):
+        return {k: _json(v) for k, v in values.items()}
+    return value
 
 
 class Explanation(Protocol):
@@ -96,10 +154,10 @@ class Explanation(Protocol):
 
 _FIELDS = (
     "id", "outcome", "requested", "approved", "citations", "rationale", "missing", "trace", "rules", "unit",
-    "provenance",
+    "assumed", "provenance",
 )
 #: How many fields decide equality: all but provenance (what produced a decision, not what it says).
-_COMPARED = 10
+_COMPARED = 11
 
 
 def _field(index: int) -> Any:
@@ -127,6 +185,7 @@ class Decision:
     missing: tuple[str, ...] = _field(6)
     rules: tuple[str, ...] = _field(8)  # the rules (and caps) that decided it
     unit: str = _field(9)  # what requested and approved count
+    assumed: tuple[Assumption, ...] = _field(10)  # on the record: what absent inputs were read as
 
     def __init__(
         self,
@@ -140,10 +199,12 @@ class Decision:
         trace: tuple[TraceEntry, ...] = (),
         rules: tuple[str, ...] = (),
         unit: str = "units",
+        assumed: tuple[Assumption, ...] = (),
         provenance: Provenance | None = None,
     ):
         _set(self, "_values",
-             (id, outcome, requested, approved, citations, rationale, missing, trace, rules, unit, provenance))
+             (id, outcome, requested, approved, citations, rationale, missing, trace, rules, unit, assumed,
+              provenance))
         _set(self, "_explain", None)
 
     @classmethod
@@ -157,10 +218,12 @@ class Decision:
         rules: tuple[str, ...],
         unit: str,
         explain: Explanation,
+        assumed: tuple[Assumption, ...] = (),
     ) -> Decision:
         """A decision whose citations, rationale and trace `explain` renders when first read."""
         self = _new(cls)
-        _set(self, "_values", (id, outcome, requested, approved, None, None, missing, None, rules, unit, None))
+        _set(self, "_values",
+             (id, outcome, requested, approved, None, None, missing, None, rules, unit, assumed, None))
         _set(self, "_explain", explain)
         return self
 
@@ -170,7 +233,7 @@ class Decision:
             citations, rationale, trace = explain()
             v = self._values
             _set(self, "_values",
-                 (v[0], v[1], v[2], v[3], citations, rationale, v[6], trace, v[8], v[9], explain.provenance()))
+                 (v[0], v[1], v[2], v[3], citations, rationale, v[6], trace, v[8], v[9], v[10], explain.provenance()))
             _set(self, "_explain", None)
         return self._values
 
@@ -195,7 +258,7 @@ class Decision:
     @property
     def provenance(self) -> Provenance | None:
         """The mtus-dsl version, guideline sources' hash and editions that produced it (None if built by hand)."""
-        made: Provenance | None = self._rendered()[10]
+        made: Provenance | None = self._rendered()[11]
         return made
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -236,6 +299,7 @@ class Decision:
             "rationale": self.rationale,
             "missing": list(self.missing),
             "rules": list(self.rules),
+            "assumed": [a.to_dict() for a in self.assumed],
             "trace": [t.to_dict() for t in self.trace],
             "provenance": None if self.provenance is None else self.provenance.to_dict(),
         }
@@ -255,6 +319,7 @@ class Decision:
             tuple(TraceEntry.from_dict(t) for t in data.get("trace", ())),
             tuple(data.get("rules", ())),
             str(data.get("unit", "units")),
+            tuple(Assumption.from_dict(a) for a in data.get("assumed", ())),
             None if provenance is None else Provenance.from_dict(provenance),
         )
 

@@ -21,10 +21,12 @@ from typing import Any, NamedTuple
 
 import attrs
 
-from mtus_dsl.case import Case, CaseSchema
-from mtus_dsl.decision import Citation, Decision, Outcome
+from mtus_dsl import completions
+from mtus_dsl.case import Case, CaseSchema, InputSpec
+from mtus_dsl.completions import Boundaries, Resolution
+from mtus_dsl.decision import Assumption, Citation, Decision, Outcome
 from mtus_dsl.provenance import UNRECORDED, Provenance
-from mtus_dsl.runtime import NOT_IN_FORCE, OUT_OF_SCOPE, RuleError, Unknown, join
+from mtus_dsl.runtime import NOT_IN_FORCE, OUT_OF_SCOPE, CodeIndex, RuleError, Unknown, join
 from mtus_dsl.text import Explanation
 
 
@@ -88,6 +90,8 @@ class Rule:
     regions: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()  # the inputs and facts its guard and limit read, for RuleError
     column: int = 1
+    #: Each when/unless clause (the guard's clause indices): its text, what it reads, the conditions it names.
+    clauses: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()
 
 
 @attrs.frozen(eq=False)
@@ -111,6 +115,10 @@ class Plan:
     rules: tuple[Rule, ...]
     #: A fast validator of case dicts (generated per schema), or None for the general one.
     validate: Callable[[Any], Case] | None = None
+    #: Where the rules can change their answer: what exact needs_information completes unknown inputs with.
+    boundaries: Boundaries = attrs.Factory(Boundaries)
+    #: The code sets by code: which diagnosis made a condition hold, for the trace.
+    codes: CodeIndex | None = None
     #: The mtus-dsl that compiled the plan and the hash of its sources (a decision adds its editions).
     provenance: Provenance = UNRECORDED
 
@@ -218,6 +226,8 @@ class Engine:
         self.rules = {r.name: r for r in plan.rules}
         self.facts_plan = {f.name: f for f in plan.facts}
         self.input_names = tuple(spec.name for spec in plan.schema.inputs)
+        self.specs: dict[str, InputSpec] = {spec.name: spec for spec in plan.schema.inputs}
+        self.declared = {name: index for index, name in enumerate(self.input_names)}
         windows = {}
         for rule in plan.rules:
             g = self.guidelines[rule.guideline]
@@ -265,8 +275,14 @@ class Engine:
         facts.verdicts = {}
         return facts
 
-    def decide(self, case: Case | Mapping[str, Any]) -> Decision:
-        """Decide one request; its rationale, citations and trace are rendered when first read."""
+    def decide(self, case: Case | Mapping[str, Any], on_record: bool = False) -> Decision:
+        """Decide one request; its rationale, citations and trace are rendered when first read.
+
+        An answer that depends on inputs the case does not give is searched over
+        their values: needs_information names only the inputs that can change it.
+        `on_record` reads absent inputs as their declarations say (on record ...)
+        instead of asking for them, and lists what it assumed.
+        """
         case, bucket = self._dispatch(case)
         values = case.values
         if bucket is None:
@@ -275,6 +291,12 @@ class Engine:
         else:
             facts = self.facts_class(values)
             settled = self.settle(facts, bucket, values["quantity"])
+            if settled.outcome is Outcome.NEEDS_INFORMATION:
+                return self._decide_unknown(case, bucket, facts, settled, on_record)
+        return self._decision(case.id, values, facts, bucket, settled)
+
+    def _decision(self, case_id: str | None, values: Mapping[str, Any], facts: Facts | None, bucket: Bucket | None,
+                  settled: Settled, assumed: tuple[Assumption, ...] = ()) -> Decision:
         rule = settled.rule
         if settled.outcome is Outcome.NEEDS_INFORMATION:
             rules: tuple[str, ...] = ()
@@ -286,23 +308,131 @@ class Engine:
             rules = (rule.name, *[cap.name for cap, _ in settled.binding]) if settled.binding else (rule.name,)
             unit = rule.unit
         return Decision.deferred(
-            case.id,
+            case_id,
             settled.outcome,
             values["quantity"],
             settled.approved,
             tuple(sorted(settled.missing)),
             rules,
             unit,
-            Explanation(self, values, facts, bucket, settled),
+            Explanation(self, values, facts, bucket, settled, assumed=assumed),
+            assumed,
         )
 
-    def outcome(self, case: Case | Mapping[str, Any]) -> tuple[Outcome, int]:
+    def _decide_unknown(self, case: Case, bucket: Bucket, facts: Facts, settled: Settled,
+                        on_record: bool) -> Decision:
+        """Decide a case the three-valued procedure left open: search its completions, read the record."""
+        values, facts, settled, resolution, assumed = self._resolve(case.values, bucket, facts, settled, on_record)
+        if resolution is None or resolution.missing:
+            if resolution is not None:
+                settled = settled._replace(missing=resolution.missing)
+            return self._decision(case.id, values, facts, bucket, settled, assumed)
+        leaves = resolution.leaves
+        if leaves[0].error is not None:
+            raise leaves[0].error  # a rule fails whatever the unknown inputs are
+        first = leaves[0].settled
+        rules: dict[str, None] = {}
+        for leaf in leaves:
+            governing = leaf.settled.rule
+            if governing is not None:
+                rules.setdefault(governing.name, None)
+                for cap, _ in leaf.settled.binding:
+                    rules.setdefault(cap.name, None)
+        rule = first.rule
+        unit = rule.unit if rule is not None else bucket.unit
+        return Decision.deferred(
+            case.id,
+            first.outcome,
+            values["quantity"],
+            first.approved,
+            (),
+            tuple(rules),
+            unit,
+            Explanation(self, values, facts, bucket, settled, leaves=leaves, assumed=assumed),
+            assumed,
+        )
+
+    def _resolve(
+        self, values: Mapping[str, Any], bucket: Bucket, facts: Facts, settled: Settled, on_record: bool,
+        first_difference: bool = False,
+    ) -> tuple[Mapping[str, Any], Facts, Settled, Resolution | None, tuple[Assumption, ...]]:
+        """Search the completions of an open case; on the record, read what matters and is absent, and again.
+
+        Returns the values decided (with what was read), their facts and three-valued
+        settlement, the search's resolution (None: reading the record settled it), and
+        what was assumed.
+        """
+        assumed: list[Assumption] = []
+        resolution = completions.resolve(self, values, bucket, settled, first_difference and not on_record)
+        while on_record and resolution.missing:
+            # Read one absent input at a time, the one that settles the most: a reading the answer
+            # turns out not to need is never assumed.
+            # Ties go to the input declared first (the case format's own before a guideline's).
+            best: tuple[tuple[int, int, int], dict[str, Any], list[Assumption], Facts, Settled,
+                        Resolution | None] | None = None
+            for name in sorted(resolution.missing):
+                read, took = dict(values), list[Assumption]()
+                self._reading(name, read, took, frozenset())
+                if not took:
+                    continue
+                trial_facts = self.facts_class(read)
+                trial = self.settle(trial_facts, bucket, read["quantity"])
+                after = None
+                if trial.outcome is Outcome.NEEDS_INFORMATION:
+                    after = completions.resolve(self, read, bucket, trial)
+                score = (len(after.missing) if after is not None else 0, len(took), self.declared[name])
+                if best is None or score < best[0]:
+                    best = (score, read, took, trial_facts, trial, after)
+            if best is None:
+                break  # nothing that matters has a reading: it stays needs_information
+            _, values, took, facts, settled, after = best
+            assumed.extend(took)
+            if after is None:
+                return values, facts, settled, None, tuple(assumed)
+            resolution = after
+        return values, facts, settled, resolution, tuple(assumed)
+
+    def _reading(self, name: str, values: dict[str, Any], assumed: list[Assumption], seen: frozenset[str]) -> Any:
+        """Read one absent input on the record (and the inputs its reading takes its value from)."""
+        if name in values:
+            return values[name]
+        spec = self.specs[name]
+        reading = spec.on_record
+        if reading is None or name in seen:
+            return _NO_READING
+        if reading.source is not None:
+            value = self._reading(reading.source, values, assumed, seen | {name})
+            if value is _NO_READING:
+                return _NO_READING
+        else:
+            value = reading.value
+        for relation in self.schema.relations:
+            # A read count keeps the declared relations with the counts the case gives.
+            if relation.lower == name and isinstance(values.get(relation.upper), int):
+                value = min(value, values[relation.upper])
+            elif relation.upper == name and isinstance(values.get(relation.lower), int):
+                value = max(value, values[relation.lower])
+        values[name] = value
+        assumed.append(Assumption(name, value, reading.reason))
+        return value
+
+    def outcome(self, case: Case | Mapping[str, Any], on_record: bool = False) -> tuple[Outcome, int]:
         """Decide only (outcome, approved): nothing else is built; the same answer as `decide`."""
         case, bucket = self._dispatch(case)
         if bucket is None:
             return (Outcome.NOT_ADDRESSED, 0)
         values = case.values
-        settled = self.settle(self.facts_class(values), bucket, values["quantity"])
+        facts = self.facts_class(values)
+        settled = self.settle(facts, bucket, values["quantity"])
+        if settled[0] is Outcome.NEEDS_INFORMATION:
+            _, _, settled, resolution, _ = self._resolve(values, bucket, facts, settled, on_record, True)
+            if resolution is not None and not resolution.missing:
+                leaf = resolution.leaves[0]
+                if leaf.error is not None:
+                    raise leaf.error
+                settled = leaf.settled
+            elif resolution is not None:
+                return (Outcome.NEEDS_INFORMATION, 0)
         return (settled[0], settled[1])
 
     def _dispatch(self, case: Case | Mapping[str, Any]) -> tuple[Case, Bucket | None]:
@@ -471,6 +601,7 @@ class Engine:
 
 
 _NOTHING: frozenset[str] = frozenset()
+_NO_READING = object()  # an absent input the record gives no reading of
 _UNADDRESSED = Settled(Outcome.NOT_ADDRESSED, 0, None, None, (), (), (), _NOTHING)
 _OUT_OF_FORCE = (False, NOT_IN_FORCE)
 _LIMIT, _CERTIFY, _NON_CERTIFY = ActionKind.LIMIT, ActionKind.CERTIFY, ActionKind.NON_CERTIFY

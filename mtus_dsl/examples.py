@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import attrs
 
@@ -29,11 +28,11 @@ class ExampleResult:
 
 
 def check_example(
-    example: ir.ExampleInfo, decide: Callable[[Mapping[str, Any]], Decision], backend: str
+    example: ir.ExampleInfo, decide: Callable[..., Decision], backend: str
 ) -> ExampleResult:
-    """Decide an example's case and compare the decision with its `expect` line."""
+    """Decide an example's case (on the record if it says so) and compare the decision with its `expect` line."""
     try:
-        decision = decide(example.case)
+        decision = decide(example.case, on_record=True) if example.on_record else decide(example.case)
     except CaseError as error:
         return ExampleResult(example, backend, None, f"the case is not valid: {error}")
     except RuleError as error:
@@ -48,6 +47,9 @@ def check_example(
         problems.append(f"decided by {decided}, expected {', '.join(example.by)}")
     if example.missing and tuple(sorted(decision.missing)) != tuple(sorted(example.missing)):
         problems.append(f"missing {', '.join(decision.missing) or 'nothing'}, expected {', '.join(example.missing)}")
+    assumed = tuple(sorted(a.field for a in decision.assumed))
+    if example.assumed and assumed != tuple(sorted(example.assumed)):
+        problems.append(f"assumed {', '.join(assumed) or 'nothing'}, expected {', '.join(example.assumed)}")
     if problems:
         return ExampleResult(example, backend, decision, "; ".join(problems) + f" (rationale: {decision.rationale})")
     return ExampleResult(example, backend, decision, None)

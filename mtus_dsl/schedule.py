@@ -56,11 +56,12 @@ class Schedule:
         """Validate a case (a dict, or a Case built some other way); raise CaseError naming every bad field."""
         return self.engine.case(data)
 
-    def decide(self, case: Case | Mapping[str, Any]) -> Decision:
-        """Decide one request with the compiled code (the engine validates whatever it was not given validated)."""
-        return self.engine.decide(case)
+    def decide(self, case: Case | Mapping[str, Any], on_record: bool = False) -> Decision:
+        """Decide one request with the compiled code (the engine validates whatever it was not given validated);
+        `on_record` reads absent inputs as the guidelines declare."""
+        return self.engine.decide(case, on_record)
 
-    def decide_many(self, cases: Iterable[Case | Mapping[str, Any]]) -> Iterator[Decision]:
+    def decide_many(self, cases: Iterable[Case | Mapping[str, Any]], on_record: bool = False) -> Iterator[Decision]:
         """Decide each case of any iterable, lazily and in order: memory stays that of one case.
 
         A bad case raises CaseError when its turn comes (the decisions before it were
@@ -68,15 +69,15 @@ class Schedule:
         """
         decide = self.decide
         for case in cases:
-            yield decide(case)
+            yield decide(case, on_record)
 
-    def outcome(self, case: Case | Mapping[str, Any]) -> tuple[Outcome, int]:
+    def outcome(self, case: Case | Mapping[str, Any], on_record: bool = False) -> tuple[Outcome, int]:
         """Decide only (outcome, approved), building nothing else: for hot loops."""
-        return self.engine.outcome(case)
+        return self.engine.outcome(case, on_record)
 
-    def interpret(self, case: Case | Mapping[str, Any]) -> Decision:
+    def interpret(self, case: Case | Mapping[str, Any], on_record: bool = False) -> Decision:
         """Decide one request with the reference interpreter."""
-        return self.interpreter.decide(self.case(case))
+        return self.interpreter.decide(self.case(case), on_record)
 
 
 def load(paths: str | Path | Iterable[str | Path] | None = None) -> Schedule:

@@ -289,17 +289,21 @@ def test_rationale_and_trace_only_when_asked(corpus, cases, tmp_path):
     assert row["trace"] == [t.to_dict() for t in decision.trace]
 
 
-def test_on_record_is_refused_until_the_engine_has_it(cases, tmp_path, corpus):
-    """--on-record passes through to Schedule.decide(on_record=True); without that API it says so (exit 2)."""
-    import inspect
-
-    source = _jsonl(tmp_path / "c.jsonl", cases[:2])
-    result = _run("audit", str(source), "-o", str(tmp_path / "o.jsonl"), "--engine", "python", "--on-record")
-    if "on_record" in inspect.signature(corpus.decide).parameters:
-        assert result.exit_code == EXIT_OK, result.output
-    else:
-        assert result.exit_code == EXIT_BAD_INPUT
-        assert "--on-record needs" in result.output
+def test_on_record_decides_every_row_and_lists_what_it_assumed(cases, tmp_path, corpus):
+    """--on-record decides as Schedule.decide(on_record=True); it asks only for fields with no reading."""
+    source = _jsonl(tmp_path / "c.jsonl", cases)
+    out = tmp_path / "o.jsonl"
+    result = _run("audit", str(source), "-o", str(out), "--engine", "python", "--on-record")
+    assert result.exit_code == EXIT_OK, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == len(cases)
+    unreadable = {spec.name for spec in corpus.schema.inputs if spec.on_record is None}
+    assert all(set(row["missing"]) <= unreadable for row in rows)
+    for row, case in zip(rows, cases):
+        decision = corpus.decide(case, on_record=True)
+        assert (row["outcome"], row["approved"]) == (decision.outcome.value, decision.approved)
+        assert row["assumed"] == [f"{a.field} = {json.dumps(a.to_dict()['value'])}" for a in decision.assumed]
+    assert any(row["assumed"] for row in rows)
 
 
 # --- the DuckDB engine: the seam with the SQL backend ----------------------------------

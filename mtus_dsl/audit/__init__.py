@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
-import inspect
 import json
 import os
 import re
@@ -242,7 +241,8 @@ class _Rows:
             "rules": rules,
             **cited,
             "missing": decision.missing,
-            "assumed": tuple(getattr(decision, "assumed", ())),
+            # Each assumption as `field = value` (its value as JSON): the reason is the field's declaration's.
+            "assumed": tuple(f"{a.field} = {json.dumps(a.to_dict()['value'])}" for a in decision.assumed),
             "rationale": decision.rationale if self.rationale else None,
             "trace": json.dumps([t.to_dict() for t in decision.trace]) if self.trace else None,
             "rejected": False,
@@ -271,14 +271,10 @@ def decision_struct() -> str:
 
 
 def deciding(schedule: Schedule, on_record: bool) -> Callable[[Any], Decision]:
-    """The function that decides one case: `schedule.decide`, on the record when asked (and available)."""
+    """The function that decides one case: `schedule.decide`, on the record when asked."""
     if not on_record:
         return schedule.decide
-    if "on_record" not in inspect.signature(schedule.decide).parameters:
-        raise AuditError("error: --on-record needs a version of mtus-dsl whose Schedule.decide accepts on_record")
-    # Looked up by name: Schedule.decide gains on_record in a parallel change; until then the check above refuses.
-    decide: Callable[..., Decision] = schedule.decide
-    return functools.partial(decide, on_record=True)
+    return functools.partial(schedule.decide, on_record=True)
 
 
 @contextlib.contextmanager

@@ -8,13 +8,14 @@ check_rules.py, examples and properties in checker.py.
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import attrs
 
 from mtus_dsl import types as t
-from mtus_dsl.case import CaseSchema, InputSpec
+from mtus_dsl.case import CaseSchema, FieldError, InputSpec, Reading, Relation, convert_value
 from mtus_dsl.compiler import ir
 from mtus_dsl.compiler import nodes as n
 from mtus_dsl.decision import Outcome
@@ -226,10 +227,83 @@ class DeclarationChecker:
             self.table_types[name] = (keys, values)
 
     def _schema(self) -> CaseSchema:
-        inputs = tuple(
+        return self._case_format
+
+    @functools.cached_property
+    def _case_format(self) -> CaseSchema:
+        """The case format: the inputs with their on-record readings, and the relations between them."""
+        plain = tuple(
             InputSpec(name, self.input_types[name], decl.required, decl.doc) for name, decl in self.d.inputs.items()
         )
-        return CaseSchema(inputs, dict(self.d.enums), dict(self.record_types))
+        bare = CaseSchema(plain, dict(self.d.enums), dict(self.record_types))
+        readings = {name: self._reading(decl, bare) for name, decl in self.d.inputs.items()}
+        self._reading_cycles(readings)
+        inputs = tuple(attrs.evolve(spec, on_record=readings[spec.name]) for spec in plain)
+        return CaseSchema(inputs, bare.enums, bare.records, self._relations())
+
+    def _relations(self) -> tuple[Relation, ...]:
+        """Each `at most` clause, checked: both sides integer inputs, no cycle."""
+        out = []
+        for name, decl in self.d.inputs.items():
+            for clause in decl.at_most:
+                other = self.input_types.get(clause.other)
+                if other is None:
+                    self.error("E102", f"unknown input '{clause.other}'{did_you_mean(clause.other, self.input_types)}",
+                               clause.span, "'at most' names another input of the case")
+                    continue
+                mine = self.input_types[name]
+                if mine.kind != "integer" or other.kind != "integer":
+                    self.error("E104", f"'at most' relates two integer inputs, not {mine} and {other}", clause.span)
+                    continue
+                if clause.other == name:
+                    self.error("E104", f"input '{name}' cannot be at most itself", clause.span)
+                    continue
+                out.append(Relation(name, clause.other, clause.reason))
+        graph: dict[str, list[str]] = {}
+        for relation in out:
+            graph.setdefault(relation.lower, []).append(relation.upper)
+        cycle = ir.find_cycle(graph)
+        if cycle:
+            decl = self.d.inputs[cycle[0]]
+            self.error("E106", "inputs bound by 'at most' in a circle: " + " <= ".join(cycle), decl.span,
+                       "only equal values could satisfy it; keep one direction")
+        return tuple(out)
+
+    def _reading(self, decl: n.InputDecl, schema: CaseSchema) -> Reading | None:
+        """The on-record reading of an input, checked against its type (a value, or another input of its type)."""
+        clause = decl.on_record
+        if clause is None:
+            return None
+        mine = self.input_types[decl.name]
+        if decl.required:
+            self.error("E104", f"input '{decl.name}' is required: a case always gives it, so it needs no reading "
+                               "on the record", clause.span)
+            return None
+        value = clause.value
+        if isinstance(value, n.ScalarValue) and value.kind == "name" and value.value in self.input_types:
+            source = str(value.value)
+            other = self.input_types[source]
+            if not mine.accepts(other) or not other.accepts(mine) or source == decl.name:
+                self.error("E104", f"input '{decl.name}' ({mine}) cannot be read as input '{source}' ({other})",
+                           clause.span, "on the record, an absent input may take the value of another of its type")
+                return None
+            return Reading(clause.reason, source=source)
+        errors: list[FieldError] = []
+        converted = convert_value(_json(value), mine, (decl.name,), schema, errors)
+        for error in errors:
+            self.error("E104", f"input '{decl.name}' cannot be read as {error.message}", clause.span,
+                       f"its type is {mine}")
+        if errors:
+            return None
+        return Reading(clause.reason, value=converted)
+
+    def _reading_cycles(self, readings: Mapping[str, Reading | None]) -> None:
+        graph = {name: [r.source] for name, r in readings.items() if r is not None and r.source is not None}
+        cycle = ir.find_cycle(graph)
+        if cycle:
+            decl = self.d.inputs[cycle[0]]
+            self.error("E106", "on the record, inputs read as each other in a circle: " + " -> ".join(cycle),
+                       decl.span, "end the chain with a value (on record 0 \"...\")")
 
     def _tables(self) -> tuple[ir.TableInfo, ...]:
         out = []

@@ -118,9 +118,11 @@ class RuleChecker(ExpressionChecker):
         unless = [self._condition(clause, "unless") for clause in rule.unless]
         reasons = [f"its condition '{self._text(clause.span)}' does not hold" for clause in rule.when]
         reasons += [f"excepted: '{self._text(clause.span)}' holds" for clause in rule.unless]
+        clauses = [self._text(clause.span) for clause in (*rule.when, *rule.unless)]
         for expr, reason in extra:
             unless.append(expr)
             reasons.append(reason)
+            clauses.append(reason)
         rationale = self.template(rule.rationale, RATIONALE_LOCALS) if rule.rationale else None
         explained = []
         for expr in when + unless:
@@ -144,6 +146,7 @@ class RuleChecker(ExpressionChecker):
             services=services,
             regions=tuple(regions),
             origin=ir.Origin(rule.span.path, rule.span.line, rule.span.column, len(rule.name)),
+            clauses=tuple(clauses),
         )
 
     def _operand(self, node: n.Expr | None, expected: t.Type, what: str) -> ir.Expr | None:

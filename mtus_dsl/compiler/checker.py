@@ -104,9 +104,12 @@ class Checker(RuleChecker):
             for rule, span in expect.by:
                 if rule not in self.d.rules:
                     self.error("E105", f"unknown rule '{rule}'{did_you_mean(rule, self.d.rules)}", span)
-            for fact, span in expect.missing:
+            for fact, span in (*expect.missing, *expect.assumed):
                 if fact not in self.input_types:
                     self.error("E102", f"unknown input '{fact}'{did_you_mean(fact, self.input_types)}", span)
+            if expect.assumed and not example.on_record:
+                self.error("E112", "only an example decided on the record assumes anything", expect.span,
+                           f'write: example "{example.title}" on record:')
             if expect.outcome == Outcome.MODIFY.value and expect.approved is None:
                 self.error("E112", "'expect modify' needs the number approved (expect modify 10)", expect.span)
             out.append(
@@ -119,6 +122,8 @@ class Checker(RuleChecker):
                     tuple(f for f, _ in expect.missing),
                     ir.Origin(example.span.path, example.span.line),
                     section.name if section else None,
+                    example.on_record,
+                    tuple(f for f, _ in expect.assumed),
                 )
             )
         return tuple(out)

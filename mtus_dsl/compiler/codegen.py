@@ -24,11 +24,12 @@ import attrs
 
 from mtus_dsl import engine
 from mtus_dsl import runtime as rt
-from mtus_dsl.case import CaseSchema, InputSpec, Record
+from mtus_dsl.case import CaseSchema, InputSpec, Reading, Record, Relation
 from mtus_dsl.compiler import ir
-from mtus_dsl.compiler.lower import fact_source, guideline_meta, reads, rule_fields
+from mtus_dsl.compiler.lower import boundaries, fact_source, guideline_meta, reads, rule_fields
 from mtus_dsl.compiler.pysource import SourceWriter, comment
 from mtus_dsl.compiler.validator import write_validator
+from mtus_dsl.completions import Boundaries
 from mtus_dsl.decision import Citation
 from mtus_dsl.provenance import PLAN_FORMAT, version
 from mtus_dsl.types import Type
@@ -57,6 +58,8 @@ from mtus_dsl import runtime as _rt
 from mtus_dsl.case import Case as _Case
 from mtus_dsl.decision import Decision as _Decision, Outcome as _Outcome
 from mtus_dsl.case import CaseSchema as _CaseSchema, InputSpec as _InputSpec, Record as _Record
+from mtus_dsl.case import Reading as _Reading, Relation as _Relation
+from mtus_dsl.completions import Boundaries as _Boundaries
 from mtus_dsl.decision import Citation as _Citation
 from mtus_dsl.engine import ActionKind as _Action, Engine as _Engine, Fact as _Fact, GuidelineMeta as _Guideline
 from mtus_dsl.engine import Plan as _Plan, Rule as _Rule
@@ -78,6 +81,9 @@ _CONSTRUCTORS = {
     Type: "_Type",
     Citation: "_Citation",
     InputSpec: "_InputSpec",
+    Reading: "_Reading",
+    Boundaries: "_Boundaries",
+    Relation: "_Relation",
     CaseSchema: "_CaseSchema",
     Record: "_Record",
     engine.GuidelineMeta: "_Guideline",
@@ -432,6 +438,8 @@ class _Generator:
                     w.line(f"{_ident('_rule_', rule.name)},")
             w.line("),")
             w.line("validate=_validate,")
+            w.line(f"boundaries={literal(boundaries(program), w.level)},")
+            w.line("codes=_CODE_INDEX,")
             w.line("provenance=_PROVENANCE,")
         w.line(")")
         w.line("_ENGINE = _Engine(_PLAN)")
@@ -525,7 +533,7 @@ class _Generator:
                         w.line(f"u = _join(u, {value})")
                 maybe = True
             w.line("return (True, -1) if u is None else (u, -1)" if maybe else "return (True, -1)")
-        fields = rule_fields(rule)
+        fields = rule_fields(rule, self.program)
         fields["guard"] = guard
         operands = ir.operands(rule.action)
         if operands:

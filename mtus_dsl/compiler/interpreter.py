@@ -12,7 +12,7 @@ from typing import Any, assert_never
 from mtus_dsl import engine as en
 from mtus_dsl import runtime as rt
 from mtus_dsl.compiler import ir
-from mtus_dsl.compiler.lower import build_table, fact_source, guideline_meta, reads, rule_fields
+from mtus_dsl.compiler.lower import boundaries, build_table, fact_source, guideline_meta, reads, rule_fields
 from mtus_dsl.provenance import Provenance, version
 from mtus_dsl.text import show
 
@@ -100,7 +100,7 @@ class Interpreter:
         )
         rules = tuple(
             en.Rule(
-                **rule_fields(r),
+                **rule_fields(r, program),
                 guard=self._guard(r),
                 operands=self._operands(r),
                 rationale=self._rationale(r),
@@ -109,6 +109,7 @@ class Interpreter:
         )
         provenance = Provenance(version(), program.source_hash)
         return en.Plan(program.schema, tuple(guideline_meta(g) for g in program.guidelines), facts, rules,
+                       boundaries=boundaries(program), codes=rt.CodeIndex(dict(program.codesets)),
                        provenance=provenance)
 
     def engine(self) -> en.Engine:

@@ -346,6 +346,7 @@ class RuleInfo:
     services: tuple[str, ...]
     regions: tuple[str, ...]
     origin: Origin
+    clauses: tuple[str, ...] = ()  # each when/unless clause as written, for the trace
 
 
 @attrs.frozen
@@ -360,6 +361,8 @@ class ExampleInfo:
     missing: tuple[str, ...]
     origin: Origin
     section: str | None
+    on_record: bool = False  # decided on the record
+    assumed: tuple[str, ...] = ()  # the inputs it must read on the record (`expect ... assuming a, b`)
 
 
 @attrs.frozen

@@ -8,12 +8,14 @@ reasons and scopes.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable
 from typing import Any
 
 from mtus_dsl import engine
 from mtus_dsl.compiler import ir
-from mtus_dsl.runtime import Table
+from mtus_dsl.completions import Boundaries
+from mtus_dsl.runtime import CodeIndex, Duration, Table, conditions_of
 
 
 def guideline_meta(g: ir.GuidelineInfo) -> engine.GuidelineMeta:
@@ -33,7 +35,30 @@ def reads(exprs: Iterable[ir.Expr | None]) -> tuple[str, ...]:
     return tuple(found)
 
 
-def rule_fields(rule: ir.RuleInfo) -> dict[str, Any]:
+def clause_data(rule: ir.RuleInfo, program: ir.Program | None) -> tuple[tuple[str, tuple[str, ...],
+                                                                               tuple[str, ...]], ...]:
+    """Each when/unless clause for the trace: its text, what it reads, the conditions it names (through facts)."""
+    if program is None:
+        return ()
+    known = set(program.schema.enums.get("condition", ()))
+    definitions = {fact.name: fact.expr for fact in program.facts}
+
+    def named(expr: ir.Expr, seen: set[str]) -> set[str]:
+        found: set[str] = set()
+        for node in ir.walk(expr):
+            if isinstance(node, ir.Const):
+                values = node.value if isinstance(node.value, frozenset) else (node.value,)
+                found.update(v for v in values if isinstance(v, str) and v in known)
+            elif isinstance(node, ir.Fact) and node.name not in seen and node.name in definitions:
+                seen.add(node.name)
+                found |= named(definitions[node.name], seen)
+        return found
+
+    return tuple((text, reads([expr]), tuple(sorted(named(expr, set()))))
+                 for text, expr in zip(rule.clauses, (*rule.when, *rule.unless)))
+
+
+def rule_fields(rule: ir.RuleInfo, program: ir.Program | None = None) -> dict[str, Any]:
     """The data of a rule in the plan (everything but its functions), by engine.Rule field name."""
     return {
         "name": rule.name,
@@ -49,6 +74,7 @@ def rule_fields(rule: ir.RuleInfo) -> dict[str, Any]:
         "regions": rule.regions,
         "reads": reads([*rule.when, *rule.unless, *ir.operands(rule.action)]),
         "column": rule.origin.column,
+        "clauses": clause_data(rule, program),
     }
 
 
@@ -61,3 +87,73 @@ def build_table(table: ir.TableInfo) -> Table:
     """Build the runtime table for a declared one."""
     rows = tuple(key + values for key, values in table.rows)
     return Table.from_rows(table.name, table.key_names, table.value_names, rows, table.otherwise)
+
+
+#: Codes tried, in order, as "a diagnosis in no code set" when completing a list of diagnoses.
+_OUTSIDE_CODES = ("R69", "R68.89", "Z02.9", "799.9", "V68.9")
+
+
+def boundaries(program: ir.Program) -> Boundaries:
+    """The values at which the program's rules can change their answer (what exact needs_information tries)."""
+    numbers: set[int] = set()
+    durations: set[Duration] = set()
+    dates: set[datetime.date] = set()
+    texts: set[str] = set()
+    members = {m for values in program.schema.enums.values() for m in values}
+
+    def note(value: Any) -> None:
+        if isinstance(value, bool) or value is None:
+            return
+        if isinstance(value, int):
+            numbers.add(value)
+        elif isinstance(value, Duration):
+            durations.add(value)
+        elif isinstance(value, datetime.date):
+            dates.add(value)
+        elif isinstance(value, str) and value not in members:
+            texts.add(value)
+        elif isinstance(value, (frozenset, tuple)):
+            for item in value:
+                note(item)
+
+    exprs: list[ir.Expr | None] = [f.expr for f in program.facts]
+    for rule in program.rules:
+        exprs.extend([*rule.when, *rule.unless, *ir.operands(rule.action)])
+    partners: set[tuple[str, str]] = set()
+    for expr in exprs:
+        if expr is not None:
+            for node in ir.walk(expr):
+                if isinstance(node, ir.Const):
+                    note(node.value)
+                elif isinstance(node, ir.Call) and node.func == "conditions_of" and len(node.args) == 2:
+                    # conditions_of(condition, diagnoses): the condition word adds nothing once the
+                    # diagnoses are given, so completing the diagnoses must complete it too.
+                    first, second = node.args
+                    if isinstance(first, ir.Input) and isinstance(second, ir.Input):
+                        partners.add((first.name, second.name))
+    for table in program.tables:
+        for key, values in table.rows:
+            note(key)
+            note(values)
+        note(table.otherwise)
+    for g in program.guidelines:
+        dates.update(d for d in (g.in_force_from, g.in_force_to) if d is not None)
+    codesets = dict(program.codesets)
+    index = CodeIndex(codesets)
+    codes: list[str] = []
+    for patterns in codesets.values():
+        for pattern in patterns:
+            code = pattern.rstrip("*")
+            code = code + "0" if code.endswith(".") or not code else code
+            if conditions_of(index, None, (code,)):
+                codes.append(code)
+                break
+    codes.extend([c for c in _OUTSIDE_CODES if not conditions_of(index, None, (c,))][:1])
+    return Boundaries(
+        tuple(sorted(numbers)),
+        tuple(sorted(durations, key=lambda d: (d.unit, d.amount))),
+        tuple(sorted(dates)),
+        tuple(dict.fromkeys(codes)),
+        tuple(sorted(texts)),
+        tuple(sorted(partners)),
+    )

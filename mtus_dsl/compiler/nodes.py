@@ -259,6 +259,26 @@ class InputDecl:
     required: bool
     doc: str | None
     span: Span
+    at_most: tuple[AtMost, ...] = ()
+    on_record: OnRecord | None = None
+
+
+@attrs.frozen
+class AtMost:
+    """A relation between two inputs: this one never exceeds `other` (`at most prior_visits`)."""
+
+    other: str
+    reason: str | None
+    span: Span
+
+
+@attrs.frozen
+class OnRecord:
+    """What an input's absence means when deciding on the record: a value, or another input's."""
+
+    value: Value
+    reason: str
+    span: Span
 
 
 @attrs.frozen
@@ -444,6 +464,7 @@ class Expect:
     by: tuple[tuple[str, Span], ...]
     missing: tuple[tuple[str, Span], ...]
     span: Span
+    assumed: tuple[tuple[str, Span], ...] = ()
 
 
 @attrs.frozen
@@ -454,6 +475,7 @@ class Example:
     given: tuple[Given, ...]
     expect: Expect | None
     span: Span
+    on_record: bool = False  # decided on the record: absent inputs read as their declarations say
 
 
 @attrs.frozen

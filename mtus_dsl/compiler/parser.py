@@ -237,7 +237,25 @@ class _AstBuilder(lark.Transformer[Token, Any]):
         name, type_, *rest = c
         required = any(isinstance(t, Token) and t.type == "REQUIRED" for t in rest)
         docs = [_unquote(t) for t in rest if isinstance(t, Token) and t.type == "STRING"]
-        return n.InputDecl(str(name), type_, required, docs[0] if docs else None, self._span(meta))
+        at_most = tuple(x for x in rest if isinstance(x, n.AtMost))
+        readings = [x for x in rest if isinstance(x, n.OnRecord)]
+        for extra in readings[1:]:
+            self.diagnostics.append(
+                Diagnostic("E009", f"input '{name}' says twice what its absence means on the record", extra.span)
+            )
+        return n.InputDecl(str(name), type_, required, docs[0] if docs else None, self._span(meta), at_most,
+                           readings[0] if readings else None)
+
+    @lark.v_args(meta=True)
+    def at_most(self, meta: Any, c: list[Token]) -> n.AtMost:
+        return n.AtMost(str(c[0]), _unquote(c[1]) if len(c) > 1 else None, self._span(meta))
+
+    @lark.v_args(meta=True)
+    def on_record(self, meta: Any, c: list[Any]) -> n.OnRecord:
+        return n.OnRecord(as_value(c[0]), _unquote(c[1]), self._span(meta))
+
+    def on_record_mode(self, c: list[Any]) -> str:
+        return "on_record"
 
     @lark.v_args(meta=True)
     def record_decl(self, meta: Any, c: list[Any]) -> n.RecordDecl:
@@ -529,7 +547,7 @@ class _AstBuilder(lark.Transformer[Token, Any]):
                     notes=("for example: expect modify 10 by physical_medicine",),
                 )
             )
-        return n.Example(_unquote(title), given, expects[0] if expects else None, span)
+        return n.Example(_unquote(title), given, expects[0] if expects else None, span, "on_record" in lines)
 
     # --- properties ---------------------------------------------------------
     @lark.v_args(meta=True)
@@ -558,20 +576,26 @@ class _AstBuilder(lark.Transformer[Token, Any]):
         approved = None
         by: list[tuple[str, Span]] = []
         missing: list[tuple[str, Span]] = []
+        assumed: list[tuple[str, Span]] = []
         for item in c[1:]:
             if isinstance(item, Token):
                 approved = int(item)
             elif item[0] == "by":
                 by = item[1]
+            elif item[0] == "assumed":
+                assumed = item[1]
             else:
                 missing = item[1]
-        return n.Expect(outcome, approved, tuple(by), tuple(missing), self._span(meta))
+        return n.Expect(outcome, approved, tuple(by), tuple(missing), self._span(meta), tuple(assumed))
 
     def expect_by(self, c: list[Any]) -> tuple[str, Any]:
         return ("by", c[0])
 
     def expect_missing(self, c: list[Any]) -> tuple[str, Any]:
         return ("missing", c[0])
+
+    def expect_assumed(self, c: list[Any]) -> tuple[str, Any]:
+        return ("assumed", c[0])
 
     @lark.v_args(meta=True)
     def list_value(self, meta: Any, c: list[Any]) -> n.ListValue:

@@ -52,6 +52,12 @@ def write_validator(w: SourceWriter, schema: CaseSchema) -> None:
         w.line("if len(data) != len(v) + ('id' in data) and not _nulls_only(data, v):")
         with w.indent():
             w.line("return _general(data)")
+        for relation in schema.relations:
+            # A broken relation is worded by _general, with both fields.
+            lower, upper = repr(relation.lower), repr(relation.upper)
+            w.line(f"if {lower} in v and {upper} in v and v[{lower}] > v[{upper}]:")
+            with w.indent():
+                w.line("return _general(data)")
         w.line("return _Case._validated(case_id, v, _SCHEMA)  # converted just above: no second check")
     w.line()
     w.line()

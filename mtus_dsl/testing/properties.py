@@ -196,6 +196,8 @@ def modify_exact(ctx: Context, data: dict[str, Any], more: st.DataObject) -> Non
     """`approved` is exactly what the deciding rule still allows, lowered by the caps that apply."""
     decision = ctx.decide(data)
     assume(decision.outcome.value in DECIDED)
+    # A decision reached by searching unknown inputs has a governing rule per completion: `needs_information` checks it.
+    assume(three_valued(ctx, data) is not Outcome.NEEDS_INFORMATION)
     expected, binding, explain = expected_approval(ctx, data, decision.rules[0])
     if decision.approved != expected:
         raise Violation(f"approved {decision.approved} ({summary(decision)}), but {explain}: {expected}")
@@ -332,57 +334,28 @@ def citations(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
             missing.append("page or subsection")
         if missing:
             raise Violation(f"{summary(decision)} cites {citation}, without {', '.join(missing)}")
+    if three_valued(ctx, data) is Outcome.NEEDS_INFORMATION:
+        return  # decided whatever the unknown inputs are: it cites what every way of deciding it shares
     for name in decision.rules:
         if ctx.program.rule(name).citation not in decision.citations:
             raise Violation(f"{summary(decision)}, but the citation of {name} is not among its citations")
 
 
 def needs_information(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
-    """needs_information exactly when the outcome depends on an unknown fact, and names it.
+    """needs_information names exactly the absent inputs that can change the answer; otherwise it decides."""
+    from mtus_dsl.testing.relevance import relevance  # it builds on this module
 
-    Checked both ways: the facts it names are inputs the case leaves out; and giving values
-    to every input a case leaves out never changes a decision that did not ask for them.
-    """
-    decision = ctx.decide(data)
-    absent = [spec for spec in ctx.program.schema.inputs if data.get(spec.name) is None]
-    absent_names = {spec.name for spec in absent}
-    if decision.outcome is Outcome.NEEDS_INFORMATION:
-        if not decision.missing:
-            raise Violation("needs_information names no missing fact")
-        strange = [m for m in decision.missing if m not in absent_names]
-        if strange:
-            raise Violation(f"needs_information names {strange}, which the case gives (or are not inputs)")
-        settled = settled_approval(ctx, data)
-        if settled is not None:
-            raise Violation(
-                f"needs_information naming {', '.join(decision.missing)}, but whatever they are, the governing "
-                f"rule and the caps that surely apply allow {settled} of {data['quantity']}, and no other cap "
-                "can lower that"
-            )
-    elif decision.missing:
-        raise Violation(f"{summary(decision)} names missing facts")
-    fill = [s for s in absent if not any(data.get(p) is not None for p in ctx.closed.get(s.name, ()))]
-    if not fill:
-        return
-    filled = dict(data)
-    for spec in fill:
-        filled[spec.name] = ctx.strategies.draw_value(more.draw, spec.type, filled)
-    complete = ctx.decide(filled)
-    related = [("the same case with the unknown facts given", filled)]
-    if complete.outcome is Outcome.NEEDS_INFORMATION:
-        raise Violation(f"with every fact given, the decision still needs {', '.join(complete.missing)}", related)
-    if decision.outcome is Outcome.NEEDS_INFORMATION:
-        return
-    # Decisions are compared by what they decide: a rule and a cap that tie may be listed or not
-    # (language.md: a tie cannot change the number), so the list of deciding rules is not compared.
-    before = (decision.outcome, decision.approved)
-    after = (complete.outcome, complete.approved)
-    if before != after:
-        names = ", ".join(s.name for s in fill)
-        raise Violation(
-            f"{summary(decision)} does not say it needs {names}, but giving them changes it to {summary(complete)}",
-            related,
-        )
+    relevance(ctx, data, more)
+
+
+def three_valued(ctx: Context, data: Mapping[str, Any]) -> Outcome:
+    """The outcome before unknown inputs are searched: needs_information where any rule it consults is unknown."""
+    engine = ctx.schedule.engine
+    case = ctx.schedule.case(data)
+    bucket = engine.buckets.get((case.values["service"], case.values["body_region"]))
+    if bucket is None:
+        return Outcome.NOT_ADDRESSED
+    return engine.settle(engine.facts_class(case.values), bucket, case.values["quantity"]).outcome
 
 
 def prior_visits(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
@@ -396,6 +369,8 @@ def prior_visits(ctx: Context, data: dict[str, Any], more: st.DataObject) -> Non
     """
     decision = ctx.decide(data)
     assume(decision.outcome.value in DECIDED)
+    # One rule governs only a decision every rule consulted settles (not one searched over unknown inputs).
+    assume(three_valued(ctx, data) is not Outcome.NEEDS_INFORMATION)
     rule = ctx.program.rule(decision.rules[0])
     action = rule.action
     counting = action.counting if isinstance(action, (ir.Limit, ir.Trial)) else None
@@ -409,6 +384,7 @@ def prior_visits(ctx: Context, data: dict[str, Any], more: st.DataObject) -> Non
     # One more unit first: a limit counted twice shows at once, before the allowance runs out.
     extra = more.draw(st.one_of(st.just(1), st.integers(1, max(1, min(high - prior, 30)))), label="more prior units")
     given_more = {**data, counting.name: prior + extra}
+    ctx.strategies.keep_relations(given_more, {counting.name: prior + extra})
     # A trial's course changes at its initial course (the extension starts there): prior units
     # are compared only within one course.
     initial = ctx.eval(action.initial, ctx.facts(data)) if isinstance(action, ir.Trial) else None
@@ -433,6 +409,8 @@ def prior_visits(ctx: Context, data: dict[str, Any], more: st.DataObject) -> Non
     base = more.draw(st.sampled_from(sorted({0, prior})), label="prior units to start from")
     first_case = {**data, counting.name: base, "quantity": quantity}
     second_case = {**data, counting.name: base + extra, "quantity": quantity}
+    for case in (first_case, second_case):  # the counts it never exceeds (prior_visits_all_regions) follow
+        ctx.strategies.keep_relations(case, {counting.name: case[counting.name], "quantity": quantity})
     first, second = ctx.decide(first_case), ctx.decide(second_case)
     if one_course(base, base + extra) and first.rules == second.rules == (rule.name,) and first.approved < quantity:
         expected = max(0, first.approved - extra)
@@ -471,7 +449,7 @@ BUILTIN_PROPERTIES = (
     BuiltinProperty("citations", "every decision cites document, section and page or subsection", citations),
     BuiltinProperty(
         "needs_information",
-        "needs_information exactly when the outcome depends on an unknown fact",
+        "needs_information names exactly the unknown inputs that can change the answer",
         needs_information,
         unknown=0.4,
     ),

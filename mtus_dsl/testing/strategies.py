@@ -539,11 +539,24 @@ class CaseStrategies:
                 if not spec.required and self.scalar(spec.type).is_empty and spec.type.kind not in _COMPOUND:
                     continue  # no value is valid (an enumeration with no members): leave it out
                 data[name] = self.draw_value(draw, spec.type, data)
+            self.keep_relations(data, fixed)
             if "quantity" not in fixed and "quantity" in self.specs:
                 data["quantity"] = self._quantity(draw, data, compared)
             return {name: data[name] for name in self.schema.field_names() if name in data}
 
         return build()
+
+    def keep_relations(self, data: dict[str, Any], fixed: Mapping[str, Any]) -> None:
+        """Raise (or lower) counts drawn independently so the case keeps its declared `at most` relations."""
+        for _ in self.schema.relations:  # a chain of n relations settles in n passes
+            for relation in self.schema.relations:
+                low, high = data.get(relation.lower), data.get(relation.upper)
+                if not isinstance(low, int) or not isinstance(high, int) or low <= high:
+                    continue
+                if relation.upper not in fixed:
+                    data[relation.upper] = low
+                elif relation.lower not in fixed:
+                    data[relation.lower] = high
 
     def _pairs(self, rules: Iterable[str] | None) -> list[tuple[str, str]]:
         if rules is None:

@@ -1,0 +1,314 @@
+"""Exact needs_information: decide when the unknown inputs cannot change the answer; else name those that can.
+
+The procedure (engine.settle) is three-valued: a rule whose guard reads an input
+the case does not give is unknown, and the decision needs that input. That is
+sound but not exact: with or without radicular findings, the seed request is
+allowed 10 visits. Here the inputs an unknown answer depends on are completed
+one at a time, each with every value that can make a difference, and each partial
+completion is settled again by the same procedure:
+
+- booleans and enumerations: every value;
+- integers: the ends of their range (narrowed by the case's `at most` relations)
+  and each side of every number the rules compare or compute with, also offset by
+  the integers the case gives;
+- dates: each side of every date the rules name, and of the case's dates moved
+  by every period the rules name;
+- lists of codes: none, one code of each code set, or one of no code set;
+- lists of records (surgeries): none, or one record: each word the rules name
+  (each procedure), on the case's region or another, dated the day before the
+  request or before the longest period the rules name.
+
+A branch whose answer is settled is a leaf. If every leaf gets the same (outcome,
+approved), that is the decision. Otherwise an input is missing when two leaves
+that differ only in it get different answers: exactly the inputs whose value can
+change the answer. The search is bounded (`BUDGET` settles); past it, the answer
+is the three-valued one, which may ask for more than it needs but never decides
+what it cannot.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import attrs
+
+from mtus_dsl.case import FIRST_CASE_DATE, LAST_CASE_DATE, CaseSchema, Record
+from mtus_dsl.decision import Outcome
+from mtus_dsl.runtime import Duration, RuleError, add_duration
+from mtus_dsl.types import Type
+
+if TYPE_CHECKING:
+    from mtus_dsl.engine import Bucket, Engine, Facts, Settled
+
+#: At most this many partial completions are settled for one case.
+BUDGET = 4000
+
+#: The dates a case may give (docs/case-format.md): completions stay inside them.
+FIRST_DATE, LAST_DATE = FIRST_CASE_DATE, LAST_CASE_DATE
+
+_ONE_DAY = datetime.timedelta(days=1)
+
+
+@attrs.frozen
+class Boundaries:
+    """The values at which the plan's rules can change their answer: what the search completes inputs with."""
+
+    numbers: tuple[int, ...] = ()
+    durations: tuple[Duration, ...] = ()
+    dates: tuple[datetime.date, ...] = ()
+    codes: tuple[str, ...] = ()  # one code of each code set, then one of none
+    texts: tuple[str, ...] = ()  # the words the rules compare text with (surgical procedures)
+    #: (input, partner): an absent input that reads as nothing once its partner is given (the condition
+    #: word beside the diagnoses, in conditions_of): completing the partner opens it too.
+    partners: tuple[tuple[str, str], ...] = ()
+
+
+class _Absent:
+    """A completion that leaves an input out (what an input read as nothing once its partner is given can be)."""
+
+    def __repr__(self) -> str:
+        return "absent"
+
+
+ABSENT: Any = _Absent()
+
+
+class Leaf(NamedTuple):
+    """A partial completion whose answer is settled: the values it chose, and what the procedure concluded."""
+
+    chosen: Mapping[str, Any]
+    settled: Settled
+    facts: Facts
+    error: RuleError | None = None  # a rule failed on this completion (settled.approved is then -1)
+
+
+class Resolution(NamedTuple):
+    """What the search found: the leaves, and the inputs that can change the answer (empty: one answer)."""
+
+    leaves: tuple[Leaf, ...]
+    missing: frozenset[str]
+    exhausted: bool  # the budget ran out: `missing` is the three-valued answer
+
+
+class _OverBudget(Exception):
+    pass
+
+
+def resolve(engine: Engine, values: Mapping[str, Any], bucket: Bucket, settled: Settled,
+            first_difference: bool = False) -> Resolution:
+    """Complete the inputs an unknown answer depends on; return the leaves and the inputs that matter.
+
+    With `first_difference`, stop at the first leaf whose answer differs from
+    another's (enough to know the answer is needs_information, not which inputs).
+    """
+    search = _Search(engine, values, bucket, first_difference)
+    try:
+        search.explore({}, settled)
+    except _OverBudget:
+        return Resolution((), settled.missing, True)
+    except _Differs:
+        return Resolution(tuple(search.leaves), settled.missing, False)
+    leaves = tuple(search.leaves)
+    answers = {_answer(leaf.settled) for leaf in leaves}
+    if len(answers) <= 1:
+        return Resolution(leaves, frozenset(), False)
+    return Resolution(leaves, _relevant(leaves), False)
+
+
+class _Differs(Exception):
+    pass
+
+
+def _answer(settled: Settled) -> tuple[Outcome, int]:
+    return (settled.outcome, settled.approved)
+
+
+class _Search:
+    """Depth-first completion of the unknown inputs, one input per level."""
+
+    def __init__(self, engine: Engine, values: Mapping[str, Any], bucket: Bucket, first_difference: bool):
+        self.engine = engine
+        self.values = values
+        self.bucket = bucket
+        self.first_difference = first_difference
+        self.leaves: list[Leaf] = []
+        self.spent = 0
+        self.domains: dict[str, list[Any]] = {}
+        self.specs = {spec.name: spec.type for spec in engine.schema.inputs}
+        self.partners = engine.plan.boundaries.partners
+
+    def explore(self, chosen: dict[str, Any], settled: Settled) -> None:
+        open_inputs = [name for name in settled.missing if name not in chosen and name in self.specs]
+        # An absent input its chosen partner would close (read as nothing) may still be anything.
+        open_inputs += [name for name, partner in self.partners
+                        if partner in chosen and name not in chosen and name not in self.values]
+        if not open_inputs:
+            # Unknown for a reason no input explains (it cannot happen with a checked plan): stop asking.
+            raise _OverBudget
+        # The input with the fewest values first: the tree stays narrow.
+        name = min(open_inputs, key=lambda n: (len(self.domain(n, chosen)), n))
+        for value in self.domain(name, chosen):
+            branch = {**chosen, name: value}
+            if not self.consistent(branch):
+                continue
+            self.spent += 1
+            if self.spent > BUDGET:
+                raise _OverBudget
+            facts = self.engine.facts_class({**self.values, **{k: v for k, v in branch.items() if v is not ABSENT}})
+            error = None
+            try:
+                result = self.engine.settle(facts, self.bucket, self.values["quantity"])
+            except RuleError as failure:
+                # A rule fails on this completion: approved -1, an answer unlike any other's.
+                result, error = settled._replace(approved=-1, missing=frozenset()), failure
+            if result.outcome is Outcome.NEEDS_INFORMATION and error is None:
+                self.explore(branch, result)
+                continue
+            self.leaves.append(Leaf(branch, result, facts, error))
+            if self.first_difference and _answer(result) != _answer(self.leaves[0].settled):
+                raise _Differs
+
+    def consistent(self, chosen: Mapping[str, Any]) -> bool:
+        """Whether the values chosen keep the case's declared relations."""
+        merged = {**self.values, **{k: v for k, v in chosen.items() if v is not ABSENT}}
+        return all(relation.broken(merged) is None for relation in self.engine.schema.relations)
+
+    def domain(self, name: str, chosen: Mapping[str, Any]) -> list[Any]:
+        key = name if not chosen else None
+        if key is not None and key in self.domains:
+            return self.domains[key]
+        known = {**self.values, **{k: v for k, v in chosen.items() if v is not ABSENT}}
+        values = candidates(name, self.specs[name], known, self.engine.schema, self.engine.plan.boundaries)
+        if any(name == input_ for input_, _ in self.partners):
+            values = [ABSENT, *values]
+        if key is not None:
+            self.domains[key] = values
+        return values
+
+
+def candidates(name: str, type_: Type, known: Mapping[str, Any], schema: CaseSchema,
+               boundaries: Boundaries) -> list[Any]:
+    """The values an unknown input is completed with (see the module docstring), in a fixed order."""
+    kind = type_.kind
+    if kind == "boolean":
+        return [True, False]
+    if kind == "enum":
+        return list(schema.enums.get(type_.name or "", ()))
+    if kind == "integer":
+        return _integers(name, type_, known, schema, boundaries)
+    if kind == "date":
+        return _dates(known, boundaries)
+    if kind == "text":
+        return [*boundaries.texts, "other"]
+    if kind == "code":
+        return list(boundaries.codes)
+    if kind in ("list", "set") and type_.of is not None:
+        items = _items(type_.of, known, schema, boundaries)
+        empty: Any = () if kind == "list" else frozenset()
+        wrap = tuple if kind == "list" else frozenset
+        return [empty, *(wrap([item]) for item in items)]
+    return []
+
+
+def _integers(name: str, type_: Type, known: Mapping[str, Any], schema: CaseSchema,
+              boundaries: Boundaries) -> list[int]:
+    low = type_.low if type_.low is not None else min([0, *boundaries.numbers])
+    high = type_.high if type_.high is not None else max([low, *boundaries.numbers]) + 1
+    for relation in schema.relations:
+        # Known sides of an `at most` narrow the range.
+        if relation.lower == name and isinstance(known.get(relation.upper), int):
+            high = min(high, known[relation.upper])
+        if relation.upper == name and isinstance(known.get(relation.lower), int):
+            low = max(low, known[relation.lower])
+    given = [v for k, v in known.items() if v.__class__ is int and k != name]
+    points = {low, high}
+    for number in boundaries.numbers:
+        points.update((number - 1, number, number + 1))
+        for other in given:
+            points.update((number - other - 1, number - other, number + other, number + other + 1))
+    for other in given:
+        points.update((other - 1, other, other + 1))
+    return sorted(p for p in points if low <= p <= high)
+
+
+def _dates(known: Mapping[str, Any], boundaries: Boundaries) -> list[datetime.date]:
+    # The dates the rules name (edition boundaries) are compared as they are; the case's
+    # dates are also moved by every period.
+    points = {d + shift * _ONE_DAY for d in boundaries.dates for shift in (-1, 0, 1)
+              if datetime.date.min + _ONE_DAY <= d <= datetime.date.max - _ONE_DAY}
+    for anchor in {v for v in known.values() if v.__class__ is datetime.date}:
+        moved = [anchor]
+        for duration in boundaries.durations:
+            for sign in (1, -1):
+                try:
+                    moved.append(add_duration(anchor, duration, sign))
+                except RuleError:
+                    continue
+        for date in moved:
+            for shift in (-1, 0, 1):
+                try:
+                    points.add(date + shift * _ONE_DAY)
+                except OverflowError:
+                    continue
+    return sorted(p for p in points if FIRST_DATE <= p <= LAST_DATE)
+
+
+def _items(type_: Type, known: Mapping[str, Any], schema: CaseSchema, boundaries: Boundaries) -> Iterator[Any]:
+    if type_.kind != "record":
+        yield from candidates("", type_, known, schema, boundaries)
+        return
+    fields = schema.records.get(type_.name or "", ())
+    choices: list[Sequence[Any]] = []
+    for field, field_type in fields:
+        if field_type.kind == "enum":
+            members = schema.enums.get(field_type.name or "", ())
+            # The case's own value of that enumeration (its body region), and one other.
+            mine = [v for v in known.values() if isinstance(v, str) and v in members][:1]
+            other = [m for m in members if m not in mine][:1]
+            choices.append(mine + other)
+        elif field_type.kind == "date":
+            choices.append(_record_dates(known, boundaries))
+        else:
+            choices.append(candidates(field, field_type, known, schema, boundaries))
+    for combination in itertools.product(*choices):
+        yield Record(type_.name or "", dict(zip([f for f, _ in fields], combination)))
+
+
+def _record_dates(known: Mapping[str, Any], boundaries: Boundaries) -> list[datetime.date]:
+    """Dates of a record (a surgery): the day before the request, and the day before its longest period began.
+
+    A record's date matters through periods counted from it; a record dated at a
+    period's very edge is not tried (see docs/testing.md: records are the one
+    kind of input searched by representatives rather than at every boundary).
+    """
+    request = known.get("request_date")
+    if request.__class__ is not datetime.date:
+        return _dates(known, boundaries)
+    points = {request - _ONE_DAY}
+    longest = max(boundaries.durations, key=lambda d: add_duration(request, d, -1), default=None)
+    if longest is not None:
+        try:
+            points.add(add_duration(request, longest, -1) - _ONE_DAY)
+        except RuleError:
+            pass
+    return sorted(p for p in points if FIRST_DATE <= p <= request)
+
+
+def _relevant(leaves: Sequence[Leaf]) -> frozenset[str]:
+    """The inputs that two leaves with different answers differ in, and only in."""
+    found: set[str] = set()
+    groups: dict[tuple[Outcome, int], list[Leaf]] = {}
+    for leaf in leaves:
+        groups.setdefault(_answer(leaf.settled), []).append(leaf)
+    answers = list(groups)
+    for i, first in enumerate(answers):
+        for second in answers[i + 1:]:
+            for a in groups[first]:
+                for b in groups[second]:
+                    differ = [k for k in a.chosen.keys() & b.chosen.keys() if a.chosen[k] != b.chosen[k]]
+                    if len(differ) == 1:
+                        found.add(differ[0])
+    return frozenset(found)
