@@ -290,18 +290,17 @@ def test_rationale_and_trace_only_when_asked(corpus, cases, tmp_path):
 
 
 def test_on_record_decides_every_row_and_lists_what_it_assumed(cases, tmp_path, corpus):
-    """--on-record decides as Schedule.decide(on_record=True); it asks only for fields with no reading."""
+    """--on-record decides as Schedule.decide(on_record=True), and lists what it read on the record."""
     source = _jsonl(tmp_path / "c.jsonl", cases)
     out = tmp_path / "o.jsonl"
     result = _run("audit", str(source), "-o", str(out), "--engine", "python", "--on-record")
     assert result.exit_code == EXIT_OK, result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == len(cases)
-    unreadable = {spec.name for spec in corpus.schema.inputs if spec.on_record is None}
-    assert all(set(row["missing"]) <= unreadable for row in rows)
     for row, case in zip(rows, cases):
         decision = corpus.decide(case, on_record=True)
         assert (row["outcome"], row["approved"]) == (decision.outcome.value, decision.approved)
+        assert row["missing"] == list(decision.missing)
         assert row["assumed"] == [f"{a.field} = {json.dumps(a.to_dict()['value'])}" for a in decision.assumed]
     assert any(row["assumed"] for row in rows)
 
