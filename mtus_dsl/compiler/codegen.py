@@ -274,6 +274,8 @@ class _Function:
                 args = ", ".join(self.expr(a) for a in e.args)
                 if e.func == "conditions_of":
                     return self._assign(f"_rt.conditions_of(_CODE_INDEX, {args})")
+                if e.func.endswith("_between"):
+                    return self._assign(f"_rt.between({e.func.removesuffix('_between')!r}, {args})")
                 return self._assign(f"_rt.extremum({e.func!r}, [{args}])")
             case ir.Quant():
                 return self._quantifier(e)
