@@ -260,15 +260,25 @@ class ExpressionChecker(DeclarationChecker):
             return ir.Const(name, t.ERROR)
         if hint is not None and hint.kind == "enum":
             members = _members(self.d.enums, hint.name or "")
-            self.error(
-                "E102",
-                f"'{name}' is not a {hint.name}{did_you_mean(name, members)}",
-                node.span,
-                f"{hint.name} values: {', '.join(members)}",
-            )
+            if members:
+                note = f"{hint.name} values: {', '.join(members)}"
+            elif hint.name == "condition":
+                note = (f"the program declares no condition: declare it with its codes, "
+                        f"'condition {name} \"{name.replace('_', ' ')}\":' and an indented 'icd10 ...' line")
+            else:
+                note = f"the enumeration {hint.name} has no members"
+            self.error("E102", f"'{name}' is not a {hint.name}{did_you_mean(name, members)}", node.span, note)
             return ir.Const(None, t.ERROR)
         candidates = list(scope) + list(self.input_types) + list(self.fact_types) + list(self.member_of)
-        self.error("E102", f"unknown fact '{name}'{did_you_mean(name, candidates)}", node.span)
+        suggestion = did_you_mean(name, candidates)
+        notes = [] if suggestion else [
+            f"no input or fact is called '{name}': declare it ('input {name}: TYPE \"what it means\"' for a "
+            f"field of the case, 'fact {name}: TYPE = ...' to derive it)"
+        ]
+        if name == "age" or name.endswith("_age"):
+            notes.append("an age in whole years is years_between(birth_date, request_date), "
+                         "with 'input birth_date: date'")
+        self.error("E102", f"unknown fact '{name}'{suggestion}", node.span, *notes)
         return ir.Const(None, t.ERROR)
 
     def _call(self, node: n.Call, scope: Mapping[str, t.Type]) -> ir.Expr:
