@@ -207,13 +207,19 @@ def _candidates(
         return [ordered[i // 2] if i % 2 == 0 else ordered[-1 - i // 2] for i in range(len(ordered))]
     if kind == "date":
         dates = {c for c in constants if isinstance(c, datetime.date)}
-        if name == "request_date":
+        # Any date a rule counts from (`weeks_between(injury_date, request_date) < 12`) also tries
+        # the request's dates, so that a short time between them is among the candidates.
+        counted = any(isinstance(e, ir.Call) and e.func.endswith("_between") and fact in e.args
+                      for r in rules for c in r.when + r.unless for e in ir.walk(c))
+        if name == "request_date" or counted:
             guidelines = {g.name: g for g in program.guidelines}
             for rule in rules:
                 g = guidelines[rule.guideline]
                 dates |= {d for d in (g.in_force_from, g.in_force_to) if d is not None}
         # The day before 0001-01-01 and after 9999-12-31 do not exist: skip them.
         near = {x + datetime.timedelta(days=d) for x in dates for d in (-1, 0, 1) if _in_calendar(x, d)}
+        if counted:
+            near.add(datetime.date(1900, 1, 1))  # and a long time
         return sorted(near) or [datetime.date(2015, 1, 1)]
     return None
 
