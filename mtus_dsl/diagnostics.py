@@ -82,13 +82,19 @@ class CompileError(Exception):
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """Return "; did you mean 'x'?" for the closest candidate, or ""."""
-    # Only a near miss (a letter or two wrong, a third of a long word, or a name with a word
-    # more or less: knee_rule, knee) is a likely typo: `age` is not a misspelled `massage`,
+    # Only a near miss (a letter or two wrong, a third of a long word, or a name with letters
+    # more or less at its end: knee_rule, knee; maximum, max) is a likely typo: `age` is not a misspelled `massage`,
     # nor `s` a misspelled `is`.
     limit = max(1, len(word) // 3)
     close = [c for c in difflib.get_close_matches(word, sorted(set(candidates)), n=5, cutoff=0.6)
-             if len(word) > 1 and (_edits(word, c) <= limit or word.startswith(c + "_") or c.startswith(word + "_"))]
+             if len(word) > 1 and (_edits(word, c) <= limit or _shortened(word, c))]
     return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _shortened(a: str, b: str) -> bool:
+    """Whether one word is the other cut short (at least 3 letters of it): `max` of `maximum`."""
+    short, long = sorted((a, b), key=len)
+    return len(short) >= 3 and long.startswith(short)
 
 
 def _edits(a: str, b: str) -> int:

@@ -117,12 +117,12 @@ class RuleChecker(ExpressionChecker):
                 if not rule.otherwise:
                     above = [rule.name] if rule.kind == "rule" else []
                     continue
-                if rule.kind == "cap" or not above:
+                if not above:  # (the grammar allows 'otherwise' before a rule only, never a cap)
                     self.error(
                         "E116",
-                        f"'otherwise {rule.name}' follows no rule"
-                        if rule.kind == "rule" else f"a cap cannot be an 'otherwise' ('{rule.name}')",
-                        rule.span,
+                        f"'otherwise {rule.name}' follows no rule",
+                        Span(rule.span.path, rule.span.line, rule.span.column, rule.span.line,
+                             rule.span.column + len(rule.name)),
                         "write 'otherwise' before a rule that comes right after another rule of the section: "
                         "it applies only when none of the rules above it in that chain applies",
                     )
