@@ -180,9 +180,13 @@ def _reached_rules(program: ir.Program, names: Sequence[str]) -> list[str]:
 
 
 def _candidates(
-    program: ir.Program, fact: ir.Expr, constants: list[Any], rules: Sequence[ir.RuleInfo]
+    program: ir.Program, fact: ir.Expr, constants: list[Any], rules: Sequence[ir.RuleInfo],
+    reached: Sequence[ir.RuleInfo] = (),
 ) -> list[Any] | None:
-    """Values worth trying for one fact, or None when it cannot be enumerated."""
+    """Values worth trying for one fact, or None when it cannot be enumerated.
+
+    `reached` are the rules the rules under test consult: a date one of them counts from is one to vary too.
+    """
     type_ = fact.type
     name = fact.name if isinstance(fact, (ir.Input, ir.Fact)) else ""
     kind = type_.kind
@@ -210,7 +214,7 @@ def _candidates(
         # Any date a rule counts from (`weeks_between(injury_date, request_date) < 12`) also tries
         # the request's dates, so that a short time between them is among the candidates.
         counted = any(isinstance(e, ir.Call) and e.func.endswith("_between") and fact in e.args
-                      for r in rules for c in r.when + r.unless for e in ir.walk(c))
+                      for r in (*rules, *reached) for c in r.when + r.unless for e in ir.walk(c))
         if name == "request_date" or counted:
             guidelines = {g.name: g for g in program.guidelines}
             for rule in rules:
@@ -255,7 +259,7 @@ def _witness(
     for name, expr in sorted(facts.items()):
         if name in domains:
             continue
-        values = _candidates(program, expr, constants, rules)
+        values = _candidates(program, expr, constants, rules, reached)
         if values is None:
             complete = False
             values = [rt.Unknown(frozenset([name]))]
