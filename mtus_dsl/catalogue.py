@@ -19,6 +19,7 @@ import attrs
 
 from mtus_dsl.compiler import PRELUDE_NAME, Compilation, ir, parser
 from mtus_dsl.compiler import nodes as n
+from mtus_dsl.compiler.check_rules import DATED_UNITS
 from mtus_dsl.diagnostics import Span
 
 _T = TypeVar("_T")
@@ -274,6 +275,9 @@ class _Catalogue:
                 unit = unit.removesuffix("s")
             over = f" over {_source(file, action.period.span)}" if action.period is not None else ""
             counted = _counted(file, action.counting)
+            dated = any(i.name == DATED_UNITS for i in self.program.schema.inputs)
+            if action.period is not None and action.counting is None and dated:
+                counted += f" (when the case dates them in `{DATED_UNITS}`, only those within the period)"
             if rule.kind == "cap":
                 return (
                     f"a cap of {amount} {unit}{over}, {counted}; it holds together with whichever rule governs "

@@ -155,6 +155,22 @@ def _between(unit: str, start: datetime.date, end: datetime.date) -> int:
     return months if unit == "months" else months // 12
 
 
+def units_within(dates: Any, request_date: Any, period: Any, otherwise: Any) -> Any:
+    """The prior units a limit `over PERIOD` counts: those dated within the period up to the request date.
+
+    A unit dated `d` counts when `request_date - period < d <= request_date` (with
+    `over 4 weeks` and a request on 2015-03-01: the units from 2015-02-02 to
+    2015-03-01). When the case does not date its prior units (or the period is
+    none), the limit counts `otherwise`, the prior units as a number.
+    """
+    if dates.__class__ is Unknown or dates is None or period is None:
+        return otherwise
+    if request_date.__class__ is Unknown or period.__class__ is Unknown:
+        return join(request_date, period)
+    start = add_duration(request_date, period, -1)
+    return sum(1 for date in dates if start < date <= request_date)
+
+
 # --- three-valued operations ----------------------------------------------------------
 # Both backends evaluate the left operand first and skip the right one when the
 # left decides (False for `and`, True for `or`); these finish the job.

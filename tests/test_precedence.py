@@ -254,3 +254,44 @@ table course:
 
 input given_course: course "a row"
 ''')
+
+
+# --- periods that limit: `max_visits N over PERIOD` and dated prior units -------------------------
+
+
+def test_a_period_counts_the_dated_units_within_it():
+    """Dated prior units: only those in (request_date - period, request_date] count; undated, all of them."""
+    schedule = mtus_dsl.loads({"t.mtus": HEADER + '''
+section s "S" pages 1:
+    services physical_therapy
+    general: max_visits 6 over 4 weeks
+    cap flare_cap: max_visits 5 over 4 weeks counting prior_visits
+'''})
+    case = {**BASE, "request_date": "2021-03-01", "quantity": 6, "prior_visits": 8}
+    assert _both(schedule, case).approved == 0
+    dated = {**case, "prior_visit_dates": ["2021-02-01", "2021-02-02", "2021-03-01", "2021-03-02"]}
+    decision = _both(schedule, dated)
+    # general counts 2 (02-02 and 03-01); the cap says 'counting prior_visits', so it counts all 8.
+    assert decision.approved == 0 and decision.rules[-1] == "flare_cap"
+    without_cap = mtus_dsl.loads({"t.mtus": HEADER + '''
+section s "S" pages 1:
+    services physical_therapy
+    general: max_visits 6 over 4 weeks
+'''})
+    assert _both(without_cap, dated).approved == 4
+    assert _both(without_cap, {**dated, "prior_visit_dates": []}).approved == 6
+    unknown = _both(without_cap, {k: v for k, v in case.items() if k != "prior_visits"})
+    assert unknown.outcome.value == "needs_information" and unknown.missing == ("prior_visits",)
+    assert _both(without_cap, {**dated, "prior_visits": None}).approved == 4
+
+
+@pytest.mark.parametrize(("period", "dates", "expected"), [
+    (rt.Duration(4, "weeks"), ["2021-02-01", "2021-02-02", "2021-03-01", "2021-03-02"], 2),
+    (rt.Duration(1, "months"), ["2021-01-31", "2021-02-01", "2021-02-28"], 1),
+    (rt.Duration(1, "days"), ["2021-02-28", "2021-03-01"], 1),
+])
+def test_units_within_a_period(period, dates, expected):
+    """The window ends on the request date and starts the period before it, that day excluded."""
+    request = datetime.date(2021, 3, 1)
+    assert rt.units_within(tuple(datetime.date.fromisoformat(d) for d in dates), request, period, 99) == expected
+    assert rt.units_within(rt.Unknown(frozenset({"prior_visit_dates"})), request, period, 7) == 7

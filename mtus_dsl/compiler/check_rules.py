@@ -16,6 +16,11 @@ from mtus_dsl.compiler.check_expressions import ExpressionChecker
 from mtus_dsl.decision import Citation
 from mtus_dsl.diagnostics import Span, did_you_mean
 
+#: The input that dates the prior units (the prelude declares it): a limit with a period counts those within it.
+DATED_UNITS = "prior_visit_dates"
+#: The runtime operation (runtime.units_within) a limit with a period counts its prior units with.
+WITHIN_PERIOD = "units_within"
+
 
 class RuleChecker(ExpressionChecker):
     """Type each rule and put the rules in priority order (an exception before what it overrides)."""
@@ -310,11 +315,21 @@ class RuleChecker(ExpressionChecker):
             return given or counting_default
 
         if isinstance(action, n.Limit):
+            period = self._operand(action.period, t.DURATION, "'over' takes a duration (4 weeks)")
+            counted = counting(action)
+            dates = self.input_types.get(DATED_UNITS)
+            if period is not None and action.counting is None and dates == t.Type("list", of=t.DATE):
+                # A period limits: when the case dates the prior units, only those within it count.
+                counted = ir.Call(
+                    WITHIN_PERIOD,
+                    (ir.Input(DATED_UNITS, dates), ir.Input("request_date", t.DATE), period, counted),
+                    t.INTEGER,
+                )
             return ir.Limit(
                 unit,
                 amount=self._operand(action.amount, t.INTEGER, "a limit is a number of units") or _ERROR_OPERAND,
-                period=self._operand(action.period, t.DURATION, "'over' takes a duration (4 weeks)"),
-                counting=counting(action),
+                period=period,
+                counting=counted,
             )
         if isinstance(action, n.Trial):
             return ir.Trial(
