@@ -295,3 +295,30 @@ def test_units_within_a_period(period, dates, expected):
     request = datetime.date(2021, 3, 1)
     assert rt.units_within(tuple(datetime.date.fromisoformat(d) for d in dates), request, period, 99) == expected
     assert rt.units_within(rt.Unknown(frozenset({"prior_visit_dates"})), request, period, 7) == 7
+
+
+def test_a_section_over_its_own_guideline_orders_the_other_sections():
+    """`overrides GUIDELINE` naming the section's own guideline: its rules win over the other sections' rules."""
+    schedule = mtus_dsl.loads({"t.mtus": HEADER + '''
+section general "General" pages 1:
+    services physical_therapy
+    pt_general: max_visits 10
+
+section knee "Knee" pages 2:
+    services physical_therapy
+    regions knee
+    overrides g
+    knee_rule: max_visits 6
+    knee_severe: max_visits 8 when quantity > 100
+        overrides knee_rule
+'''})
+    assert _both(schedule, BASE).rules == ("knee_rule",)
+
+
+def test_a_section_clause_is_checked_without_rules():
+    """A section's `unless` is typed even when the section has no rule yet."""
+    assert "E104" in _codes(HEADER + '''
+section s "S" pages 1:
+    services physical_therapy
+    unless quantity
+''')

@@ -53,6 +53,12 @@ class RuleChecker(ExpressionChecker):
             info = self._rule(rule, section, extra_unless.get(name, []))
             if info is not None:
                 out.append(info)
+        for section in self.d.sections.values():
+            if not section.rules:  # its clauses are checked with each rule; without rules, on their own
+                for clause in section.when:
+                    self._condition(clause, "when")
+                for clause in section.unless:
+                    self._condition(clause, "unless")
         return out
 
     # --- precedence between sections, guidelines, and rules in 'otherwise' order ----------
@@ -105,7 +111,8 @@ class RuleChecker(ExpressionChecker):
                 if target in self.d.sections:
                     losers, what = [self.d.sections[target]], "section"
                 elif target in self.d.guidelines:
-                    losers, what = sections_in(target), "guideline"
+                    # Its own guideline: the other sections of it (a section does not override itself).
+                    losers, what = [s for s in sections_in(target) if s is not section], "guideline"
                 else:
                     known = list(self.d.sections) + list(self.d.guidelines)
                     self.error(
