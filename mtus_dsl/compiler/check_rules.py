@@ -83,10 +83,22 @@ class RuleChecker(ExpressionChecker):
         def sections_in(guideline: str) -> list[n.Section]:
             return [s for s in self.d.sections.values() if s.guideline == guideline]
 
+        declared: set[tuple[str, str]] = set()  # (winner, loser): a pair the other way round is a circle
+
+        def both_ways(kind: str, winner: str, loser: str, span: Span) -> bool:
+            if (loser, winner) in declared:
+                self.error("E106", f"{kind}s '{loser}' and '{winner}' override each other", span,
+                           "say which one takes precedence, on one of them only")
+                return True
+            declared.add((winner, loser))
+            return False
+
         for guideline in self.d.guidelines.values():
             for target, span in guideline.overrides:
                 if target == guideline.name:
                     self.error("E106", f"guideline '{target}' overrides itself", span)
+                elif both_ways("guideline", guideline.name, target, span):
+                    continue
                 elif target not in self.d.guidelines:
                     self.error(
                         "E105",
@@ -107,6 +119,8 @@ class RuleChecker(ExpressionChecker):
                 if target in self.d.sections and target in self.d.guidelines:
                     self.error("E102", f"'{target}' names both a section and a guideline", span,
                                "rename one of them, so that 'overrides' says which it means")
+                    continue
+                if both_ways("section", section.name, target, span):
                     continue
                 if target in self.d.sections:
                     losers, what = [self.d.sections[target]], "section"
