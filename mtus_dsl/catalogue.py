@@ -19,6 +19,7 @@ import attrs
 
 from mtus_dsl.compiler import PRELUDE_NAME, Compilation, ir, parser
 from mtus_dsl.compiler import nodes as n
+from mtus_dsl.compiler.check_rules import DATED_UNITS
 from mtus_dsl.diagnostics import Span
 
 _T = TypeVar("_T")
@@ -91,13 +92,16 @@ class _Catalogue:
         self.files = files
         self.rules = {r.name: r for r in program.rules}
         self.out: list[str] = []
-        # Which rules give way to which: `b overrides a` means a gives way to b.
+        # Which rules give way to which: `b overrides a` (or b's section or guideline overrides a's,
+        # or a is written `otherwise` below b) means a gives way to b. The checker folded each into
+        # a's exceptions; an exception written by hand (`unless b`) is shown as written instead.
+        written = {clause.id for file in files for section in self._items(file, n.Section)
+                   for rule in section.rules for clause in rule.unless if isinstance(clause, n.Name)}
         self.gives_way: dict[str, list[str]] = {}
-        for file in files:
-            for section in self._items(file, n.Section):
-                for rule in section.rules:
-                    for target, _span in rule.overrides:
-                        self.gives_way.setdefault(target, []).append(rule.name)
+        for info in program.rules:
+            for clause in info.unless:
+                if isinstance(clause, ir.Applies) and clause.rule not in written:
+                    self.gives_way.setdefault(info.name, []).append(clause.rule)
 
     @staticmethod
     def _items(file: _File, kind: type[_T]) -> list[_T]:
@@ -189,6 +193,10 @@ class _Catalogue:
         if guideline.regulation:
             self.line(f"- Regulation: {guideline.regulation}")
         self.line(f"- In force for requests dated: {start} to {end}")
+        overrides = declared[1].overrides if declared is not None else ()
+        if overrides:
+            names = ", ".join(f"`{name}`" for name, _ in overrides)
+            self.line(f"- Takes precedence over: {names} (for the requests both address)")
         if declared is not None:
             file, node = declared
             self.line(f"- Declared in: `{file.shown}` line {node.span.line}")
@@ -223,6 +231,13 @@ class _Catalogue:
             # A file that only adds sections: its opening comment describes them.
             header = _header_comment(file.lines)
             notes = header + [line for line in notes if line not in header]
+        for clause in section.when:
+            self.line(f"- **Every rule here applies only when:** `{_source(file, clause.span)}`")
+        for clause in section.unless:
+            self.line(f"- **Every rule here is excepted when:** `{_source(file, clause.span)}`")
+        if section.overrides:
+            names = ", ".join(f"`{name}`" for name, _ in section.overrides)
+            self.line(f"- **Takes precedence over:** {names} (for the requests both address)")
         self._notes(notes)
         self.line()
         for rule in section.rules:
@@ -236,8 +251,12 @@ class _Catalogue:
         self.line()
         unit = _unit_of(rule.action, section.unit)
         self.line(f"- **Decides:** {self._action(rule, unit, file)}")
+        for clause in section.when:
+            self.line(f"- **Applies when:** `{_source(file, clause.span)}` (the section's)")
         for clause in rule.when:
             self.line(f"- **Applies when:** `{_source(file, clause.span)}`")
+        for clause in section.unless:
+            self.line(f"- **Except when:** `{_source(file, clause.span)}` (the section's)")
         for clause in rule.unless:
             self.line(f"- **Except when:** `{_source(file, clause.span)}`")
         if rule.overrides:
@@ -266,6 +285,9 @@ class _Catalogue:
                 unit = unit.removesuffix("s")
             over = f" over {_source(file, action.period.span)}" if action.period is not None else ""
             counted = _counted(file, action.counting)
+            dated = any(i.name == DATED_UNITS for i in self.program.schema.inputs)
+            if action.period is not None and action.counting is None and dated:
+                counted += f" (when the case dates them in `{DATED_UNITS}`, only those within the period)"
             if rule.kind == "cap":
                 return (
                     f"a cap of {amount} {unit}{over}, {counted}; it holds together with whichever rule governs "

@@ -82,8 +82,33 @@ class CompileError(Exception):
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """Return "; did you mean 'x'?" for the closest candidate, or ""."""
-    close = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    # Only a near miss (a letter or two wrong, a third of a long word, or a name with letters
+    # more or less at its end: knee_rule, knee; maximum, max) is a likely typo: `age` is not a misspelled `massage`,
+    # nor `s` a misspelled `is`.
+    limit = max(1, len(word) // 3)
+    close = [c for c in difflib.get_close_matches(word, sorted(set(candidates)), n=5, cutoff=0.6)
+             if len(word) > 1 and (_edits(word, c) <= limit or _shortened(word, c))]
     return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _shortened(a: str, b: str) -> bool:
+    """Whether one word is the other cut short (at least 3 letters of it): `max` of `maximum`."""
+    short, long = sorted((a, b), key=len)
+    return len(short) >= 3 and long.startswith(short)
+
+
+def _edits(a: str, b: str) -> int:
+    """How many letters to insert, delete, replace or swap to turn `a` into `b` (Damerau-Levenshtein)."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, char_b in enumerate(b, 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
+            if i > 1 and j > 1 and char_a == b[j - 2] and a[i - 2] == char_b:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[len(b)]
 
 
 def render(diagnostic: Diagnostic, sources: Mapping[str, str]) -> str:

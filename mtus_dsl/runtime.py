@@ -121,6 +121,56 @@ def _add_duration(date: datetime.date, duration: Duration, sign: int) -> datetim
     return datetime.date(year, month + 1, day)
 
 
+#: The units `days_between`, `weeks_between`, `months_between` and `years_between` count in.
+BETWEEN_UNITS = ("days", "weeks", "months", "years")
+
+
+def between(unit: str, start: Any, end: Any) -> Any:
+    """Whole `unit`s from `start` to `end` (negative when `end` comes first); unknown if either date is.
+
+    Days are calendar days; a week is 7 of them, rounded down. A month is counted
+    when `start` moved by that many months (the day kept, clamped to the month's
+    end, as `start + N months` does) is not after `end`; a year is 12 such months.
+    So 2015-01-31 to 2015-02-28 is 1 month, and someone born on 2016-02-29 is 1
+    year old on 2017-02-28.
+    """
+    if start.__class__ is Unknown or end.__class__ is Unknown:
+        return join(start, end)
+    if start is None or end is None:
+        raise RuleError(f"{unit}_between() of none")
+    if end < start:
+        return -_between(unit, end, start)
+    return _between(unit, start, end)
+
+
+def _between(unit: str, start: datetime.date, end: datetime.date) -> int:
+    days = (end - start).days
+    if unit == "days":
+        return days
+    if unit == "weeks":
+        return days // 7
+    months = (end.year - start.year) * 12 + end.month - start.month
+    if _add_duration(start, Duration(months, "months"), 1) > end:
+        months -= 1
+    return months if unit == "months" else months // 12
+
+
+def units_within(dates: Any, request_date: Any, period: Any, otherwise: Any) -> Any:
+    """The prior units a limit `over PERIOD` counts: those dated within the period up to the request date.
+
+    A unit dated `d` counts when `request_date - period < d <= request_date` (with
+    `over 4 weeks` and a request on 2015-03-01: the units from 2015-02-02 to
+    2015-03-01). When the case does not date its prior units (or the period is
+    none), the limit counts `otherwise`, the prior units as a number.
+    """
+    if dates.__class__ is Unknown or dates is None or period is None:
+        return otherwise
+    if request_date.__class__ is Unknown or period.__class__ is Unknown:
+        return join(request_date, period)
+    start = add_duration(request_date, period, -1)
+    return sum(1 for date in dates if start < date <= request_date)
+
+
 # --- three-valued operations ----------------------------------------------------------
 # Both backends evaluate the left operand first and skip the right one when the
 # left decides (False for `and`, True for `or`); these finish the job.

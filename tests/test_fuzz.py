@@ -249,8 +249,8 @@ def none_tables(draw: st.DrawFn) -> list[str]:
 
 @st.composite
 def int_expr(draw: st.DrawFn, depth: int = 0) -> str:
-    """An integer expression: numbers, inputs, arithmetic, rounding division, min/max, counts."""
-    kind = draw(st.integers(0, 5 if depth < 2 else 1))
+    """An integer expression: numbers, inputs, arithmetic, rounding division, min/max, counts, time between dates."""
+    kind = draw(st.integers(0, 6 if depth < 2 else 1))
     if kind == 0:
         return str(draw(st.integers(0, 30)))
     if kind == 1:
@@ -262,6 +262,10 @@ def int_expr(draw: st.DrawFn, depth: int = 0) -> str:
         return f"({draw(int_expr(depth + 1))} / {draw(st.integers(1, 4))} rounded {rounding})"
     if kind == 4:
         return f"{draw(st.sampled_from(['min', 'max']))}({draw(int_expr(depth + 1))}, {draw(int_expr(depth + 1))})"
+    if kind == 5:
+        unit = draw(st.sampled_from(["days", "weeks", "months", "years"]))
+        dates = draw(st.permutations(["injury_date", "request_date", "2015-01-31"]))
+        return f"{unit}_between({dates[0]}, {dates[1]})"
     return f"count s in surgeries where ({draw(st.sampled_from(SURGERY_CONDITIONS))})"
 
 
@@ -320,7 +324,8 @@ def action(draw: st.DrawFn) -> str:
 @st.composite
 def valid_program(draw: st.DrawFn) -> str:
     """A guideline with facts, code sets, tables with none cells, one to four rules (each overriding those
-    before) and maybe a cap."""
+    before, by `overrides` or `otherwise`), maybe section-level clauses, maybe a cap, maybe a second section
+    that overrides the first."""
     services = ", ".join(draw(st.lists(st.sampled_from(SERVICES), min_size=1, max_size=3, unique=True)))
     lines = [
         f'guideline g "G \\"{{requested}}\\" {draw(st.sampled_from(PAYLOADS)).replace(chr(34), "")}" edition "1":',
@@ -334,17 +339,23 @@ def valid_program(draw: st.DrawFn) -> str:
         f"    services {services}",
         "    unit visits",
     ]
+    for _ in range(draw(st.integers(0, 1))):
+        lines.append(f"    {draw(st.sampled_from(['when', 'unless']))} {draw(bool_expr(1))}")
+    in_order = draw(st.booleans())  # 'otherwise' instead of 'overrides': the same order
     for i in range(draw(st.integers(1, 4))):
-        lines.append(f"    r{i}: {draw(action())}")
+        lines.append(f"    {'otherwise ' if i and in_order else ''}r{i}: {draw(action())}")
         for _ in range(draw(st.integers(0, 2))):
             lines.append(f"        {draw(st.sampled_from(['when', 'unless']))} {draw(bool_expr())}")
-        if i:
+        if i and not in_order:
             lines.append(f"        overrides {', '.join(f'r{j}' for j in range(i))}")
         if draw(st.booleans()):
             lines.append('        rationale "{requested} asked, {allowed} left; {f1}; \\"{limit}\\" {{x}}"')
     if draw(st.booleans()):
         lines += [f"    cap c: max_visits {draw(st.integers(0, 30))} counting prior_visits_all_regions",
                   f"        when {draw(bool_expr(1))}", '        subsection "(c)"']
+    if draw(st.booleans()):
+        lines += ['section t "T" pages 2:', f"    services {services}", "    regions knee", "    overrides s",
+                  f"    t0: {draw(action())}", f"        when {draw(bool_expr(1))}"]
     return "\n".join(lines) + "\n"
 
 

@@ -547,9 +547,13 @@ def _reached_rules(program: ir.Program, names: Sequence[str]) -> list[str]:
 
 
 def _candidates(
-    program: ir.Program, fact: ir.Expr, constants: list[Any], rules: Sequence[ir.RuleInfo]
+    program: ir.Program, fact: ir.Expr, constants: list[Any], rules: Sequence[ir.RuleInfo],
+    reached: Sequence[ir.RuleInfo] = (),
 ) -> list[Any] | None:
-    """Values worth trying for one fact, or None when it cannot be enumerated."""
+    """Values worth trying for one fact, or None when it cannot be enumerated.
+
+    `reached` are the rules the rules under test consult: a date one of them counts from is one to vary too.
+    """
     type_ = fact.type
     name = fact.name if isinstance(fact, (ir.Input, ir.Fact)) else ""
     kind = type_.kind
@@ -577,13 +581,19 @@ def _candidates(
         return [()]
     if kind == "date":
         dates = {c for c in constants if isinstance(c, datetime.date)}
-        if name == "request_date":
+        # Any date a rule counts from (`weeks_between(injury_date, request_date) < 12`) also tries
+        # the request's dates, so that a short time between them is among the candidates.
+        counted = any(isinstance(e, ir.Call) and e.func.endswith("_between") and fact in e.args
+                      for r in (*rules, *reached) for c in r.when + r.unless for e in ir.walk(c))
+        if name == "request_date" or counted:
             guidelines = {g.name: g for g in program.guidelines}
             for rule in rules:
                 g = guidelines[rule.guideline]
                 dates |= {d for d in (g.in_force_from, g.in_force_to) if d is not None}
         # The day before 0001-01-01 and after 9999-12-31 do not exist: skip them.
         near = {x + datetime.timedelta(days=d) for x in dates for d in (-1, 0, 1) if _in_calendar(x, d)}
+        if counted:
+            near.add(datetime.date(1900, 1, 1))  # and a long time
         return sorted(near) or [datetime.date(2015, 1, 1)]
     return None
 
@@ -603,6 +613,8 @@ def _witness(
     # Constants of the rules reached through `unless other_rule` and of the facts
     # read too: their conditions decide whether the rules under test apply.
     facts, constants = _read_inputs(program, names)
+    # The rules they consult: a date one of them counts from (weeks_between) is one to vary too.
+    reached = [program.rule(n) for n in _reached_rules(program, names)]
     domains: dict[str, list[Any]] = {}
     complete = True
     for scope_name, members in (
@@ -616,7 +628,7 @@ def _witness(
     for name, expr in sorted(facts.items()):
         if name in domains:
             continue
-        values = _candidates(program, expr, constants, rules)
+        values = _candidates(program, expr, constants, rules, reached)
         if expr.type.kind == "list":
             complete = False
         if values is None:

@@ -200,7 +200,9 @@ class DeclarationChecker:
             return t.enum(ref.name)
         if ref.name in self.d.records:
             return t.Type("record", ref.name)
-        known = list(BUILTIN_TYPES) + list(self.d.enums) + list(self.d.records)
+        if ref.name in self.d.tables:  # a named row: `fact course: postsurgical_course = postsurgical_course[...]`
+            return t.Type("row", ref.name)
+        known = list(BUILTIN_TYPES) + list(self.d.enums) + list(self.d.records) + list(self.d.tables)
         self.error(
             "E103", f"unknown type '{ref.name}'{did_you_mean(ref.name, known)}", ref.span, "types: " + ", ".join(known)
         )
@@ -214,6 +216,9 @@ class DeclarationChecker:
             if "duration" in str(self.input_types[name]):
                 self.error("E103", f"input '{name}' cannot be a duration: a case gives numbers, dates and words",
                            decl.type.span, "give the length as an integer number of days, weeks or months")
+            if "row of " in str(self.input_types[name]):
+                self.error("E103", f"input '{name}' cannot be a table row: a case gives numbers, dates and words",
+                           decl.type.span, "look the row up in a fact: fact NAME: TABLE = TABLE[key, ...]")
             expected = CORE_INPUTS.get(name)
             if expected is not None and not decl.required:
                 self.error("E110", f"input '{name}' must be required", decl.span)

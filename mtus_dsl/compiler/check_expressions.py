@@ -22,7 +22,11 @@ from mtus_dsl.compiler.check_declarations import (
     _toposort,
 )
 from mtus_dsl.diagnostics import did_you_mean
-from mtus_dsl.runtime import Duration
+from mtus_dsl.runtime import BETWEEN_UNITS, Duration
+
+#: The functions that count whole units between two dates, by name.
+_BETWEEN = {f"{unit}_between": unit for unit in BETWEEN_UNITS}
+_FUNCTIONS = ("conditions_of", "min", "max", *_BETWEEN)
 
 
 class ExpressionChecker(DeclarationChecker):
@@ -143,8 +147,16 @@ class ExpressionChecker(DeclarationChecker):
             if not (lt.accepts(rt) or rt.accepts(lt)):
                 self.error("E104", f"cannot compare {left.type} with {right.type}", node.span)
             # Durations do not order (is 1 month more than 30 days?): compare dates instead.
+            elif node.op not in ("=", "!=") and lt.kind == "duration":
+                self.error(
+                    "E104",
+                    f"'{node.op}' does not order durations: is 1 month more or less than 30 days?",
+                    node.span,
+                    "compare dates (request_date <= injury_date + 6 months) or whole units "
+                    "(weeks_between(injury_date, request_date) < 6)",
+                )
             elif node.op not in ("=", "!=") and lt.kind not in ("integer", "date", "error"):
-                self.error("E104", f"'{node.op}' orders numbers, dates or durations, not {lt}", node.span)
+                self.error("E104", f"'{node.op}' orders numbers and dates, not {lt}", node.span)
             return ir.Compare(node.op, left, right)
         if isinstance(node, n.Member):
             # The side that is not a literal set decides which enumeration a
@@ -180,6 +192,17 @@ class ExpressionChecker(DeclarationChecker):
                 result = t.INTEGER
             elif lk == "date" and rk == "duration" and node.op in "+-":
                 result = t.DATE
+            elif lk == "date" and rk == "date" and node.op == "-":
+                # How long is "date - date": days, or months? The author says which.
+                start, end = self._text(node.right.span), self._text(node.left.span)
+                self.error(
+                    "E104",
+                    "two dates do not subtract: say in which unit to count the time between them",
+                    node.span,
+                    f"write days_between({start}, {end}) (or weeks_, months_, years_between): "
+                    "whole units from the first date to the second",
+                )
+                result = t.ERROR
             else:
                 self.error(
                     "E104",
@@ -237,15 +260,25 @@ class ExpressionChecker(DeclarationChecker):
             return ir.Const(name, t.ERROR)
         if hint is not None and hint.kind == "enum":
             members = _members(self.d.enums, hint.name or "")
-            self.error(
-                "E102",
-                f"'{name}' is not a {hint.name}{did_you_mean(name, members)}",
-                node.span,
-                f"{hint.name} values: {', '.join(members)}",
-            )
+            if members:
+                note = f"{hint.name} values: {', '.join(members)}"
+            elif hint.name == "condition":
+                note = (f"the program declares no condition: declare it with its codes, "
+                        f"'condition {name} \"{name.replace('_', ' ')}\":' and an indented 'icd10 ...' line")
+            else:
+                note = f"the enumeration {hint.name} has no members"
+            self.error("E102", f"'{name}' is not a {hint.name}{did_you_mean(name, members)}", node.span, note)
             return ir.Const(None, t.ERROR)
         candidates = list(scope) + list(self.input_types) + list(self.fact_types) + list(self.member_of)
-        self.error("E102", f"unknown fact '{name}'{did_you_mean(name, candidates)}", node.span)
+        suggestion = did_you_mean(name, candidates)
+        notes = [] if suggestion else [
+            f"no input or fact is called '{name}': declare it ('input {name}: TYPE \"what it means\"' for a "
+            f"field of the case, 'fact {name}: TYPE = ...' to derive it)"
+        ]
+        if name == "age" or name.endswith("_age"):
+            notes.append("an age in whole years is years_between(birth_date, request_date), "
+                         "with 'input birth_date: date'")
+        self.error("E102", f"unknown fact '{name}'{suggestion}", node.span, *notes)
         return ir.Const(None, t.ERROR)
 
     def _call(self, node: n.Call, scope: Mapping[str, t.Type]) -> ir.Expr:
@@ -260,11 +293,18 @@ class ExpressionChecker(DeclarationChecker):
             for arg, source in zip(args, node.args):
                 self._expect(t.INTEGER, arg.type.required(), source, f"{node.func}() takes integers")
             return ir.Call(node.func, args, t.INTEGER)
+        if node.func in _BETWEEN:
+            if len(args) != 2:
+                self.error("E104", f"{node.func}(start, end) takes two dates", node.span,
+                           f"for example {node.func}(injury_date, request_date)")
+            for arg, source in zip(args, node.args):
+                self._expect(t.DATE, arg.type.required(), source, f"{node.func}() takes dates")
+            return ir.Call(node.func, args, attrs.evolve(t.INTEGER, optional=any(a.type.optional for a in args)))
         self.error(
             "E102",
-            f"unknown function '{node.func}'{did_you_mean(node.func, ['conditions_of', 'min', 'max'])}",
+            f"unknown function '{node.func}'{did_you_mean(node.func, _FUNCTIONS)}",
             node.span,
-            "functions: conditions_of, min, max",
+            "functions: " + ", ".join(_FUNCTIONS),
         )
         return ir.Const(None, t.ERROR)
 

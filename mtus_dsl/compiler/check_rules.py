@@ -16,6 +16,11 @@ from mtus_dsl.compiler.check_expressions import ExpressionChecker
 from mtus_dsl.decision import Citation
 from mtus_dsl.diagnostics import Span, did_you_mean
 
+#: The input that dates the prior units (the prelude declares it): a limit with a period counts those within it.
+DATED_UNITS = "prior_visit_dates"
+#: The runtime operation (runtime.units_within) a limit with a period counts its prior units with.
+WITHIN_PERIOD = "units_within"
+
 
 class RuleChecker(ExpressionChecker):
     """Type each rule and put the rules in priority order (an exception before what it overrides)."""
@@ -24,6 +29,12 @@ class RuleChecker(ExpressionChecker):
     def _rules(self) -> list[ir.RuleInfo]:
         out: list[ir.RuleInfo] = []
         extra_unless: dict[str, list[tuple[ir.Expr, str]]] = {}
+
+        def except_(target: str, winner: str, reason: str) -> None:
+            found = extra_unless.setdefault(target, [])
+            if all(expr != ir.Applies(winner) for expr, _ in found):
+                found.append((ir.Applies(winner), reason))
+
         for name, (rule, _section) in self.d.rules.items():
             for target, span in rule.overrides:
                 if target not in self.d.rules:
@@ -35,14 +46,124 @@ class RuleChecker(ExpressionChecker):
                 elif target == name:
                     self.error("E106", f"rule '{name}' overrides itself", span)
                 else:
-                    extra_unless.setdefault(target, []).append(
-                        (ir.Applies(name), f"excepted: '{name}' applies, and it overrides this rule")
-                    )
+                    except_(target, name, f"excepted: '{name}' applies, and it overrides this rule")
+        for winner, loser, reason in self._precedence():
+            except_(loser, winner, reason)
         for name, (rule, section) in self.d.rules.items():
             info = self._rule(rule, section, extra_unless.get(name, []))
             if info is not None:
                 out.append(info)
+        for section in self.d.sections.values():
+            if not section.rules:  # its clauses are checked with each rule; without rules, on their own
+                for clause in section.when:
+                    self._condition(clause, "when")
+                for clause in section.unless:
+                    self._condition(clause, "unless")
         return out
+
+    # --- precedence between sections, guidelines, and rules in 'otherwise' order ----------
+    def _precedence(self) -> list[tuple[str, str, str]]:
+        """(winner, loser, reason) for each pair of rules that a section, guideline or 'otherwise' orders.
+
+        Only rules (not caps) that address a common request are paired: outside its scope a rule
+        never applies, so an exception there would say nothing.
+        """
+        pairs: list[tuple[str, str, str]] = []
+        scopes = {name: self._raw_scope(rule, section) for name, (rule, section) in self.d.rules.items()}
+
+        def rules_of(sections: list[n.Section]) -> list[str]:
+            return [r.name for s in sections for r in s.rules if r.kind == "rule" and r.name in scopes]
+
+        def order(winners: list[str], losers: list[str], reason: str) -> None:
+            for winner in winners:
+                for loser in losers:
+                    if winner != loser and _overlap(scopes[winner], scopes[loser]):
+                        pairs.append((winner, loser, reason.format(winner=winner)))
+
+        def sections_in(guideline: str) -> list[n.Section]:
+            return [s for s in self.d.sections.values() if s.guideline == guideline]
+
+        declared: set[tuple[str, str]] = set()  # (winner, loser): a pair the other way round is a circle
+
+        def both_ways(kind: str, winner: str, loser: str, span: Span) -> bool:
+            if (loser, winner) in declared:
+                self.error("E106", f"{kind}s '{loser}' and '{winner}' override each other", span,
+                           "say which one takes precedence, on one of them only")
+                return True
+            declared.add((winner, loser))
+            return False
+
+        for guideline in self.d.guidelines.values():
+            for target, span in guideline.overrides:
+                if target == guideline.name:
+                    self.error("E106", f"guideline '{target}' overrides itself", span)
+                elif both_ways("guideline", guideline.name, target, span):
+                    continue
+                elif target not in self.d.guidelines:
+                    self.error(
+                        "E105",
+                        f"guideline '{guideline.name}' overrides an unknown guideline "
+                        f"'{target}'{did_you_mean(target, self.d.guidelines)}",
+                        span,
+                        "guidelines: " + ", ".join(self.d.guidelines),
+                    )
+                else:
+                    order(rules_of(sections_in(guideline.name)), rules_of(sections_in(target)),
+                          f"excepted: '{{winner}}' applies, and its guideline '{guideline.name}' overrides "
+                          f"'{target}'")
+        for section in self.d.sections.values():
+            for target, span in section.overrides:
+                if target == section.name:
+                    self.error("E106", f"section '{target}' overrides itself", span)
+                    continue
+                if target in self.d.sections and target in self.d.guidelines:
+                    self.error("E102", f"'{target}' names both a section and a guideline", span,
+                               "rename one of them, so that 'overrides' says which it means")
+                    continue
+                if both_ways("section", section.name, target, span):
+                    continue
+                if target in self.d.sections:
+                    losers, what = [self.d.sections[target]], "section"
+                elif target in self.d.guidelines:
+                    # Its own guideline: the other sections of it (a section does not override itself).
+                    losers, what = [s for s in sections_in(target) if s is not section], "guideline"
+                else:
+                    known = list(self.d.sections) + list(self.d.guidelines)
+                    self.error(
+                        "E105",
+                        f"section '{section.name}' overrides an unknown section or guideline "
+                        f"'{target}'{did_you_mean(target, known)}",
+                        span,
+                    )
+                    continue
+                order(rules_of([section]), rules_of(losers),
+                      f"excepted: '{{winner}}' applies, and its section '{section.name}' overrides {what} '{target}'")
+            above: list[str] = []  # the rules of the current 'otherwise' chain, first to last
+            for rule in section.rules:
+                if not rule.otherwise:
+                    above = [rule.name] if rule.kind == "rule" else []
+                    continue
+                if not above:  # (the grammar allows 'otherwise' before a rule only, never a cap)
+                    self.error(
+                        "E119",
+                        f"'otherwise {rule.name}' follows no rule",
+                        Span(rule.span.path, rule.span.line, rule.span.column, rule.span.line,
+                             rule.span.column + len(rule.name)),
+                        "write 'otherwise' before a rule that comes right after another rule of the section: "
+                        "it applies only when none of the rules above it in that chain applies",
+                    )
+                    continue
+                if rule.name in scopes:
+                    order(above, [rule.name], "excepted: '{winner}' applies, and this rule is written after it "
+                                              "with 'otherwise'")
+                above.append(rule.name)
+        return pairs
+
+    def _raw_scope(self, rule: n.Rule, section: n.Section) -> tuple[set[str], set[str] | None]:
+        """The services and body regions a rule is written for (None: every region), before checking them."""
+        services = {s for s, _ in rule.services or section.services}
+        regions = {r for r, _ in rule.regions or section.regions} or None
+        return services, regions
 
     def _scope_names(self, names: tuple[tuple[str, Span], ...], enum: str) -> tuple[str, ...]:
         members = self.d.enums.get(enum, ())
@@ -104,7 +225,7 @@ class RuleChecker(ExpressionChecker):
             rule.subsection,
             guideline.regulation,
         )
-        self._guarded = self._guarded_names(rule)
+        self._guarded = self._guarded_names(section.when + rule.when)
         action = self._action(rule)
         self._guarded = set()
         if rule.kind == "cap" and not isinstance(action, ir.Limit):
@@ -114,11 +235,14 @@ class RuleChecker(ExpressionChecker):
                 rule.action.span,
                 "caps hold together with whatever rule governs; only a limit can do that",
             )
-        when = [self._condition(clause, "when") for clause in rule.when]
-        unless = [self._condition(clause, "unless") for clause in rule.unless]
-        reasons = [f"its condition '{self._text(clause.span)}' does not hold" for clause in rule.when]
-        reasons += [f"excepted: '{self._text(clause.span)}' holds" for clause in rule.unless]
-        clauses = [self._text(clause.span) for clause in (*rule.when, *rule.unless)]
+        # The section's clauses come first: they hold for every rule of it, like an outer condition.
+        when_clauses = section.when + rule.when
+        unless_clauses = section.unless + rule.unless
+        when = [self._condition(clause, "when") for clause in when_clauses]
+        unless = [self._condition(clause, "unless") for clause in unless_clauses]
+        reasons = [f"its condition '{self._text(clause.span)}' does not hold" for clause in when_clauses]
+        reasons += [f"excepted: '{self._text(clause.span)}' holds" for clause in unless_clauses]
+        clauses = [self._text(clause.span) for clause in (*when_clauses, *unless_clauses)]
         for expr, reason in extra:
             unless.append(expr)
             reasons.append(reason)
@@ -190,10 +314,10 @@ class RuleChecker(ExpressionChecker):
             )
         return expr
 
-    def _guarded_names(self, rule: n.Rule) -> set[str]:
-        """The facts and inputs a rule's `when` clauses say exist (`when x exists and ...`)."""
+    def _guarded_names(self, clauses: tuple[n.Expr, ...]) -> set[str]:
+        """The facts and inputs a rule's `when` clauses (its section's too) say exist (`when x exists and ...`)."""
         found: set[str] = set()
-        pending: list[n.Expr] = list(rule.when)
+        pending: list[n.Expr] = list(clauses)
         while pending:
             clause = pending.pop()
             if isinstance(clause, n.BoolOp) and clause.op == "and":
@@ -225,11 +349,21 @@ class RuleChecker(ExpressionChecker):
                 (action.initial, action.total) if isinstance(action, n.Trial) else ()):
             self._lint_amount(operand)
         if isinstance(action, n.Limit):
+            period = self._operand(action.period, t.DURATION, "'over' takes a duration (4 weeks)")
+            counted = counting(action)
+            dates = self.input_types.get(DATED_UNITS)
+            if period is not None and action.counting is None and dates == t.Type("list", of=t.DATE):
+                # A period limits: when the case dates the prior units, only those within it count.
+                counted = ir.Call(
+                    WITHIN_PERIOD,
+                    (ir.Input(DATED_UNITS, dates), ir.Input("request_date", t.DATE), period, counted),
+                    t.INTEGER,
+                )
             return ir.Limit(
                 unit,
                 amount=self._operand(action.amount, t.INTEGER, "a limit is a number of units") or _ERROR_OPERAND,
-                period=self._operand(action.period, t.DURATION, "'over' takes a duration (4 weeks)"),
-                counting=counting(action),
+                period=period,
+                counting=counted,
             )
         if isinstance(action, n.Trial):
             return ir.Trial(
@@ -301,3 +435,10 @@ def _constant(node: n.Expr) -> int | None:
             return None
         return left + right if node.op == "+" else left - right if node.op == "-" else left * right
     return None
+
+
+def _overlap(a: tuple[set[str], set[str] | None], b: tuple[set[str], set[str] | None]) -> bool:
+    """Whether two rules' scopes share a (service, body region): only then can both address a request."""
+    if not a[0] & b[0]:
+        return False
+    return a[1] is None or b[1] is None or bool(a[1] & b[1])

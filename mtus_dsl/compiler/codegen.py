@@ -288,9 +288,16 @@ class _Function:
             case ir.Div():
                 return self._assign(f"_divide({self.expr(e.left)}, {self.expr(e.right)}, {e.rounding!r})")
             case ir.Call():
+                if e.func == "units_within":
+                    # Most cases do not date their prior units: then the count is the number given.
+                    dates, *rest = (self._operand(a) for a in e.args)
+                    return self._assign(f"{rest[-1]} if {dates}.__class__ is _U else "
+                                        f"_rt.units_within({dates}, {', '.join(rest)})")
                 args = ", ".join(self.expr(a) for a in e.args)
                 if e.func == "conditions_of":
                     return self._assign(f"_rt.conditions_of(_CODE_INDEX, {args})")
+                if e.func.endswith("_between"):
+                    return self._assign(f"_rt.between({e.func.removesuffix('_between')!r}, {args})")
                 return self._assign(f"_rt.extremum({e.func!r}, [{args}])")
             case ir.Quant():
                 return self._quantifier(e)

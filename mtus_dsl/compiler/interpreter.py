@@ -65,6 +65,10 @@ class Interpreter:
                 args = [self.eval(a, facts, env) for a in expr.args]
                 if expr.func == "conditions_of":
                     return rt.conditions_of(self.codesets, *args)
+                if expr.func == "units_within":
+                    return rt.units_within(*args)
+                if expr.func.endswith("_between"):
+                    return rt.between(expr.func.removesuffix("_between"), *args)
                 return rt.extremum(expr.func, args)
             case ir.Quant():
                 return self._quantifier(expr, facts, env)

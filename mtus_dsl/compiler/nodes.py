@@ -239,6 +239,8 @@ class Guideline:
     in_force_from: datetime.date | None
     in_force_to: datetime.date | None
     span: Span
+    # `overrides GUIDELINE, ...`: its rules take precedence over theirs for the requests both address.
+    overrides: tuple[tuple[str, Span], ...] = ()
 
 
 @attrs.frozen
@@ -406,6 +408,8 @@ class Rule:
     services: tuple[tuple[str, Span], ...]
     regions: tuple[tuple[str, Span], ...]
     span: Span
+    # Written `otherwise NAME: ...`: it gives way to the rules of its section just above it.
+    otherwise: bool = False
 
 
 # --- examples ----------------------------------------------------------------
@@ -493,6 +497,11 @@ class Section:
     examples: tuple[Example, ...]
     defaults: tuple[Given, ...]
     span: Span
+    # Clauses every rule and cap of the section gets, before its own.
+    when: tuple[Expr, ...] = ()
+    unless: tuple[Expr, ...] = ()
+    # `overrides SECTION_OR_GUIDELINE, ...`: its rules take precedence over theirs.
+    overrides: tuple[tuple[str, Span], ...] = ()
 
 
 @attrs.frozen

@@ -207,13 +207,21 @@ class _AstBuilder(lark.Transformer[Token, Any]):
     def guideline(self, meta: Any, c: list[Any]) -> n.Guideline:
         name, title, edition, *lines = c
         regulation = start = end = None
+        overrides: list[tuple[str, Span]] = []
         for kind, *args in lines:
             if kind == "regulation":
                 regulation = args[0]
+            elif kind == "overrides":
+                overrides.extend(args[0])
             else:
                 start, end = args
         self.current_guideline = str(name)
-        return n.Guideline(str(name), _unquote(title), _unquote(edition), regulation, start, end, self._span(meta))
+        return n.Guideline(
+            str(name), _unquote(title), _unquote(edition), regulation, start, end, self._span(meta), tuple(overrides)
+        )
+
+    def guideline_overrides(self, c: list[Any]) -> tuple[str, Any]:
+        return ("overrides", c[0])
 
     def regulation(self, c: list[Token]) -> tuple[str, str]:
         return ("regulation", _unquote(c[0]))
@@ -364,6 +372,7 @@ class _AstBuilder(lark.Transformer[Token, Any]):
         rules: list[n.Rule] = []
         examples: list[n.Example] = []
         defaults: list[n.Given] = []
+        clauses: dict[str, list[Any]] = {"when": [], "unless": [], "overrides": []}
         for line in lines:
             if isinstance(line, n.Rule):
                 rules.append(line)
@@ -377,6 +386,10 @@ class _AstBuilder(lark.Transformer[Token, Any]):
                 unit = line[1]
             elif line[0] == "defaults":
                 defaults.extend(line[1])
+            elif line[0] == "overrides":
+                clauses["overrides"].extend(line[1])
+            else:
+                clauses[line[0]].append(line[1])
         return n.Section(
             str(name),
             _unquote(title),
@@ -389,7 +402,22 @@ class _AstBuilder(lark.Transformer[Token, Any]):
             tuple(examples),
             tuple(defaults),
             self._span(meta),
+            tuple(clauses["when"]),
+            tuple(clauses["unless"]),
+            tuple(clauses["overrides"]),
         )
+
+    def section_when(self, c: list[Any]) -> tuple[str, Any]:
+        return ("when", c[0])
+
+    def section_unless(self, c: list[Any]) -> tuple[str, Any]:
+        return ("unless", c[0])
+
+    def section_overrides(self, c: list[Any]) -> tuple[str, Any]:
+        return ("overrides", c[0])
+
+    def otherwise_rule(self, c: list[n.Rule]) -> n.Rule:
+        return attrs.evolve(c[0], otherwise=True)
 
     def section_of(self, c: list[Token]) -> tuple[str, str]:
         return ("in", str(c[0]))

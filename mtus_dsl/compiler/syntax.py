@@ -143,6 +143,11 @@ def parse_tree(text: str, path: str) -> tuple[lark.Tree[Token] | None, list[Diag
         except (lark.exceptions.UnexpectedInput, IndentationMismatch) as error:
             diagnostic, line = _syntax_diagnostic(error, source, path)
             diagnostics.append(diagnostic)
+            if _NOT_A_HEADER_LINE in diagnostic.message and diagnostic.span is not None:
+                # Stands in for the unknown line, so that a header left empty is not reported too.
+                text = lines[line - 1]
+                lines[line - 1] = text[: len(text) - len(text.lstrip())] + 'regulation ""'
+                continue
             if not _blank_out(lines, line, with_block=diagnostic.code != "E005"):
                 break
             continue
@@ -262,6 +267,10 @@ def _syntax_diagnostic(error: Exception, source: str, path: str) -> tuple[Diagno
     width = max(1, len(str(token))) if token.type not in ("_NL", "_DEDENT", "_INDENT", "$END") else 1
     span = Span(path, line, column, line, column + width)
     word = str(token)
+    if token.type == "NAME":
+        known = _known_mistake(word, source.split("\n")[line - 1], column, expected, span)
+        if known is not None:
+            return known, line
     # A misspelled keyword arrives as a NAME (or as the token after a NAME that
     # was meant to be a keyword at the start of the line).
     if token.type == "NAME":
@@ -299,6 +308,63 @@ def _syntax_diagnostic(error: Exception, source: str, path: str) -> tuple[Diagno
         "$END": "end of file",
     }.get(token.type, f"'{word}'")
     return Diagnostic("E001", f"unexpected {shown}", span, notes=(f"expected {_expected_words(expected)}",)), line
+
+
+#: The lines a guideline's header block may hold, for the message about one it does not know.
+GUIDELINE_LINES = ('regulation "..."', "in force from DATE", "in force DATE to DATE", "overrides GUIDELINE, ...")
+
+_NOT_A_HEADER_LINE = " is not a line a guideline's header knows"
+
+#: Words an author may write after a limit's number, meaning its unit or its period.
+_UNIT_WORDS = frozenset({"visit", "visits", "treatment", "treatments", "session", "sessions", "unit", "units",
+                         "day", "days", "week", "weeks", "month", "months", "year", "years"})
+
+
+def _known_mistake(word: str, text: str, column: int, expected: list[str], span: Span) -> Diagnostic | None:
+    """A word in a place where authors are known to put it by mistake: say what the language wants instead."""
+    before = text[: column - 1]
+    if "REGULATION" in expected and "IN" in expected and not before.strip():
+        # A line of a guideline's header block.
+        fields = [line.split(" ", 1)[0] for line in GUIDELINE_LINES]
+        suggestion = did_you_mean(word, ["regulation", "in", "overrides"]) if word not in fields else ""
+        if not suggestion and word in ("effective", "valid", "from", "since", "starts", "until", "ends", "expires"):
+            suggestion = "; the dates it is in force are written 'in force from DATE' or 'in force DATE to DATE'"
+        return Diagnostic(
+            "E002",
+            f"'{word}'{_NOT_A_HEADER_LINE}{suggestion}",
+            span,
+            notes=("a guideline's header holds: " + ", ".join(GUIDELINE_LINES),),
+        )
+    limit = re.search(r"\b(max_[a-z]+|trial|up to)\s+[^\s,]+\s+$", before)
+    if limit is not None and word in _UNIT_WORDS:
+        keyword = limit.group(1)
+        if word.rstrip("s") in ("day", "week", "month", "year"):
+            hint = f"a limit's period follows 'over': {keyword} ... over 4 {word.rstrip('s')}s"
+        else:
+            hint = ("the unit is in the keyword (max_visits, max_treatments, max_sessions, max_days, max_units), "
+                    "or in the section's 'unit' line for a trial")
+        return Diagnostic("E001", f"'{word}' cannot follow the number of units", span, notes=(hint,))
+    if word in ("contains", "includes", "has"):
+        left = re.search(r"([a-z_][a-z0-9_.]*)\s+$", before)
+        right = re.match(r"\s*(\S+)", text[column - 1 + len(word):])
+        example = f"{right.group(1) if right else 'x'} in {left.group(1) if left else 'collection'}"
+        return Diagnostic(
+            "E001",
+            f"'{word}' is not an operator: membership is written 'ITEM in COLLECTION'",
+            span,
+            notes=(f"write '{example}'; a diagnosis is matched through a condition's code set: "
+                   "'low_back_pain in conditions'",),
+        )
+    quantifier = re.search(r"\b(any|all|latest|count)\s+([a-z_][a-z0-9_]*)\s+in\s+[a-z_][a-z0-9_.]*\s+$", before)
+    if quantifier is not None:
+        kind, var = quantifier.groups()
+        return Diagnostic(
+            "E001",
+            f"'{kind} {var} in ...' needs 'where (' before its condition",
+            span,
+            notes=(f"write '{kind} {var} in COLLECTION where (CONDITION)': the condition is always in parentheses",),
+        )
+    return None
 
 
 _CLOSING = {"(": ")", "[": "]", "{": "}"}
