@@ -175,6 +175,19 @@ def _present(items: Sequence[tuple[exp.Expr, str]]) -> exp.Expr:
     return _filter(array, "n", _not_null(exp.column("n")))
 
 
+def _names(deps: Mapping[str, exp.Expr]) -> exp.Expr:
+    """The inputs an Unknown depends on, as a sorted VARCHAR list."""
+    return _present([(deps[name], name) for name in sorted(deps)])
+
+
+def _concat(lists: Sequence[exp.Expr]) -> exp.Expr:
+    """Lists concatenated, a NULL one as empty."""
+    present = [exp.Coalesce(this=item, expressions=[_array([], "VARCHAR")]) for item in lists]
+    if len(present) == 1:
+        return present[0]
+    return exp.ArrayConcat(this=present[0], expressions=present[1:])
+
+
 def _join_deps(children: Iterable[Value]) -> dict[str, exp.Expr]:
     """What the join of the unknown ones among `children` depends on (runtime.join)."""
     unknown = [c for c in children if c.unknown is not None]
@@ -277,7 +290,7 @@ class _Compiler:
         self.allowances: dict[str, _Allowance] = {}
         self.caps: _Caps | None = None
         self.bucket_keys: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
-        self.guard_deps: dict[str, exp.Expr] = {}  # what the unknown guards of the row's bucket depend on
+        self.guards_missing: exp.Expr = NULL.copy()  # what the unknown guards of the row's bucket depend on
 
     # Facts and verdicts are columns once computed; these names are where they live.
     @staticmethod
@@ -624,7 +637,7 @@ class _Caps:
     """What the caps conclude, read by the output columns (after `approved`)."""
 
     missing: exp.Expr  # some cap that may bind depends on unknown facts
-    deps: Mapping[str, exp.Expr]  # ... on this input
+    needs: exp.Expr  # the inputs those depend on, as a list (with repeats)
     binding: Sequence[tuple[exp.Expr, str]]  # (binds, its name), in priority order
     error: exp.Expr  # the cap that failed, or NULL
 
@@ -735,7 +748,8 @@ def _layers(compiler: _Compiler, program: ir.Program) -> list[list[tuple[str, ex
         if value.error is not None:
             columns.append((column + ":error", _is_true(value.error)))
             error = _col(column + ":error")
-        compiler.fact_values[fact.name] = Value(_col(column), unknown, value.deps, error)
+        deps = _kept_deps(value, column, columns)
+        compiler.fact_values[fact.name] = Value(_col(column), unknown, deps, error)
         place(f"fact:{fact.name}", [fact.expr], columns)
     for rule in program.rules:
         verdict = _guard(compiler, rule)
@@ -746,9 +760,24 @@ def _layers(compiler: _Compiler, program: ir.Program) -> list[list[tuple[str, ex
             columns.append((column + ":error", _is_true(verdict.error)))
             error = _col(column + ":error")
         unknown = _is_null(_col(column)) if verdict.unknown is not None else None
-        compiler.verdicts[rule.name] = Value(_col(column), unknown, verdict.deps, error)
+        deps = _kept_deps(verdict, f"needs:{rule.name}", columns, always=True)
+        compiler.verdicts[rule.name] = Value(_col(column), unknown, deps, error)
         place(f"rule:{rule.name}", [*rule.when, *rule.unless], columns)
     return layers
+
+
+def _kept_deps(value: Value, column: str, columns: list[tuple[str, exp.Expr]], *, always: bool = False
+               ) -> Mapping[str, exp.Expr]:
+    """Keep what an unknown fact or verdict depends on in a list column, so that readers test membership.
+
+    Without it every reader would repeat the whole dependency test; `always` makes
+    the column even when it is trivial (verdicts: the settlement reads it by name).
+    """
+    if value.unknown is None or (not always and all(pred == TRUE for pred in value.deps.values())):
+        return value.deps
+    name = column if always else column + ":needs"
+    columns.append((name, _case([(value.unknown, _names(value.deps))])))
+    return {n: _is_true(exp.ArrayContains(this=_col(name), expression=exp.Literal.string(n))) for n in value.deps}
 
 
 def _guard(compiler: _Compiler, rule: ir.RuleInfo) -> Value:
@@ -776,7 +805,7 @@ def _guard(compiler: _Compiler, rule: ir.RuleInfo) -> Value:
         sql = _case([(out_of_force, FALSE.copy())], sql)
         error = _and(_not(out_of_force.copy()), error) if error is not None else None
     values = [v for v, _ in clauses]
-    unknown = _or(*(v.unknown for v in values))
+    unknown = _is_null(sql) if any(v.unknown is not None for v in values) else None
     return Value(sql, unknown, _join_deps(values), error)
 
 
@@ -864,13 +893,12 @@ def _settle_columns(compiler: _Compiler, program: ir.Program,
         return _or(*terms)
 
     compiler.bucket_keys = [key for key, _ in buckets]
-    names = sorted({n for key, _ in buckets for r in key[0] for n in verdicts[r].deps})
-    for name in names:
-        def depends(key: tuple[tuple[str, ...], tuple[str, ...]], name: str = name) -> exp.Expr | None:
-            terms = [_and(v.unknown, v.deps[name]) for v in (verdicts[r] for r in key[0])
-                     if v.unknown is not None and name in v.deps]
-            return _or(*terms)
-        compiler.guard_deps[name] = _is_true(_bucket_case(buckets, depends))
+
+    def depends(key: tuple[tuple[str, ...], tuple[str, ...]]) -> exp.Expr | None:
+        lists = [_col(f"needs:{r}") for r in key[0] if verdicts[r].unknown is not None]
+        return _concat(lists) if lists else None
+
+    compiler.guards_missing = _bucket_case(buckets, depends)
     first = [
         ("bucket", bucket),
     ]
@@ -918,7 +946,7 @@ def _cap_columns(compiler: _Compiler, program: ir.Program) -> list[tuple[str, ex
     lowered: list[exp.Expr] = [approved0]
     binding: list[tuple[exp.Expr, str]] = []
     missing: list[exp.Expr] = []
-    deps: dict[str, list[exp.Expr]] = {}
+    lists: list[exp.Expr] = []
     errors: list[tuple[exp.Expr, exp.Expr]] = []
     capped = exp.GT(this=approved0.copy(), expression=exp.Literal.number(0))
     approved = _col("approved")
@@ -944,15 +972,13 @@ def _cap_columns(compiler: _Compiler, program: ir.Program) -> list[tuple[str, ex
         doubtful = _and(active.copy(), capped.copy(), _not_false(verdict.sql),
                         _or(verdict.unknown, allowance.unknown) or FALSE.copy(), _not(loose))
         missing.append(doubtful)
-        for name, pred in verdict.deps.items():
-            assert verdict.unknown is not None
-            deps.setdefault(name, []).append(_and(doubtful.copy(), verdict.unknown, pred))
-        for name, pred in allowance.deps.items():
-            assert allowance.unknown is not None
-            deps.setdefault(name, []).append(_and(doubtful.copy(), allowance.unknown, pred))
+        parts = [_col(f"needs:{cap.name}")] if verdict.unknown is not None else []
+        if allowance.unknown is not None:
+            parts.append(_case([(allowance.unknown, _names(allowance.deps))]))
+        lists.append(_case([(_is_true(doubtful.copy()), _concat(parts))]))
     compiler.caps = _Caps(
         missing=_is_true(_or(*missing) or FALSE.copy()),
-        deps={n: _or(*p) or FALSE.copy() for n, p in deps.items()},
+        needs=_concat(lists) if lists else _array([], "VARCHAR"),
         binding=binding,
         error=_case([(_and(capped.copy(), _is_true(c)), n) for c, n in errors]),
     )
@@ -999,21 +1025,14 @@ def _output(compiler: _Compiler, program: ir.Program
                              exp.Literal.string(units[first[0]] if first else "units")))
     unit = _case([(has_rule.copy(), rule_unit)], _case(bucket_units, exp.Literal.string("units")))
     # The facts a needs_information row misses: from its guards, or its allowance, or its caps.
-    names = sorted(set(compiler.guard_deps) | {n for a in compiler.allowances.values() for n in a.deps}
-                   | set(caps.deps))
-    needs = []
-    for name in names:
-        terms = []
-        if name in compiler.guard_deps:
-            terms.append(_and(_is_null(governing.copy()), compiler.guard_deps[name]))
-        allowance_deps = [(exp.EQ(this=governing.copy(), expression=exp.Literal.number(index[r])), a.deps[name])
-                          for r, a in compiler.allowances.items() if name in a.deps and r in index
-                          and program.rules[index[r]].kind == "rule"]
-        if allowance_deps:
-            terms.append(_and(_col("allowance_unknown"), _is_true(_case(allowance_deps))))
-        if name in caps.deps:
-            terms.append(_and(has_rule.copy(), _not(_col("allowance_unknown")), caps.deps[name]))
-        needs.append((_or(*terms) or FALSE.copy(), name))
+    allowance_missing = _case([
+        (exp.EQ(this=governing.copy(), expression=exp.Literal.number(index[r.name])),
+         _names(compiler.allowances[r.name].deps))
+        for r in program.rules if r.kind == "rule" and compiler.allowances[r.name].unknown is not None])
+    needs = exp.ArraySort(this=exp.ArrayDistinct(this=_case([
+        (_is_null(governing.copy()), compiler.guards_missing),
+        (_col("allowance_unknown"), allowance_missing),
+    ], caps.needs)))
     is_needed = exp.EQ(this=_col("outcome"), expression=exp.Literal.string(Outcome.NEEDS_INFORMATION.value))
     return [("error", error), ("outcome", outcome)], [
         exp.alias_(_col("id"), "id", quoted=True),
@@ -1024,7 +1043,7 @@ def _output(compiler: _Compiler, program: ir.Program
                             exp.DataType.build("BIGINT")), "approved", quoted=True),
         exp.alias_(unit, "unit", quoted=True),
         exp.alias_(_case([(decided.copy(), cited)], _array([], "VARCHAR")), "rules", quoted=True),
-        exp.alias_(_case([(_is_true(is_needed), _present(needs))], _array([], "VARCHAR")), "missing", quoted=True),
+        exp.alias_(_case([(_is_true(is_needed), needs)], _array([], "VARCHAR")), "missing", quoted=True),
         exp.alias_(_col("error"), "error", quoted=True),
     ]
 
@@ -1101,3 +1120,15 @@ def decide_spark(schedule: Schedule | ir.Program, spark_session: Any, source_df:
     view = "mtus_cases"
     source_df.createOrReplaceTempView(view)
     return spark_session.sql(compile_sql(schedule, dialect="spark", source=view))
+
+
+def load_duckdb(schedule: Schedule | ir.Program, con: duckdb.DuckDBPyConnection, cases: Iterable[Any],
+                name: str = "cases") -> None:
+    """Create table `name` in `con` holding validated cases as the input contract says (for tests and small runs)."""
+    schema = _program(schedule).schema
+    types = column_types(schema)
+    columns = ", ".join(f'"{column}" {sql_type}' for column, sql_type in types.items())
+    con.execute(f'CREATE OR REPLACE TABLE "{name}" ("id" VARCHAR, {columns})')
+    values = rows(schema, cases)
+    if values:
+        con.executemany(f'INSERT INTO "{name}" VALUES ({", ".join("?" for _ in range(len(types) + 1))})', values)
