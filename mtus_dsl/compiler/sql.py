@@ -76,6 +76,7 @@ class Value:
     unknown: exp.Expr | None = None
     deps: Mapping[str, exp.Expr] = attrs.field(factory=dict)
     error: exp.Expr | None = None
+    nulls: bool = True  # an unknown value is NULL (always so for types that cannot be none)
 
 
 TRUE = exp.true()
@@ -290,7 +291,55 @@ class _Compiler:
         self.allowances: dict[str, _Allowance] = {}
         self.caps: _Caps | None = None
         self.bucket_keys: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+        self.bucket_of: dict[str, list[int]] = {}  # each rule's buckets (their indexes)
+        self.layers: list[list[tuple[str, exp.Expr]]] = []
+        self.depth: dict[str, int] = {}  # "fact:NAME" or "rule:NAME" -> its layer
         self.guards_missing: exp.Expr = NULL.copy()  # what the unknown guards of the row's bucket depend on
+
+    def put(self, level: int, columns: list[tuple[str, exp.Expr]]) -> None:
+        """Add columns to a layer."""
+        while len(self.layers) <= level:
+            self.layers.append([])
+        self.layers[level].extend(columns)
+
+    def level(self, reads: Iterable[ir.Expr]) -> int:
+        """The first layer that can compute something reading these expressions (layer 0 is the bucket's)."""
+        level = 1
+        for expr in reads:
+            for node in ir.walk(expr):
+                if isinstance(node, ir.Fact):
+                    self.fact(node.name)
+                    level = max(level, self.depth[f"fact:{node.name}"] + 1)
+                elif isinstance(node, ir.Applies):
+                    level = max(level, self.depth[f"rule:{node.rule}"] + 1)
+        return level
+
+    def fact(self, name: str) -> Value:
+        """A fact's value: its column, computed (with those it reads) the first time it is read."""
+        found = self.fact_values.get(name)
+        if found is not None:
+            return found
+        fact = self.facts[name]
+        level = self.level([fact.expr])
+        value = self.compile(fact.expr, {})
+        column = self.fact_column(name)
+        columns = [(column, value.sql)]
+        unknown: exp.Expr | None = None
+        if value.unknown is not None:
+            if fact.type.optional:
+                columns.append((column + ":unknown", value.unknown))
+                unknown = _col(column + ":unknown")
+            else:
+                unknown = _is_null(_col(column))
+        error: exp.Expr | None = None
+        if value.error is not None:
+            columns.append((column + ":error", _is_true(value.error)))
+            error = _col(column + ":error")
+        self.depth[f"fact:{name}"] = level
+        self.put(level, columns)
+        deps = _kept_deps(self, Value(_col(column), unknown, value.deps), column + ":needs", level)
+        found = self.fact_values[name] = Value(_col(column), unknown, deps, error)
+        return found
 
     # Facts and verdicts are columns once computed; these names are where they live.
     @staticmethod
@@ -311,7 +360,7 @@ class _Compiler:
                     return Value(_col(expr.name))
                 return Value(_col(expr.name), _is_null(_col(expr.name)), {expr.name: TRUE})
             case ir.Fact():
-                return self.fact_values[expr.name]
+                return self.fact(expr.name)
             case ir.Var():
                 if expr.name not in env:
                     raise SqlBackendError(f"'{expr.name}' has no SQL form outside a rationale")
@@ -356,15 +405,21 @@ class _Compiler:
                 assert_never(expr)
 
     def _strict(self, sql: exp.Expr, children: Sequence[Value], *, optional: bool,
-                error: exp.Expr | None = None) -> Value:
-        """A value unknown when any operand is (the runtime's strict operations); `error` adds its own failure."""
+                error: exp.Expr | None = None, propagates: bool = False) -> Value:
+        """A value unknown when any operand is (the runtime's strict operations); `error` adds its own failure.
+
+        `propagates`: the SQL operation is NULL when an operand is, so an unknown
+        operand that is NULL needs no CASE around it.
+        """
         unknown = _or(*(c.unknown for c in children))
-        if unknown is not None and not optional:
+        nulls = propagates and all(c.nulls for c in children if c.unknown is not None)
+        if unknown is not None and not optional and not nulls:
             sql = _case([(unknown, NULL.copy())], sql)
+            nulls = True
         own = None
         if error is not None:
             own = _and(_not(unknown), error) if unknown is not None else error
-        return Value(sql, unknown, _join_deps(children), _or(*(c.error for c in children), own))
+        return Value(sql, unknown, _join_deps(children), _or(*(c.error for c in children), own), nulls)
 
     def _none_in(self, children: Sequence[tuple[Value, Type]]) -> exp.Expr | None:
         """Some operand is `none` (a RuleError for arithmetic, ordering, a field): only optional types may be."""
@@ -372,14 +427,14 @@ class _Compiler:
 
     def _attr(self, expr: ir.Attr, env: Mapping[str, str]) -> Value:
         if isinstance(expr.obj, ir.Lookup):
-            return self._lookup_field(expr.obj, expr.field, env)
+            return self._lookup_field(expr.obj, expr.field, env, expr.type.optional)
         obj = self.compile(expr.obj, env)
         if isinstance(obj.sql, exp.Column) and not obj.sql.table:
             sql: exp.Expr = exp.Column(this=exp.to_identifier(expr.field), table=obj.sql.this)
         else:
             sql = exp.Dot(this=_paren(obj.sql), expression=exp.to_identifier(expr.field))
         none = self._none_in([(obj, expr.obj.type)])
-        return self._strict(sql, [obj], optional=expr.type.optional, error=none)
+        return self._strict(sql, [obj], optional=expr.type.optional, error=none, propagates=True)
 
     def _lookup_keys(self, lookup: ir.Lookup, env: Mapping[str, str]) -> tuple[list[Value], ir.TableInfo]:
         return [self.compile(k, env) for k in lookup.keys], self.tables[lookup.table]
@@ -387,7 +442,7 @@ class _Compiler:
     def _row_match(self, keys: Sequence[Value], row: tuple[Any, ...]) -> exp.Expr:
         return _and(*(exp.EQ(this=k.sql, expression=literal(v)) for k, v in zip(keys, row)))
 
-    def _lookup_field(self, lookup: ir.Lookup, field: str, env: Mapping[str, str]) -> Value:
+    def _lookup_field(self, lookup: ir.Lookup, field: str, env: Mapping[str, str], expr_optional: bool) -> Value:
         """`table[keys].field` (runtime.Table.lookup, then attr): a CASE over the table's rows."""
         keys, table = self._lookup_keys(lookup, env)
         if field in table.key_names:
@@ -401,7 +456,7 @@ class _Compiler:
         found = self._lookup_found(lookup, env) if table.otherwise is None else None
         # Reading a field of no row (no match, no `otherwise`) is reading a field of none.
         error = _not(found.sql) if found is not None else None
-        return self._strict(_case(ifs, default), keys, optional=True, error=error)
+        return self._strict(_case(ifs, default), keys, optional=expr_optional, error=error)
 
     def _lookup_found(self, lookup: ir.Lookup, env: Mapping[str, str]) -> Value:
         """Whether `table[keys]` is a row (not none)."""
@@ -440,6 +495,7 @@ class _Compiler:
         else:
             sql = ops[expr.op](this=left.sql, expression=right.sql)
             error = self._none_in([(left, expr.left.type), (right, expr.right.type)])
+            return self._strict(sql, [left, right], optional=False, error=error, propagates=True)
         return self._strict(sql, [left, right], optional=False, error=error)
 
     def _member(self, expr: ir.Member, env: Mapping[str, str]) -> Value:
@@ -512,7 +568,7 @@ class _Compiler:
             ops: dict[str, type[exp.Binary]] = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul}
             sql = ops[expr.op](this=_paren(left.sql), expression=_paren(right.sql))
         error = self._none_in([(left, expr.left.type), (right, expr.right.type)])
-        return self._strict(sql, [left, right], optional=False, error=error)
+        return self._strict(sql, [left, right], optional=False, error=error, propagates=True)
 
     def _divide(self, expr: ir.Div, env: Mapping[str, str]) -> Value:
         left = self.compile(expr.left, env)
@@ -525,7 +581,7 @@ class _Compiler:
         # Guarded: a warehouse in ANSI mode fails the whole query on a division by zero.
         sql = _case([(_is_true(zero.copy()), NULL.copy())], quotient)
         error = _or(self._none_in([(left, expr.left.type), (right, expr.right.type)]), _is_true(zero))
-        return self._strict(sql, [left, right], optional=False, error=error)
+        return self._strict(sql, [left, right], optional=False, error=error, propagates=True)
 
     def _call(self, expr: ir.Call, env: Mapping[str, str]) -> Value:
         if expr.func == "conditions_of":
@@ -589,10 +645,17 @@ class _Compiler:
             inner = Value(sql, unknown, deps, None)
         return Value(inner.sql, inner.unknown, inner.deps, _or(items.error, none, error))
 
+    def in_scope(self, rule: str) -> exp.Expr:
+        """The row's (service, body region) is one `rule` covers: its bucket is one of the rule's."""
+        found = self.bucket_of.get(rule, [])
+        if not found:
+            return FALSE.copy()
+        return exp.In(this=_col("bucket"), expressions=[exp.Literal.number(i) for i in found])
+
     def _applies(self, rule: str) -> Value:
         """`unless RULE` (engine.Facts.applies): false outside the rule's scope, else its verdict."""
         verdict = self.verdicts[rule]
-        scope = _scope_predicate(self.scopes[rule])
+        scope = self.in_scope(rule)
         sql = _case([(scope, verdict.sql)], FALSE.copy())
         unknown = _and(scope.copy(), verdict.unknown) if verdict.unknown is not None else None
         error = _and(scope.copy(), verdict.error) if verdict.error is not None else None
@@ -716,41 +779,11 @@ def _allowance(compiler: _Compiler, rule: ir.RuleInfo) -> _Allowance:
 
 
 def _layers(compiler: _Compiler, program: ir.Program) -> list[list[tuple[str, exp.Expr]]]:
-    """Facts and rule verdicts as columns, in layers: each after the facts and verdicts it reads."""
-    depth: dict[str, int] = {}
-    layers: list[list[tuple[str, exp.Expr]]] = []
+    """Rule verdicts and the facts they read as columns, in layers: each after the facts and verdicts it reads.
 
-    def place(name: str, reads: Iterable[ir.Expr], columns: list[tuple[str, exp.Expr]]) -> None:
-        level = 0
-        for expr in reads:
-            for node in ir.walk(expr):
-                if isinstance(node, ir.Fact):
-                    level = max(level, depth[f"fact:{node.name}"] + 1)
-                elif isinstance(node, ir.Applies):
-                    level = max(level, depth[f"rule:{node.rule}"] + 1)
-        depth[name] = level
-        while len(layers) <= level:
-            layers.append([])
-        layers[level].extend(columns)
-
-    for fact in program.facts:
-        value = compiler.compile(fact.expr, {})
-        column = compiler.fact_column(fact.name)
-        columns = [(column, value.sql)]
-        unknown: exp.Expr | None = None
-        if value.unknown is not None:
-            if fact.type.optional:
-                columns.append((column + ":unknown", value.unknown))
-                unknown = _col(column + ":unknown")
-            else:
-                unknown = _is_null(_col(column))
-        error: exp.Expr | None = None
-        if value.error is not None:
-            columns.append((column + ":error", _is_true(value.error)))
-            error = _col(column + ":error")
-        deps = _kept_deps(value, column, columns)
-        compiler.fact_values[fact.name] = Value(_col(column), unknown, deps, error)
-        place(f"fact:{fact.name}", [fact.expr], columns)
+    Layer 0 holds the row's bucket; a fact is computed only if something reads it.
+    """
+    layers = compiler.layers
     for rule in program.rules:
         verdict = _guard(compiler, rule)
         column = compiler.verdict_column(rule.name)
@@ -760,23 +793,25 @@ def _layers(compiler: _Compiler, program: ir.Program) -> list[list[tuple[str, ex
             columns.append((column + ":error", _is_true(verdict.error)))
             error = _col(column + ":error")
         unknown = _is_null(_col(column)) if verdict.unknown is not None else None
-        deps = _kept_deps(verdict, f"needs:{rule.name}", columns, always=True)
+        level = compiler.level([*rule.when, *rule.unless])
+        compiler.depth[f"rule:{rule.name}"] = level
+        deps = _kept_deps(compiler, Value(_col(column), unknown, verdict.deps), f"needs:{rule.name}", level,
+                          always=True)
         compiler.verdicts[rule.name] = Value(_col(column), unknown, deps, error)
-        place(f"rule:{rule.name}", [*rule.when, *rule.unless], columns)
+        compiler.put(level, columns)
     return layers
 
 
-def _kept_deps(value: Value, column: str, columns: list[tuple[str, exp.Expr]], *, always: bool = False
+def _kept_deps(compiler: _Compiler, value: Value, name: str, level: int, *, always: bool = False
                ) -> Mapping[str, exp.Expr]:
-    """Keep what an unknown fact or verdict depends on in a list column, so that readers test membership.
+    """Keep what an unknown fact or verdict depends on in a list column (a layer later), read by membership.
 
     Without it every reader would repeat the whole dependency test; `always` makes
     the column even when it is trivial (verdicts: the settlement reads it by name).
     """
     if value.unknown is None or (not always and all(pred == TRUE for pred in value.deps.values())):
         return value.deps
-    name = column if always else column + ":needs"
-    columns.append((name, _case([(value.unknown, _names(value.deps))])))
+    compiler.put(level + 1, [(name, _case([(value.unknown, _names(value.deps))]))])
     return {n: _is_true(exp.ArrayContains(this=_col(name), expression=exp.Literal.string(n))) for n in value.deps}
 
 
@@ -823,12 +858,18 @@ def query(schedule_or_program: Schedule | ir.Program, *, source: str = "cases") 
                 (caps if rule.kind == "cap" else rules).append(rule)
                 scopes[rule.name].append((service, region))
     compiler.scopes = {name: tuple(pairs) for name, pairs in scopes.items()}
-    layers = _layers(compiler, program)
     # Buckets with the same rules and caps share one branch of the CASE.
     groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[tuple[str, str]]] = {}
-    for key, (rules, caps) in filed.items():
-        groups.setdefault((tuple(r.name for r in rules), tuple(c.name for c in caps)), []).append(key)
+    for pair, (rules, caps) in filed.items():
+        groups.setdefault((tuple(r.name for r in rules), tuple(c.name for c in caps)), []).append(pair)
     buckets = sorted(groups.items(), key=lambda item: item[1][0])
+    compiler.bucket_keys = [names for names, _ in buckets]
+    for i, (names, _pairs) in enumerate(buckets):
+        for name in (*names[0], *names[1]):
+            compiler.bucket_of.setdefault(name, []).append(i)
+    compiler.put(0, [("bucket", _case([(_scope_predicate(pairs), exp.Literal.number(i))
+                                       for i, (_, pairs) in enumerate(buckets)]))])
+    layers = _layers(compiler, program)
     settle = _settle_columns(compiler, program, buckets)
     table = exp.to_table(source)
     ctes: list[tuple[str, exp.Expr]] = []
@@ -872,7 +913,6 @@ def _settle_columns(compiler: _Compiler, program: ir.Program,
     """
     index = {rule.name: i for i, rule in enumerate(program.rules)}
     verdicts = compiler.verdicts
-    bucket = _case([(_scope_predicate(pairs), exp.Literal.number(i)) for i, (_, pairs) in enumerate(buckets)])
 
     def governing(key: tuple[tuple[str, ...], tuple[str, ...]]) -> exp.Expr | None:
         ifs = [(_is_true(verdicts[name].sql), exp.Literal.number(index[name])) for name in key[0]]
@@ -892,16 +932,11 @@ def _settle_columns(compiler: _Compiler, program: ir.Program,
         terms = [verdicts[name].unknown for name in key[0] if verdicts[name].unknown is not None]
         return _or(*terms)
 
-    compiler.bucket_keys = [key for key, _ in buckets]
-
     def depends(key: tuple[tuple[str, ...], tuple[str, ...]]) -> exp.Expr | None:
         lists = [_col(f"needs:{r}") for r in key[0] if verdicts[r].unknown is not None]
         return _concat(lists) if lists else None
 
     compiler.guards_missing = _bucket_case(buckets, depends)
-    first = [
-        ("bucket", bucket),
-    ]
     second = [
         ("governing", _bucket_case(buckets, governing)),
         ("guard_error", _bucket_case(buckets, guard_error)),
@@ -927,7 +962,7 @@ def _settle_columns(compiler: _Compiler, program: ir.Program,
                             _col("quantity"))),
     ]
     fifth = _cap_columns(compiler, program)
-    return [first, second, third, fourth, fifth]
+    return [second, third, fourth, fifth]
 
 
 def _cap_columns(compiler: _Compiler, program: ir.Program) -> list[tuple[str, exp.Expr]]:
@@ -953,7 +988,7 @@ def _cap_columns(compiler: _Compiler, program: ir.Program) -> list[tuple[str, ex
     for cap in caps:
         verdict = compiler.verdicts[cap.name]
         allowance = allowances[cap.name]
-        active = _scope_predicate(compiler.scopes[cap.name])
+        active = compiler.in_scope(cap.name)
         known = _not(allowance.unknown) if allowance.unknown is not None else TRUE.copy()
         sure = _and(active, _is_true(verdict.sql), known)
         lowered.append(_case([(sure, allowance.allowed)], quantity.copy()))
@@ -972,7 +1007,7 @@ def _cap_columns(compiler: _Compiler, program: ir.Program) -> list[tuple[str, ex
         doubtful = _and(active.copy(), capped.copy(), _not_false(verdict.sql),
                         _or(verdict.unknown, allowance.unknown) or FALSE.copy(), _not(loose))
         missing.append(doubtful)
-        parts = [_col(f"needs:{cap.name}")] if verdict.unknown is not None else []
+        parts: list[exp.Expr] = [_col(f"needs:{cap.name}")] if verdict.unknown is not None else []
         if allowance.unknown is not None:
             parts.append(_case([(allowance.unknown, _names(allowance.deps))]))
         lists.append(_case([(_is_true(doubtful.copy()), _concat(parts))]))
