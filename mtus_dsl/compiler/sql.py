@@ -294,6 +294,7 @@ class _Compiler:
         self.bucket_of: dict[str, list[int]] = {}  # each rule's buckets (their indexes)
         self.layers: list[list[tuple[str, exp.Expr]]] = []
         self.depth: dict[str, int] = {}  # "fact:NAME" or "rule:NAME" -> its layer
+        self.joined: set[str] = set()  # the `codes:INPUT` columns made
         self.guards_missing: exp.Expr = NULL.copy()  # what the unknown guards of the row's bucket depend on
 
     def put(self, level: int, columns: list[tuple[str, exp.Expr]]) -> None:
@@ -535,6 +536,22 @@ class _Compiler:
                      for p in patterns if p.endswith("*"))
         return _or(*terms) or FALSE.copy()
 
+    def _codes_match(self, column: str, codeset: str) -> exp.Expr:
+        """Some code of a list input is in a code set: `LIKE` on the codes joined once per row (`,A,B,`).
+
+        One string per row and a few `LIKE`s are much cheaper than a lambda over the
+        list for every code set a guard names; codes never hold a comma.
+        """
+        joined = f"codes:{column}"
+        if joined not in self.joined:
+            self.joined.add(joined)
+            comma = exp.Literal.string(",")
+            text = exp.DPipe(this=exp.DPipe(this=comma, expression=exp.ArrayToString(
+                this=_col(column), expression=comma.copy())), expression=comma.copy())
+            self.put(0, [(joined, text)])
+        patterns = [f"%,{p[:-1]}%" if p.endswith("*") else f"%,{p},%" for p in self.codesets[codeset]]
+        return _or(*(exp.Like(this=_col(joined), expression=exp.Literal.string(p)) for p in patterns)) or FALSE.copy()
+
     def _has_condition(self, call: ir.Call, name: str, env: Mapping[str, str]) -> Value:
         """`name in conditions_of(condition, diagnoses)` without building the set (runtime.conditions_of)."""
         condition = self.compile(call.args[0], env)
@@ -542,7 +559,10 @@ class _Compiler:
         word = exp.EQ(this=condition.sql, expression=exp.Literal.string(name))
         terms: list[exp.Expr] = [_is_true(word)]
         if name in self.codesets:
-            terms.append(_any_item(diagnoses.sql, "d", self._code_match(name, exp.column("d"))))
+            if isinstance(call.args[1], ir.Input):
+                terms.append(self._codes_match(call.args[1].name, name))
+            else:
+                terms.append(_any_item(diagnoses.sql, "d", self._code_match(name, exp.column("d"))))
         sql = _or(*terms) or FALSE.copy()
         # Unknown while the diagnoses are; an unknown condition word alone is not (runtime.conditions_of).
         return self._strict(sql, [diagnoses], optional=False, error=_or(condition.error))
@@ -653,13 +673,8 @@ class _Compiler:
         return exp.In(this=_col("bucket"), expressions=[exp.Literal.number(i) for i in found])
 
     def _applies(self, rule: str) -> Value:
-        """`unless RULE` (engine.Facts.applies): false outside the rule's scope, else its verdict."""
-        verdict = self.verdicts[rule]
-        scope = self.in_scope(rule)
-        sql = _case([(scope, verdict.sql)], FALSE.copy())
-        unknown = _and(scope.copy(), verdict.unknown) if verdict.unknown is not None else None
-        error = _and(scope.copy(), verdict.error) if verdict.error is not None else None
-        return Value(sql, unknown, verdict.deps, error)
+        """`unless RULE` (engine.Facts.applies): its verdict, which is false outside the rule's scope."""
+        return self.verdicts[rule]
 
 
 def _scope_predicate(pairs: Iterable[tuple[str, str]]) -> exp.Expr:
@@ -834,7 +849,8 @@ def _guard(compiler: _Compiler, rule: ir.RuleInfo) -> Value:
         window.append(exp.LT(this=_col("request_date"), expression=literal(meta.in_force_from)))
     if meta.in_force_to is not None:
         window.append(exp.GT(this=_col("request_date"), expression=literal(meta.in_force_to)))
-    out_of_force = _or(*window)
+    # Outside its scope a rule does not apply (engine.Facts.applies), and its guard is not evaluated.
+    out_of_force = _or(_not(_is_true(compiler.in_scope(rule.name))), *window)
     error = _or(*errors)
     if out_of_force is not None:
         sql = _case([(out_of_force, FALSE.copy())], sql)
