@@ -172,8 +172,10 @@ def _present(items: Sequence[tuple[exp.Expr, str]]) -> exp.Expr:
     """The names whose predicate holds, as a VARCHAR list in the given order."""
     if not items:
         return _array([], "VARCHAR")
-    array = _array([_case([(_is_true(cond), exp.Literal.string(name))]) for cond, name in items], "VARCHAR")
-    return _filter(array, "n", _not_null(exp.column("n")))
+    # A concatenation of one-name lists, no lambda: several times faster than filtering out NULLs.
+    parts = [_case([(_is_true(cond), exp.Array(expressions=[exp.Literal.string(name)]))], _array([], "VARCHAR"))
+             for cond, name in items]
+    return parts[0] if len(parts) == 1 else exp.ArrayConcat(this=parts[0], expressions=parts[1:])
 
 
 def _names(deps: Mapping[str, exp.Expr]) -> exp.Expr:
