@@ -214,3 +214,19 @@ def test_import_mtus_dsl_does_not_import_sqlglot():
 
     code = "import sys, mtus_dsl; mtus_dsl.load(); sys.exit(int('sqlglot' in sys.modules or 'duckdb' in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_mtus_compile_sql_writes_the_query_and_names_dialects(tmp_path):
+    from click.testing import CliRunner
+
+    from mtus_dsl.cli import main
+
+    out = tmp_path / "decide.sql"
+    result = CliRunner().invoke(main, ["compile", str(ROOT / "guidelines"), "--sql", "--dialect", "spark", "-o",
+                                       str(out)])
+    assert result.exit_code == 0, result.output
+    assert sqlglot.parse_one(out.read_text(), read="spark").alias_or_name is not None
+    bad = CliRunner().invoke(main, ["compile", str(ROOT / "guidelines"), "--sql", "--dialect", "nosuch"])
+    assert bad.exit_code == 2 and "unknown SQL dialect 'nosuch'" in bad.output and "postgres" in bad.output
+    missing = CliRunner().invoke(main, ["compile", str(ROOT / "guidelines")])
+    assert missing.exit_code == 2 and "--output" in missing.output
