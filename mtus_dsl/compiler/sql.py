@@ -47,7 +47,9 @@ __all__ = [
     "decide_duckdb",
     "decide_spark",
     "dialects",
+    "load_duckdb",
     "query",
+    "rows",
 ]
 
 #: The columns of the query's result, in order.
