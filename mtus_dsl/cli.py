@@ -105,16 +105,50 @@ def check(paths: tuple[str, ...], gaps: bool) -> None:
 
 @main.command(name="compile", epilog=_examples(
     "mtus compile guidelines/ -o mtus_rules.py   then: import mtus_rules; mtus_rules.decide(case)",
+    "mtus compile guidelines/ --sql --dialect spark -o decide.sql   one query deciding a table of cases",
 ))
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option(
-    "-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True), help="The Python module to write."
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True),
+    help="The Python module to write (with --sql: the query; default standard output).",
 )
-def compile_command(paths: tuple[str, ...], output: str) -> None:
-    """Compile guideline files into one standalone Python module with decide(case)."""
+@click.option("--sql", "as_sql", is_flag=True, help="Write one SQL query that decides a table of cases instead.")
+@click.option("--dialect", default="duckdb", show_default=True, help="The SQL dialect of --sql (any sqlglot knows).")
+@click.option("--source", default="cases", show_default=True, help="The table or view the --sql query reads.")
+def compile_command(paths: tuple[str, ...], output: str | None, as_sql: bool, dialect: str, source: str) -> None:
+    """Compile guideline files into one standalone Python module with decide(case), or one SQL query."""
+    if not as_sql and output is None:
+        raise click.UsageError("Missing option '-o' / '--output' (or give --sql to write a query).")
+    if as_sql:
+        _compile_sql(paths, output, dialect, source)
+        return
+    assert output is not None
     schedule = _schedule(paths)
     _write(output, schedule.python_source)
     click.echo(f"wrote {output}: {len(schedule.program.rules)} rule(s)")
+
+
+def _compile_sql(paths: tuple[str, ...], output: str | None, dialect: str, source: str) -> None:
+    """`mtus compile --sql`: the query (compiler/sql.py) to a file or standard output."""
+    try:
+        from mtus_dsl.compiler import sql
+    except ImportError as error:
+        click.echo(f"error: --sql needs the 'sql' extra (pip install 'mtus-dsl[sql]'): {error}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    if dialect not in sql.dialects():
+        raise click.BadParameter(f"unknown SQL dialect '{dialect}'; sqlglot knows: {', '.join(sql.dialects())}",
+                                 param_hint="'--dialect'")
+    schedule = _schedule(paths)
+    try:
+        text = sql.compile_sql(schedule, dialect=dialect, source=source) + "\n"
+    except sql.SqlBackendError as error:
+        click.echo(f"error: the SQL backend cannot compile these guidelines: {error}", err=True)
+        sys.exit(EXIT_GUIDELINE_ERRORS)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    _write(output, text)
+    click.echo(f"wrote {output}: one {dialect} query, {len(schedule.program.rules)} rule(s)")
 
 
 #: File endings read as a batch, one case per line (`-`, standard input, is a batch too).
