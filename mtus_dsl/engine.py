@@ -295,6 +295,15 @@ class Engine:
                 return self._decide_unknown(case, bucket, facts, settled, on_record)
         return self._decision(case.id, values, facts, bucket, settled)
 
+    def three_valued(self, case: Case | Mapping[str, Any]) -> Decision:
+        """Decide by three-valued logic alone, not searching unknown inputs: needs_information whenever a rule
+        consulted reads one (what the SQL backend computes; `decide` then searches those rows)."""
+        case, bucket = self._dispatch(case)
+        if bucket is None:
+            return self._decision(case.id, case.values, None, None, _UNADDRESSED)
+        facts = self.facts_class(case.values)
+        return self._decision(case.id, case.values, facts, bucket, self.settle(facts, bucket, case.values["quantity"]))
+
     def _decision(self, case_id: str | None, values: Mapping[str, Any], facts: Facts | None, bucket: Bucket | None,
                   settled: Settled, assumed: tuple[Assumption, ...] = ()) -> Decision:
         rule = settled.rule
