@@ -312,7 +312,10 @@ class _Compiler:
         level = 1
         for expr in reads:
             for node in ir.walk(expr):
-                if isinstance(node, ir.Fact):
+                if isinstance(node, ir.Fact) and node.type.kind == "row":
+                    # A named row is never a column: its fields are read through its lookup (`_attr`).
+                    level = max(level, self.level([self.facts[node.name].expr]))
+                elif isinstance(node, ir.Fact):
                     self.fact(node.name)
                     level = max(level, self.depth[f"fact:{node.name}"] + 1)
                 elif isinstance(node, ir.Applies):
@@ -431,6 +434,10 @@ class _Compiler:
         return _or(*(_is_null(v.sql) for v, t in children if t.optional))
 
     def _attr(self, expr: ir.Attr, env: Mapping[str, str]) -> Value:
+        obj_expr = expr.obj
+        if isinstance(obj_expr, ir.Fact) and obj_expr.type.kind == "row":
+            # A named row (`fact course: table = table[keys]`): its field is read as the lookup's field.
+            expr = attrs.evolve(expr, obj=self.facts[obj_expr.name].expr)
         if isinstance(expr.obj, ir.Lookup):
             return self._lookup_field(expr.obj, expr.field, env, expr.type.optional)
         obj = self.compile(expr.obj, env)
@@ -610,11 +617,31 @@ class _Compiler:
     def _call(self, expr: ir.Call, env: Mapping[str, str]) -> Value:
         if expr.func == "conditions_of":
             return self._conditions(expr, env)
+        if expr.func == "units_within":
+            return self._units_within(expr, env)
+        if expr.func.endswith("_between"):
+            raise SqlBackendError(f"{expr.func}() has no SQL form yet; --engine python decides with it")
         args = [self.compile(a, env) for a in expr.args]
         sql = (exp.Least if expr.func == "min" else exp.Greatest)(this=args[0].sql,
                                                                    expressions=[a.sql for a in args[1:]])
         error = self._none_in([(v, a.type) for v, a in zip(args, expr.args)])
         return self._strict(sql, args, optional=False, error=error)
+
+    def _units_within(self, expr: ir.Call, env: Mapping[str, str]) -> Value:
+        """The prior units a limit's period counts (runtime.units_within): the dates within it, or the count."""
+        dates_expr, request_expr, period_expr, counted_expr = expr.args
+        dates = self.compile(dates_expr, env)
+        counted = self.compile(counted_expr, env)
+        start = self.compile(ir.Arith("-", request_expr, period_expr, request_expr.type), env)
+        request = self.compile(request_expr, env)
+        within = _and(exp.GT(this=exp.column("d"), expression=start.sql),
+                      exp.LTE(this=exp.column("d"), expression=request.sql))
+        undated = _is_null(dates.sql)
+        sql = _case([(undated, counted.sql)], _size(_filter(dates.sql.copy(), "d", within)))
+        # Undated (absent) prior units: the count given decides, unknown as it may be.
+        unknown = _and(undated.copy(), counted.unknown) if counted.unknown is not None else None
+        deps = {name: _and(undated.copy(), pred) for name, pred in counted.deps.items()}
+        return Value(sql, unknown, deps, _or(counted.error, start.error))
 
     def _quantifier(self, expr: ir.Quant, env: Mapping[str, str]) -> Value:
         """`any`, `all`, `count`, `latest` over a list (runtime.quantify): lambdas over the array."""
