@@ -120,9 +120,12 @@ def boundaries(program: ir.Program) -> Boundaries:
     for rule in program.rules:
         exprs.extend([*rule.when, *rule.unless, *ir.operands(rule.action)])
     partners: set[tuple[str, str]] = set()
+    counted_in: set[str] = set()  # units of the date differences the rules compute (years_between: years)
     for expr in exprs:
         if expr is not None:
             for node in ir.walk(expr):
+                if isinstance(node, ir.Call) and node.func.endswith("_between"):
+                    counted_in.add(node.func.removesuffix("_between"))
                 if isinstance(node, ir.Const):
                     note(node.value)
                 elif isinstance(node, ir.Call) and node.func == "conditions_of" and len(node.args) == 2:
@@ -138,6 +141,10 @@ def boundaries(program: ir.Program) -> Boundaries:
         note(table.otherwise)
     for g in program.guidelines:
         dates.update(d for d in (g.in_force_from, g.in_force_to) if d is not None)
+    # A number compared with a date difference (`years_between(birth_date, request_date) >= 65`) is a
+    # period too: dates that many units (and one more) from the case's dates are where the answer changes.
+    for unit in counted_in:
+        durations.update(Duration(n + k, unit) for n in numbers if 0 < n <= 1000 for k in (0, 1))
     codesets = dict(program.codesets)
     index = CodeIndex(codesets)
     codes: list[str] = []
