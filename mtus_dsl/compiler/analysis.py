@@ -583,8 +583,10 @@ def _candidates(
         dates = {c for c in constants if isinstance(c, datetime.date)}
         # Any date a rule counts from (`weeks_between(injury_date, request_date) < 12`) also tries
         # the request's dates, so that a short time between them is among the candidates.
+        # (Through the facts too: `fact age = years_between(birth_date, request_date)`.)
+        clauses = [c for r in (*rules, *reached) for c in r.when + r.unless] + [f.expr for f in program.facts]
         counted = any(isinstance(e, ir.Call) and e.func.endswith("_between") and fact in e.args
-                      for r in (*rules, *reached) for c in r.when + r.unless for e in ir.walk(c))
+                      for c in clauses for e in ir.walk(c))
         if name == "request_date" or counted:
             guidelines = {g.name: g for g in program.guidelines}
             for rule in rules:

@@ -58,6 +58,10 @@ class Context:
                     first, second = node.args
                     if isinstance(first, ir.Input) and isinstance(second, ir.Input):
                         self.closed.setdefault(first.name, set()).add(second.name)
+                elif isinstance(node, ir.Call) and node.func == "units_within" and isinstance(node.args[0], ir.Input):
+                    # Prior units not dated: a limit's period counts the number given. Absent is a reading
+                    # (undated), not unknown, whatever else the case gives (request_date always is).
+                    self.closed.setdefault(node.args[0].name, set()).add("request_date")
 
     def decide(self, data: Mapping[str, Any]) -> Decision:
         """Decide with the compiled code; a case the engine cannot decide is left to `totality`."""
