@@ -172,7 +172,7 @@ def test_agreement_catches_compiled_code_that_differs(tmp_path, monkeypatch):
     """Compiled code with an off-by-one comparison disagrees with the interpreter at the boundary."""
     def off_by_one(program, sources=None):
         # Only the guard's comparison (`prior_visits <= 5`), not the clause's text the trace quotes.
-        return original(program, sources).replace("_cmp('<=', ", "_cmp('<', ").replace("] <= 5", "] < 5")
+        return original(program, sources).replace("_cmp('<=', ", "_cmp('<', ").replace("_t1 <= 5", "_t1 < 5")
 
     original = codegen.generate
     monkeypatch.setenv("MTUS_DSL_CACHE", "off")  # a broken compiler's work must not be cached
