@@ -126,7 +126,11 @@ def test_a_stated_property_broken_with_crps_and_a_recent_surgery_fails(tmp_path)
 
 
 def test_a_stated_property_broken_with_crps_and_one_service_fails(tmp_path):
-    """Only CRPS with massage allows 30, in a section of four services: the rule's own `service =` is aimed at."""
+    """Only CRPS with massage allows 30, in a section of four services: a thorough run finds the corner.
+
+    (The default profile's fixed seed does not reach it today: the corner needs a CRPS code, massage and a
+    quantity past 24 at once; the thorough run's solver-aimed cases do.)
+    """
     path = _write(
         tmp_path,
         """
@@ -146,7 +150,7 @@ def test_a_stated_property_broken_with_crps_and_one_service_fails(tmp_path):
         "    expect approved <= 24\n"
     )
     _checks_clean(path)
-    output = _fails(_mtus_test(path, props, "-k", "property"), "property never_beyond_24")
+    output = _fails(_mtus_test(path, props, "-k", "property", "--thorough"), "property never_beyond_24")
     assert "by crps_massage" in output
 
 

@@ -31,17 +31,12 @@ from mtus_dsl.types import Type
 #: Outcomes that decide a request (the others say no guideline decides it, or what is missing).
 DECIDED = ("certify", "modify", "non_certify")
 
-#: The solver's aimed cases, once per program (about 45 s for the shipped corpus: `--thorough` only).
-_AIMED: weakref.WeakKeyDictionary[ir.Program, list[dict[str, Any]]] = weakref.WeakKeyDictionary()
-
-
 def aimed_cases(program: ir.Program) -> list[dict[str, Any]]:
-    """The solver's cases on both sides of every rule's conditions (aim.aimed_cases), computed once."""
-    found = _AIMED.get(program)
-    if found is None:
-        from mtus_dsl.testing import aim  # the solver: loaded only when aimed cases are wanted
+    """The solver's cases on both sides of every rule's conditions (aim.aimed_cases; about 45 s for the
+    shipped corpus, so `--thorough` only, and once per set of strategies)."""
+    from mtus_dsl.testing import aim  # the solver: loaded only when aimed cases are wanted
 
-        found = _AIMED[program] = aim.aimed_cases(program)
+    found: list[dict[str, Any]] = aim.aimed_cases(program)
     return found
 
 
@@ -301,6 +296,7 @@ class CaseStrategies:
         self._cache: dict[Type, st.SearchStrategy[Any]] = {}
         #: Mix the solver's aimed cases into the draws (`mtus test --thorough`: they take a while to find).
         self.solver = False
+        self._solved: list[dict[str, Any]] | None = None
 
     # scalars: built once per type
     def integer(self, type_: Type) -> st.SearchStrategy[int]:
@@ -467,8 +463,9 @@ class CaseStrategies:
             t.rule: {name: st.sampled_from(v) for name, v in t.hints.items() if name not in {*fixed, "quantity"}}
             for t in targets
         }
-        solved = [c for c in aimed_cases(self.program) if c.get("service") and c.get("body_region")] \
-            if self.solver else []
+        if self.solver and self._solved is None:
+            self._solved = [c for c in aimed_cases(self.program) if c.get("service") and c.get("body_region")]
+        solved = self._solved if self.solver and self._solved is not None else []
         # The values a fixed service or region may take: one value, or a sampled_from strategy's elements.
         scope: dict[str, set[Any]] = {}
         for name in ("service", "body_region"):
