@@ -417,7 +417,7 @@ class _Catalogue:
                 for bound in item.at_most:
                     meaning += f" (never more than `{bound.other}`)"
                 self.line(
-                    f"| `{item.name}` | {_type(item.type)} | {_cell(meaning)} | {_reading(item)} | "
+                    f"| `{item.name}` | {type_text(item.type)} | {_cell(meaning)} | {_reading(item)} | "
                     f"`{file.shown}` line {item.span.line} |"
                 )
         for file in self.files:
@@ -441,7 +441,7 @@ class _Catalogue:
                 if fact.doc:
                     self.line(f"{fact.doc[0].upper()}{fact.doc[1:]}.")
                     self.line()
-                self.line(f"- Type: {_type(fact.type)}")
+                self.line(f"- Type: {type_text(fact.type)}")
                 self.line(f"- Definition: `{_source(file, fact.expr.span)}`")
                 self.line(f"- Declared in `{file.shown}` line {fact.span.line}")
                 self._notes(_comment_above(file.lines, fact.span.line))
@@ -556,9 +556,10 @@ def _value(value: n.Value) -> str:
     return "…"
 
 
-def _type(ref: n.TypeRef) -> str:
+def type_text(ref: n.TypeRef) -> str:
+    """A type as the .mtus file writes it: `list of code`, `integer 0..1000`, `date or none`."""
     if ref.name in ("list", "set") and ref.of is not None:
-        text = f"{ref.name} of {_type(ref.of)}"
+        text = f"{ref.name} of {type_text(ref.of)}"
     elif ref.name == "integer" and ref.low is not None:
         text = f"integer {ref.low}..{ref.high}"
     else:

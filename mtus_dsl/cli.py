@@ -46,6 +46,17 @@ def _examples(*lines: str) -> str:
     return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
+#: The option every deciding command takes: which guidelines (default: the shipped corpus).
+_guidelines_option = click.option(
+    "-g",
+    "--guidelines",
+    "guideline_paths",
+    multiple=True,
+    type=click.Path(),
+    help="Guideline files or directories (default: the shipped corpus).",
+)
+
+
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=_examples(
@@ -162,14 +173,7 @@ BATCH_SUFFIXES = (".jsonl", ".ndjson")
     "mtus decide case.json --trace -g my_rules.mtus      every rule consulted, with other guidelines",
 ))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option(
-    "-g",
-    "--guidelines",
-    "guideline_paths",
-    multiple=True,
-    type=click.Path(),
-    help="Guideline files or directories (default: the shipped corpus).",
-)
+@_guidelines_option
 @click.option("--json", "as_json", is_flag=True, help="Print decisions as JSON (one per line for a batch).")
 @click.option("--trace", is_flag=True, help="Also show every rule consulted and why it did or did not apply.")
 @click.option("--no-trace", is_flag=True, help="Leave the trace out of the JSON output (smaller, for big batches).")
@@ -231,14 +235,7 @@ def _read_case(file: str) -> Any:
     "mtus explain case.json -g my_rules/ --json          the same tree as JSON",
 ))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option(
-    "-g",
-    "--guidelines",
-    "guideline_paths",
-    multiple=True,
-    type=click.Path(),
-    help="Guideline files or directories (default: the shipped corpus).",
-)
+@_guidelines_option
 @click.option("--json", "as_json", is_flag=True, help="Print the tree as JSON.")
 def explain_command(file: str, guideline_paths: tuple[str, ...], as_json: bool) -> None:
     """Explain the decision on the case in FILE as a tree: rules consulted, values read, caps, arithmetic."""
@@ -514,14 +511,7 @@ def letter(decision: Decision, case: Any, trace: bool = False) -> str:
     "mtus schema > case.schema.json                    the case the shipped corpus accepts",
     "mtus schema -g my_rules/ --decision               the decision, for an OpenAPI response",
 ))
-@click.option(
-    "-g",
-    "--guidelines",
-    "guideline_paths",
-    multiple=True,
-    type=click.Path(),
-    help="Guideline files or directories (default: the shipped corpus).",
-)
+@_guidelines_option
 @click.option("--decision", is_flag=True, help="Print the JSON Schema of a decision instead of a case.")
 def schema(guideline_paths: tuple[str, ...], decision: bool) -> None:
     """Print the JSON Schema (draft 2020-12) of the case these guidelines accept, or of a decision: for OpenAPI."""
@@ -662,8 +652,7 @@ def lsp_command() -> None:
               help="The decisions to write: .parquet, .csv or .jsonl (one row per decided input row).")
 @click.option("--errors", "errors_path", type=click.Path(dir_okay=False),
               help="Where bad rows go (default: OUTPUT's name with .errors before its ending).")
-@click.option("-g", "--guidelines", "guideline_paths", multiple=True, type=click.Path(),
-              help="Guideline files or directories (default: the shipped corpus).")
+@_guidelines_option
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]),
               help="The input's format (default: told by its ending; jsonl for -).")
 @click.option("--mapping", "mapping_path", type=click.Path(dir_okay=False),

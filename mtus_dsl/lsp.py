@@ -21,6 +21,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
 from mtus_dsl import fmt
+from mtus_dsl.catalogue import type_text
 from mtus_dsl.compiler import PRELUDE_NAME, Compilation, compile_sources, expand, parser, prelude_text
 from mtus_dsl.compiler import nodes as n
 from mtus_dsl.compiler.syntax import KEYWORDS
@@ -165,10 +166,10 @@ def _declared(module: n.Module, citations: dict[str, str]) -> Iterable[Symbol]:
     for item in module.items:
         match item:
             case n.InputDecl():
-                yield Symbol(item.name, kinds.Variable, f"input {item.name}: {_type(item.type)}",
+                yield Symbol(item.name, kinds.Variable, f"input {item.name}: {type_text(item.type)}",
                              item.doc or "", item.span)
             case n.FactDecl():
-                yield Symbol(item.name, kinds.Variable, f"fact {item.name}: {_type(item.type)}",
+                yield Symbol(item.name, kinds.Variable, f"fact {item.name}: {type_text(item.type)}",
                              item.doc or "", item.span)
             case n.ConditionDecl():
                 codes = [f"- ICD-9-CM: {', '.join(item.icd9)}" if item.icd9 else "",
@@ -181,11 +182,11 @@ def _declared(module: n.Module, citations: dict[str, str]) -> Iterable[Symbol]:
                 for name, span in item.members:
                     yield Symbol(name, kinds.EnumMember, f"{name}: a value of {item.name}", "", span)
             case n.RecordDecl():
-                fields = "\n".join(f"- {f.name}: {_type(f.type)}" for f in item.fields)
+                fields = "\n".join(f"- {f.name}: {type_text(f.type)}" for f in item.fields)
                 yield Symbol(item.name, kinds.Struct, f"record {item.name}", fields, item.span)
             case n.TableDecl():
-                keys = ", ".join(f"{f.name}: {_type(f.type)}" for f in item.keys)
-                values = ", ".join(f"{f.name}: {_type(f.type)}" for f in item.values)
+                keys = ", ".join(f"{f.name}: {type_text(f.type)}" for f in item.keys)
+                values = ", ".join(f"{f.name}: {type_text(f.type)}" for f in item.values)
                 yield Symbol(item.name, kinds.Struct, f"table {item.name}",
                              f"key {keys}\n\nvalue {values}\n\n{len(item.rows)} row(s)", item.span)
             case n.Guideline():
@@ -210,14 +211,6 @@ def _declared(module: n.Module, citations: dict[str, str]) -> Iterable[Symbol]:
                 continue  # examples, and declarations added to the language later, declare no name here
 
 
-def _type(ref: n.TypeRef) -> str:
-    if ref.name in ("list", "set") and ref.of is not None:
-        text = f"{ref.name} of {_type(ref.of)}"
-    elif ref.name == "integer" and ref.low is not None:
-        text = f"integer {ref.low}..{ref.high}"
-    else:
-        text = ref.name
-    return f"{text} or none" if ref.optional else text
 
 
 def _pages(pages: n.Pages | None) -> str:
