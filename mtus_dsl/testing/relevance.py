@@ -27,7 +27,7 @@ from mtus_dsl.testing.properties import Context, Violation, summary
 from mtus_dsl.testing.strategies import to_json
 
 #: At most this many completions of the named inputs are decided for one case.
-ENUMERATED = 512
+ENUMERATED = 64
 
 
 def _answer(decision: Decision) -> tuple[Outcome, int]:
