@@ -113,16 +113,20 @@ def _check(rows: list[dict[str, Any]], corpus, cases: list[dict[str, Any]]) -> N
         assert got == _expected(corpus, case), case["id"]
 
 
+def _table(fmt: str, corpus, cases: list[dict[str, Any]], tmp_path: Path) -> Path:
+    """The cases as a table in `fmt` (jsonl, csv or parquet)."""
+    if fmt == "jsonl":
+        return _jsonl(tmp_path / "cases.jsonl", cases)
+    if fmt == "csv":
+        return _csv(tmp_path / "cases.csv", corpus.schema, cases)
+    return _parquet(tmp_path / "cases.parquet", corpus.schema, cases, tmp_path)
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
 @pytest.mark.parametrize("out", ["parquet", "csv", "jsonl"])
 def test_audit_gives_decides_decisions(fmt, out, corpus, cases, tmp_path):
     """Every example case, from each input format to each output format, gets exactly `mtus decide`'s decision."""
-    if fmt == "jsonl":
-        source = _jsonl(tmp_path / "cases.jsonl", cases)
-    elif fmt == "csv":
-        source = _csv(tmp_path / "cases.csv", corpus.schema, cases)
-    else:
-        source = _parquet(tmp_path / "cases.parquet", corpus.schema, cases, tmp_path)
+    source = _table(fmt, corpus, cases, tmp_path)
     output = tmp_path / f"decisions.{out}"
     result = _run("audit", str(source), "-o", str(output), "--engine", "python", "-g", str(ROOT / "guidelines"))
     assert result.exit_code == EXIT_OK, result.output
@@ -335,12 +339,7 @@ def _stand_in_backend(corpus) -> types.SimpleNamespace:
 def test_duckdb_engine_seam(fmt, corpus, cases, tmp_path, monkeypatch):
     """Through the SQL backend's contract (a stand-in here), every row gets `mtus decide`'s decision."""
     monkeypatch.setattr(audit_module, "sql_backend", lambda: _stand_in_backend(corpus))
-    if fmt == "jsonl":
-        source = _jsonl(tmp_path / "cases.jsonl", cases)
-    elif fmt == "csv":
-        source = _csv(tmp_path / "cases.csv", corpus.schema, cases)
-    else:
-        source = _parquet(tmp_path / "cases.parquet", corpus.schema, cases, tmp_path)
+    source = _table(fmt, corpus, cases, tmp_path)
     output = tmp_path / "out.parquet"
     summary = audit_module.audit(corpus, str(source), str(output), engine="duckdb")
     assert (summary.rows, summary.decided, summary.rejected, summary.engine) == (len(cases), len(cases), 0, "duckdb")
