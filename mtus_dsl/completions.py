@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from mtus_dsl.engine import Bucket, Engine, Facts, Settled
 
 #: At most this many partial completions are settled for one case.
-BUDGET = 4000
+BUDGET = 1000
 
 #: The dates a case may give (docs/case-format.md): completions stay inside them.
 FIRST_DATE, LAST_DATE = FIRST_CASE_DATE, LAST_CASE_DATE
@@ -108,10 +108,15 @@ def resolve(engine: Engine, values: Mapping[str, Any], bucket: Bucket, settled: 
     try:
         search.explore({}, settled)
     except _OverBudget:
-        return Resolution((), settled.missing, True)
+        # Past the budget, ask for every input some partial completion still needed: more than
+        # the answer may need, never less (the three-valued answer names only the first rule's).
+        return Resolution((), settled.missing | search.asked, True)
     except _Differs:
         return Resolution(tuple(search.leaves), settled.missing, False)
     leaves = tuple(search.leaves)
+    if not leaves:
+        # No completion is consistent or has a value to try: the three-valued answer stands.
+        return Resolution((), settled.missing, True)
     answers = {_answer(leaf.settled) for leaf in leaves}
     if len(answers) <= 1:
         return Resolution(leaves, frozenset(), False)
@@ -136,12 +141,14 @@ class _Search:
         self.first_difference = first_difference
         self.leaves: list[Leaf] = []
         self.spent = 0
+        self.asked: frozenset[str] = frozenset()  # every input a partial completion still needed
         self.domains: dict[str, list[Any]] = {}
         self.specs = {spec.name: spec.type for spec in engine.schema.inputs}
         self.partners = engine.plan.boundaries.partners
 
     def explore(self, chosen: dict[str, Any], settled: Settled) -> None:
-        open_inputs = [name for name in settled.missing if name not in chosen and name in self.specs]
+        open_inputs = [name for name in settled.missing if name not in chosen and name in self.specs] \
+            if settled.outcome is Outcome.NEEDS_INFORMATION else []
         # An absent input its chosen partner would close (read as nothing) may still be anything.
         open_inputs += [name for name, partner in self.partners
                         if partner in chosen and name not in chosen and name not in self.values]
@@ -164,12 +171,19 @@ class _Search:
             except RuleError as failure:
                 # A rule fails on this completion: approved -1, an answer unlike any other's.
                 result, error = settled._replace(approved=-1, missing=frozenset()), failure
-            if result.outcome is Outcome.NEEDS_INFORMATION and error is None:
+            self.asked |= {name for name in result.missing if name in self.specs}
+            if error is None and (result.outcome is Outcome.NEEDS_INFORMATION or self.opened(branch)):
+                # Settled, but a partner just chosen opened an input that may still change it.
                 self.explore(branch, result)
                 continue
             self.leaves.append(Leaf(branch, result, facts, error))
             if self.first_difference and _answer(result) != _answer(self.leaves[0].settled):
                 raise _Differs
+
+    def opened(self, chosen: Mapping[str, Any]) -> bool:
+        """Whether an absent input is left open by its chosen partner (it reads as nothing beside it)."""
+        return any(partner in chosen and name not in chosen and name not in self.values
+                   for name, partner in self.partners)
 
     def consistent(self, chosen: Mapping[str, Any]) -> bool:
         """Whether the values chosen keep the case's declared relations."""

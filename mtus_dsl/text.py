@@ -131,7 +131,7 @@ class Explanation:
         elif outcome is Outcome.NEEDS_INFORMATION:
             text = (
                 f"The decision depends on {names(settled.missing)}, which the case does not give; "
-                "supply it and ask again."
+                f"supply {'it' if len(settled.missing) == 1 else 'them'} and ask again."
             )
             citations = ()
         elif outcome is Outcome.NOT_ADDRESSED:

@@ -272,7 +272,8 @@ class DeclarationChecker:
             decl = self.d.inputs[cycle[0]]
             self.error("E106", "inputs bound by 'at most' in a circle: " + " <= ".join(cycle), decl.span,
                        "only equal values could satisfy it; keep one direction")
-        return tuple(out)
+            return tuple(out)
+        return _closure(out)
 
     def _reading(self, decl: n.InputDecl, schema: CaseSchema) -> Reading | None:
         """The on-record reading of an input, checked against its type (a value, or another input of its type)."""
@@ -482,3 +483,25 @@ def _dispatch(
         (s, r) for s in enums.get("service", ()) for r in enums.get("body_region", ()))}
     return tuple((key, (tuple(r), tuple(c))) for key, (r, c) in sorted(table.items(), key=lambda kv: order[kv[0]]))
 
+
+def _closure(relations: list[Relation]) -> tuple[Relation, ...]:
+    """The declared relations and those they imply through a chain (a <= b <= c gives a <= c).
+
+    A case that gives the two ends of a chain but not its middle still breaks the
+    chain when the ends are out of order: no value of the middle could complete it.
+    """
+    out = list(relations)
+    known = {(r.lower, r.upper) for r in out}
+    grew = True
+    while grew:
+        grew = False
+        for first in list(out):
+            for second in list(out):
+                pair = (first.lower, second.upper)
+                if first.upper != second.lower or pair in known:
+                    continue
+                known.add(pair)
+                out.append(Relation(first.lower, second.upper,
+                                    f"{first.lower} never exceeds {first.upper}, which never exceeds {second.upper}"))
+                grew = True
+    return tuple(out)

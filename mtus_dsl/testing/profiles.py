@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, Verbosity, settings
+from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
 #: Deterministic (derandomized) and quick: every run tries the same cases; for CI and everyday `mtus test`.
@@ -23,6 +23,9 @@ _COMMON = {
     "verbosity": Verbosity.quiet,
     # Cases are built from a whole program's declarations; some are slow or large by design.
     "suppress_health_check": list(HealthCheck),
+    # No explain phase: it traces every line run while shrinking, which made one failing
+    # property shrink for many minutes; the report names the failing rule itself.
+    "phases": (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink),
 }
 
 settings.register_profile(CI, max_examples=100, derandomize=True, **_COMMON)  # type: ignore[arg-type]
