@@ -44,11 +44,14 @@ class Relation:
     lower: str
     upper: str
     reason: str | None = None
+    #: An implied relation's middle input (a <= b <= c gives a <= c through b): when the case gives
+    #: the middle, the declared relations on either side say what is wrong instead.
+    through: str | None = None
 
     def broken(self, values: Mapping[str, Any]) -> FieldError | None:
         """The error of a case whose values break the relation, or None (an absent side breaks nothing)."""
         low, high = values.get(self.lower), values.get(self.upper)
-        if low is None or high is None or low <= high:
+        if low is None or high is None or low <= high or (self.through is not None and self.through in values):
             return None
         why = f": {self.reason}" if self.reason else ""
         message = f"{self.lower} = {low} is more than {self.upper} = {high}, and it never exceeds {self.upper}{why}"

@@ -502,6 +502,7 @@ def _closure(relations: list[Relation]) -> tuple[Relation, ...]:
                     continue
                 known.add(pair)
                 out.append(Relation(first.lower, second.upper,
-                                    f"{first.lower} never exceeds {first.upper}, which never exceeds {second.upper}"))
+                                    f"{first.lower} never exceeds {first.upper}, which never exceeds {second.upper}",
+                                    first.upper))
                 grew = True
     return tuple(out)

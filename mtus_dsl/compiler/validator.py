@@ -55,7 +55,8 @@ def write_validator(w: SourceWriter, schema: CaseSchema) -> None:
         for relation in schema.relations:
             # A broken relation is worded by _general, with both fields.
             lower, upper = repr(relation.lower), repr(relation.upper)
-            w.line(f"if {lower} in v and {upper} in v and v[{lower}] > v[{upper}]:")
+            through = f" and {relation.through!r} not in v" if relation.through is not None else ""
+            w.line(f"if {lower} in v and {upper} in v and v[{lower}] > v[{upper}]{through}:")
             with w.indent():
                 w.line("return _general(data)")
         w.line("return _Case._validated(case_id, v, _SCHEMA)  # converted just above: no second check")

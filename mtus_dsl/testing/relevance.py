@@ -90,11 +90,13 @@ def relevance(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
         values = candidates(name, specs[name].type, known, schema, boundaries)
         # An input read as nothing beside its partner may also be left out (the condition word).
         domains.append([ABSENT, *values] if name in closable else values)
-    completions = list(itertools.islice(itertools.product(*domains), ENUMERATED))
-    answers: dict[tuple[Any, ...], tuple[Outcome, int]] = {}
+    # Completions by the index of each value in its domain: records (surgeries) are not hashable.
+    completions = list(itertools.islice(itertools.product(*(range(len(d)) for d in domains)), ENUMERATED))
+    answers: dict[tuple[int, ...], tuple[Outcome, int]] = {}
     for chosen in completions:
         case = dict(filled)
-        case.update((name, to_json(value)) for name, value in zip(order, chosen) if value is not ABSENT)
+        case.update((name, to_json(domain[index])) for name, domain, index in zip(order, domains, chosen)
+                    if domain[index] is not ABSENT)
         decided = _decide(ctx, case)
         if decided is None:
             continue
@@ -113,9 +115,9 @@ def relevance(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
             )
 
 
-def _witnessed(answers: Mapping[tuple[Any, ...], tuple[Outcome, int]], index: int) -> bool:
+def _witnessed(answers: Mapping[tuple[int, ...], tuple[Outcome, int]], index: int) -> bool:
     """Whether two completions equal except at `index` get different answers."""
-    seen: dict[tuple[Any, ...], tuple[Outcome, int]] = {}
+    seen: dict[tuple[int, ...], tuple[Outcome, int]] = {}
     for values, answer in answers.items():
         key = values[:index] + values[index + 1:]
         other = seen.setdefault(key, answer)
