@@ -104,6 +104,43 @@ def test_a_case_breaking_a_relation_names_both_fields(corpus):
         corpus.interpret(case)
 
 
+def test_a_case_breaking_a_chain_of_relations_names_its_ends(corpus):
+    """postsurgical_visits above prior_visits_all_regions, prior_visits absent: a CaseError (no count fits between)."""
+    case = {"request_date": "2009-07-18", "service": "acupuncture", "body_region": "ankle_foot", "quantity": 1,
+            "prior_visits_all_regions": 0, "postsurgical_visits": 1}
+    for decide in (corpus.decide, corpus.interpret, corpus.outcome):
+        with pytest.raises(CaseError) as raised:
+            decide(case)
+        (error,) = raised.value.errors
+        assert error.field == "postsurgical_visits"
+        assert "prior_visits_all_regions = 0" in error.message and "through" not in error.message
+
+
+def test_a_condition_word_that_can_stand_for_the_diagnoses_is_asked_for(tmp_path):
+    """With the diagnoses unknown, the condition word alone can settle the answer: both are named."""
+    path = tmp_path / "massage.mtus"
+    path.write_text(HEADER + """\
+condition low_back_pain "low back pain":
+    icd10 M54.5*
+
+section massage "Massage" pages 60-61:
+    services massage
+    unit visits
+
+    general: max_visits 5
+        page 60
+
+    back: max_visits 8 when low_back_pain in conditions
+        overrides general
+        page 61
+""")
+    schedule = mtus_dsl.load([path])
+    case = {"request_date": "2020-01-01", "service": "massage", "body_region": "ankle_foot", "quantity": 6,
+            "prior_visits": 0}
+    assert schedule.decide(case).missing == ("condition", "diagnoses")
+    assert schedule.decide({**case, "condition": "low_back_pain"}).outcome is Outcome.CERTIFY
+
+
 def test_on_record_decides_every_example_case_and_lists_what_it_assumed(tmp_path):
     """`mtus decide cases.jsonl --on-record`: no needs_information; assumptions listed with their reasons."""
     batch = tmp_path / "cases.jsonl"
