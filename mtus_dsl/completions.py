@@ -312,17 +312,51 @@ def _record_dates(known: Mapping[str, Any], boundaries: Boundaries) -> list[date
 
 
 def _relevant(leaves: Sequence[Leaf]) -> frozenset[str]:
-    """The inputs that two leaves with different answers differ in, and only in."""
+    """The inputs that two leaves with different answers differ in, and only in.
+
+    The leaves come from a depth-first search, in its order: leaves that share
+    their first choices are neighbours, and two leaves first part at the input
+    the search chose there. Every such pair differs in that input, so it is the
+    only one the pair can show; an input already shown needs no more pairs.
+    """
     found: set[str] = set()
-    groups: dict[tuple[Outcome, int], list[Leaf]] = {}
-    for leaf in leaves:
-        groups.setdefault(_answer(leaf.settled), []).append(leaf)
-    answers = list(groups)
-    for i, first in enumerate(answers):
-        for second in answers[i + 1:]:
-            for a in groups[first]:
-                for b in groups[second]:
-                    differ = [k for k in a.chosen.keys() & b.chosen.keys() if a.chosen[k] != b.chosen[k]]
-                    if len(differ) == 1:
-                        found.add(differ[0])
+    paths = [tuple(leaf.chosen.items()) for leaf in leaves]
+    answers = [_answer(leaf.settled) for leaf in leaves]
+
+    def only_there(a: int, b: int, depth: int) -> bool:
+        # The two agree before `depth` (a shared prefix); after it, any input both chose must agree too.
+        second = leaves[b].chosen
+        return all(second[name] == value for name, value in paths[a][depth + 1:] if name in second)
+
+    def walk(start: int, stop: int, depth: int) -> None:
+        if stop - start < 2 or len({answers[i] for i in range(start, stop)}) < 2:
+            return  # one answer below here: no pair of these leaves shows an input
+        if depth >= len(paths[start]):
+            return  # the same completion twice (a value tried twice): one answer
+        # The runs of neighbours that chose the same value at this depth (values need not be hashable).
+        runs: list[tuple[int, int]] = []
+        for index in range(start, stop):
+            if runs and paths[index][depth][1] == paths[runs[-1][0]][depth][1]:
+                runs[-1] = (runs[-1][0], index + 1)
+            else:
+                runs.append((index, index + 1))
+        name = paths[start][depth][0]
+        if name not in found and len(runs) > 1:
+            found.update(_pair(runs, answers, lambda a, b: only_there(a, b, depth), name))
+        for low, high in runs:
+            walk(low, high, depth + 1)
+
+    walk(0, len(leaves), 0)
     return frozenset(found)
+
+
+def _pair(runs: Sequence[tuple[int, int]], answers: Sequence[tuple[Outcome, int]],
+          agree_elsewhere: Any, name: str) -> set[str]:
+    """{name} when some two leaves in different runs answer differently and agree on everything else."""
+    for i, (low, high) in enumerate(runs):
+        for other_low, other_high in runs[i + 1:]:
+            for a in range(low, high):
+                for b in range(other_low, other_high):
+                    if answers[a] != answers[b] and agree_elsewhere(a, b):
+                        return {name}
+    return set()

@@ -295,6 +295,17 @@ class Engine:
                 return self._decide_unknown(case, bucket, facts, settled, on_record)
         return self._decision(case.id, values, facts, bucket, settled)
 
+    def exhausted(self, case: Case | Mapping[str, Any]) -> bool:
+        """Whether deciding the case searches past the budget (its needs_information may then ask for more)."""
+        case, bucket = self._dispatch(case)
+        if bucket is None:
+            return False
+        facts = self.facts_class(case.values)
+        settled = self.settle(facts, bucket, case.values["quantity"])
+        if settled.outcome is not Outcome.NEEDS_INFORMATION:
+            return False
+        return completions.resolve(self, case.values, bucket, settled).exhausted
+
     def three_valued(self, case: Case | Mapping[str, Any]) -> Decision:
         """Decide by three-valued logic alone, not searching unknown inputs: needs_information whenever a rule
         consulted reads one (what the SQL backend computes; `decide` then searches those rows)."""

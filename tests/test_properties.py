@@ -213,7 +213,8 @@ def test_citations_catches_rules_that_lose_their_pages(tmp_path, monkeypatch):
         return Citation(document, edition, section, None, None, regulation)
 
     monkeypatch.setattr(check_rules, "Citation", pageless)
-    path = _write(tmp_path, "general: max_visits 10\n")
+    # A text no other test compiles: a compilation kept from another test would have its pages.
+    path = _write(tmp_path, "pageless: max_visits 10\n")
     report = _failure(_mtus_test(str(path), "-k", "citations").output, "citations")
     assert "without page or subsection" in report
 

@@ -11,6 +11,7 @@ interpreter's facts) and every cap taken one by one, exceptions from the
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -48,6 +49,11 @@ class Context:
         self.engine = schedule.interpreter  # the reference plan: guards and limits evaluated from the IR
         self.strategies: CaseStrategies = builder(schedule)
         self.dispatch = dict(schedule.program.dispatch)
+        # The compiled decisions of the case being checked and its variants: every property decides the
+        # same case, and one with an unknown input searches its completions (tens of milliseconds).
+        self.decided: dict[str, Decision | Exception] = {}
+        #: Cases a property could not check, by property, with why (said beside its count of cases).
+        self.unchecked: dict[str, dict[str, int]] = {}
         # Inputs the language reads as "none", not unknown, when a partner input is given:
         # conditions_of(condition, diagnoses) is known once the diagnoses are; the condition
         # word then only adds to them (absent, it adds nothing).
@@ -63,10 +69,33 @@ class Context:
                     # (undated), not unknown, whatever else the case gives (request_date always is).
                     self.closed.setdefault(node.args[0].name, set()).add("request_date")
 
+    def compiled(self, data: Mapping[str, Any]) -> Decision:
+        """Decide with the compiled code, once per case while one generated case is checked (see `forget`)."""
+        key = json.dumps(data, sort_keys=True, default=_tagged)
+        if key not in self.decided:
+            try:
+                self.decided[key] = self.schedule.decide(data)
+            except Exception as error:
+                self.decided[key] = error
+        answer = self.decided[key]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def skip(self, prop: str, why: str) -> None:
+        """Leave this case unchecked by `prop`, counted under `why`."""
+        reasons = self.unchecked.setdefault(prop, {})
+        reasons[why] = reasons.get(why, 0) + 1
+        assume(False)
+
+    def forget(self) -> None:
+        """Drop the decisions kept for the last generated case (memory stays bounded)."""
+        self.decided.clear()
+
     def decide(self, data: Mapping[str, Any]) -> Decision:
         """Decide with the compiled code; a case the engine cannot decide is left to `totality`."""
         try:
-            return self.schedule.decide(data)
+            return self.compiled(data)
         except Exception:
             assume(False)
             raise  # pragma: no cover
@@ -82,6 +111,11 @@ class Context:
         except rt.RuleError:
             assume(False)
             raise  # pragma: no cover
+
+
+def _tagged(value: object) -> str:
+    """A value JSON does not know, with its type: a date and the string of it are different cases."""
+    return f"{type(value).__name__}:{value!r}"
 
 
 def summary(decision: Decision | None) -> str:
@@ -111,7 +145,7 @@ def attempt(decide: Callable[[Mapping[str, Any]], Decision], data: Mapping[str, 
 
 def agreement(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
     """Compiled code and the reference interpreter give the same whole decision (or the same error)."""
-    compiled = attempt(ctx.schedule.decide, data)
+    compiled = attempt(ctx.compiled, data)
     interpreted = attempt(ctx.schedule.interpret, data)
     if compiled == interpreted:
         return
@@ -126,7 +160,7 @@ def agreement(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
 def totality(ctx: Context, data: dict[str, Any], more: st.DataObject) -> None:
     """Every valid case gets exactly one well-formed decision, never an exception."""
     try:
-        decision = ctx.schedule.decide(data)
+        decision = ctx.compiled(data)
     except Exception as error:
         raise Violation(f"deciding this case raised {type(error).__name__}: {error}") from error
     problems = well_formed(decision, data)

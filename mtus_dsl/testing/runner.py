@@ -262,6 +262,8 @@ class PropertySearch:
         strategy = context.strategies.case_data(rules=self.rules, unknown=chances)
         while pending:
             counts = {p.name: 0 for p in pending}
+            for prop in pending:
+                context.unchecked.pop(prop.name, None)
             failed: list[BuiltinProperty] = []
 
             def body(
@@ -271,6 +273,7 @@ class PropertySearch:
                 counts: dict[str, int] = counts,
                 failed: list[BuiltinProperty] = failed,
             ) -> bool:
+                context.forget()
                 for prop in pending:
                     try:
                         prop.check(context, data, more)
@@ -285,17 +288,20 @@ class PropertySearch:
             verdict = self.suite._search(strategy, body)
             if verdict.passed or not failed:
                 for prop in pending:
-                    self.verdicts[prop.name] = _tally(prop, counts[prop.name]) if verdict.passed else verdict
+                    self.verdicts[prop.name] = (_tally(prop, counts[prop.name], context.unchecked.get(prop.name, {}))
+                                                if verdict.passed else verdict)
                 return
             self.verdicts[failed[0].name] = verdict
             pending = [p for p in pending if p is not failed[0]]
 
 
-def _tally(prop: BuiltinProperty, checked: int) -> Verdict:
+def _tally(prop: BuiltinProperty, checked: int, unchecked: Mapping[str, int]) -> Verdict:
     """A property that held on every case it checked passed, unless it checked none and must check some."""
     if checked == 0 and not prop.may_be_vacuous:
         return Verdict(False, "no generated case was one it checks (none decided? see totality): nothing was checked")
-    return Verdict(True, f"{checked} cases")
+    # Say how many generated cases it had to leave unchecked, and why: a pass is over the cases counted.
+    left = "".join(f"; {count} {why}, not checked" for why, count in sorted(unchecked.items()))
+    return Verdict(True, f"{checked} cases{left}")
 
 
 def run_checks(checks: Sequence[Check]) -> list[CheckResult]:
