@@ -338,6 +338,8 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 #: side of any real request that date arithmetic on them (a period of months or years) stays a date.
 FIRST_CASE_DATE = datetime.date(1900, 1, 1)
 LAST_CASE_DATE = datetime.date(2199, 12, 31)
+#: The most digits an integer in a case may have (every integer field is far smaller).
+MAX_INT_DIGITS = 30
 
 
 def parse_date(raw: str) -> datetime.date | None:
@@ -376,6 +378,11 @@ def _convert(raw: Any, type_: Type, where: Loc, schema: CaseSchema, errors: list
     elif kind == "integer":
         if isinstance(raw, int) and not isinstance(raw, bool):
             low, high = type_.low, type_.high
+            if abs(raw) >= 10 ** MAX_INT_DIGITS:
+                # Compared, not printed: Python will not print an integer of over 4,300 digits.
+                message = f"a number of more than {MAX_INT_DIGITS} digits; a case's numbers have at most that many"
+                errors.append(_problem(where, "out_of_range", message))
+                return _BAD
             if (low is not None and raw < low) or (high is not None and raw > high):
                 errors.append(_problem(where, "out_of_range", f"{raw} is out of range; {_describe(type_, schema)}"))
                 return _BAD

@@ -23,7 +23,7 @@ import click
 
 from mtus_dsl import colour
 from mtus_dsl import runtime as rt
-from mtus_dsl.case import MAX_SHOWN, CaseError
+from mtus_dsl.case import MAX_INT_DIGITS, MAX_SHOWN, CaseError
 from mtus_dsl.compiler import Compilation, compile_paths
 from mtus_dsl.decision import Decision, Outcome
 from mtus_dsl.diagnostics import CompileError, Diagnostic, Span, render_all
@@ -270,8 +270,6 @@ def explain_command(file: str, guideline_paths: tuple[str, ...], as_json: bool) 
 
 #: The deepest nesting of arrays and objects a case may have (a real case needs 3).
 MAX_JSON_DEPTH = 50
-#: The most digits an integer in a case may have (every integer field is far smaller).
-MAX_INT_DIGITS = 30
 #: The largest .json case file, and the longest .jsonl line, in bytes.
 MAX_CASE_BYTES = 8 * 1024 * 1024
 #: How many problems with one case are printed before "... and N more".

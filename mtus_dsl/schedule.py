@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -91,9 +92,17 @@ def load(paths: str | Path | Iterable[str | Path] | None = None) -> Schedule:
         return Schedule(compile_paths([corpus], label=(corpus, "guidelines")))
     if isinstance(paths, (str, Path)):
         return Schedule(compile_paths([paths]))
+    if isinstance(paths, (bytes, bytearray)):
+        # A path as bytes (os.fsencode) is one path, not a list of byte values.
+        return Schedule(compile_paths([os.fsdecode(bytes(paths))]))
     paths = list(paths)
     if not paths:
         message = "no guideline files given (load() with no argument loads the shipped corpus)"
+        raise CompileError([Diagnostic("E000", message, None)], {})
+    wrong = [p for p in paths if not isinstance(p, (str, Path, os.PathLike))]
+    if wrong:
+        message = (f"a guideline path is a str or a Path, not {type(wrong[0]).__name__} ({wrong[0]!r}); "
+                   "load() takes one path or an iterable of paths")
         raise CompileError([Diagnostic("E000", message, None)], {})
     return Schedule(compile_paths(paths))
 

@@ -195,6 +195,45 @@ def test_an_integer_of_5000_digits_is_located():
     assert mtus_dsl.loads({"x.mtus": HEAD + "    general: max_visits 999999999\n"}).program.rules
 
 
+def test_a_chain_of_squares_is_refused_at_check_time():
+    """Once a hang in `mtus check` (each fact squares the last); now E120 at each fact past 100 digits."""
+    facts = "fact f0: integer = quantity * 999999999\n" + "".join(
+        f"fact f{i}: integer = f{i - 1} * f{i - 1}\n" for i in range(1, 41))
+    text = HEAD.replace("section", facts + "\nsection", 1) + "    general: max_visits 6 when f40 > 0\n"
+    found = _diagnostics(text)
+    assert found[0].startswith("x.mtus:7:1: E120: fact 'f3' can compute a number of up to 104 digits")
+    assert all(": E120: " in line for line in found)
+
+
+def test_a_product_in_a_rationale_too_large_to_print_is_refused():
+    """Once a ValueError traceback when the rationale was read (over 4,300 digits); now E120 at the rule."""
+    product = " * ".join(["999999999"] * 12)
+    found = _diagnostics(HEAD + f"    general: max_visits 6\n        rationale \"{{requested * {product}}}\"\n")
+    assert found == ["x.mtus:6:5: E120: rule 'general' can compute a number of up to 138 digits; "
+                     "a computation in a guideline stays within 100"]
+
+
+def test_small_products_still_check():
+    """A limit computed from a ranged input and a table stays well inside the bound."""
+    import mtus_dsl
+
+    text = HEAD + "    general: max_visits quantity * 2 + prior_visits * 3\n"
+    assert mtus_dsl.loads({"x.mtus": text}).program.rules
+
+
+def test_a_case_integer_too_long_is_a_field_error():
+    """Through the API (the CLI refuses it while parsing JSON): an integer of over 30 digits is out of range."""
+    import pytest
+
+    import mtus_dsl
+    from mtus_dsl import CaseError
+
+    with pytest.raises(CaseError) as raised:
+        mtus_dsl.load().decide({"service": "physical_therapy", "body_region": "knee", "quantity": 10 ** 5000,
+                                "request_date": "2015-01-01"})
+    assert [(e.loc, e.type) for e in raised.value.errors] == [(("quantity",), "out_of_range")]
+
+
 def test_an_integer_of_5000_digits_in_check_is_no_traceback(tmp_path):
     bad = tmp_path / "big.mtus"
     bad.write_text(HEAD + "    general: max_visits " + "9" * 5000 + "\n")
@@ -239,8 +278,21 @@ def test_load_takes_one_path_as_a_str_or_a_path(tmp_path):
 
     file = tmp_path / "massage.mtus"
     file.write_text(HEAD + "    general: max_visits 6\n")
-    for one in (str(file), file, str(tmp_path)):
+    for one in (str(file), file, str(tmp_path), bytes(file)):
         assert [r.name for r in mtus_dsl.load(one).program.rules] == ["general"]
+
+
+def test_load_names_a_path_that_is_not_one():
+    """An iterable of something other than paths is one E000 naming it, not a TypeError."""
+    import pytest
+
+    import mtus_dsl
+    from mtus_dsl import CompileError
+
+    with pytest.raises(CompileError) as raised:
+        mtus_dsl.load([1])  # type: ignore[list-item]
+    (diagnostic,) = raised.value.diagnostics
+    assert diagnostic.code == "E000" and "not int" in diagnostic.message
 
 
 def test_load_of_an_empty_list_is_an_error():

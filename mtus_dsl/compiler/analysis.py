@@ -423,7 +423,7 @@ def _relevant(program: ir.Program, names: Sequence[str], actions: bool = False) 
 
 
 def _span(origin: ir.Origin) -> Span:
-    return Span(origin.path, origin.line, origin.column, origin.line, origin.column + origin.width)
+    return origin.span()
 
 
 def _bands(rule: ir.RuleInfo) -> dict[str, tuple[float, float]]:

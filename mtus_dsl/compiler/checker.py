@@ -13,7 +13,7 @@ from typing import Any
 
 from mtus_dsl import types as t
 from mtus_dsl.case import CaseError
-from mtus_dsl.compiler import ir
+from mtus_dsl.compiler import check_magnitude, ir
 from mtus_dsl.compiler import nodes as n
 from mtus_dsl.compiler.check_declarations import (
     PROPERTY_LOCALS,
@@ -47,7 +47,7 @@ class Checker(RuleChecker):
             for g in self.d.guidelines.values()
         )
         codesets = tuple((c.name, c.icd9 + c.icd10) for c in self.d.conditions.values())
-        return ir.Program(
+        program = ir.Program(
             schema=schema,
             guidelines=guidelines,
             facts=facts,
@@ -59,6 +59,9 @@ class Checker(RuleChecker):
             sources=tuple(m.path for m in self.modules),
             properties=properties,
         )
+        oversized = check_magnitude.check(program)
+        self.diagnostics.extend(oversized)
+        return None if oversized else program
 
     # --- properties ----------------------------------------------------------------
     def _properties(self) -> tuple[ir.PropertyInfo, ...]:

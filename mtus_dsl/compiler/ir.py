@@ -17,6 +17,7 @@ import attrs
 
 from mtus_dsl.case import CaseSchema
 from mtus_dsl.decision import Citation
+from mtus_dsl.diagnostics import Span
 from mtus_dsl.types import BOOLEAN, Type
 
 # --- expressions -------------------------------------------------------------------
@@ -221,6 +222,10 @@ class Origin:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}"
+
+    def span(self) -> Span:
+        """The declaration's name, as a diagnostic points at it."""
+        return Span(self.path, self.line, self.column, self.line, self.column + self.width)
 
 
 @attrs.frozen
