@@ -143,7 +143,8 @@ def parse_tree(text: str, path: str) -> tuple[lark.Tree[Token] | None, list[Diag
         except (lark.exceptions.UnexpectedInput, IndentationMismatch) as error:
             diagnostic, line = _syntax_diagnostic(error, source, path)
             diagnostics.append(diagnostic)
-            if _NOT_A_HEADER_LINE in diagnostic.message and diagnostic.span is not None:
+            if diagnostic.span is not None and (_NOT_A_HEADER_LINE in diagnostic.message
+                                                or (diagnostic.code == "E001" and _in_header(lines, line))):
                 # Stands in for the unknown line, so that a header left empty is not reported too.
                 text = lines[line - 1]
                 lines[line - 1] = text[: len(text) - len(text.lstrip())] + 'regulation ""'
@@ -158,6 +159,16 @@ def parse_tree(text: str, path: str) -> tuple[lark.Tree[Token] | None, list[Diag
             return None, [too_deep]
         return tree, []
     return None, diagnostics
+
+
+def _in_header(lines: list[str], line: int) -> bool:
+    """Whether 1-based `line` is an indented line of a guideline's header (an unknown field, a bad date)."""
+    if line < 2 or line > len(lines) or not lines[line - 1][:1].isspace():
+        return False
+    for above in reversed(lines[: line - 1]):
+        if above.strip() and not above[:1].isspace():
+            return above.startswith("guideline ")
+    return False
 
 
 def parse_expression(text: str) -> lark.Tree[Token] | None:
