@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -69,6 +70,13 @@ _guidelines_option = click.option(
 @click.version_option(package_name="mtus-dsl")
 def main() -> None:
     """Check, compile and run MTUS guideline files (.mtus)."""
+    # A warning (the cache folder not used) is a line for the user, not Python's file:line and source.
+    warnings.formatwarning = _warning_line
+
+
+def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  line: str | None = None) -> str:
+    return f"warning: {message}\n"
 
 
 def _report(compilation: Compilation) -> None:

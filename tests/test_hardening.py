@@ -546,3 +546,21 @@ def test_a_record_in_a_case_cannot_be_changed(corpus, seed_case):
     fast = corpus.module.__dict__["_validate"](seed_case)
     with pytest.raises(TypeError, match="a case's values cannot be changed"):
         fast.values["surgeries"][0].values.update(date=datetime.date(9999, 11, 1))
+
+
+def test_the_cli_says_a_cache_warning_in_one_line(tmp_path):
+    """A cache folder others can write is refused with one `warning:` line, not Python's file:line and source."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(0o777)
+    import subprocess
+    from pathlib import Path
+
+    # A process of its own: pytest catches warnings before the CLI could print them.
+    mtus = Path(sys.executable).parent / "mtus"
+    result = subprocess.run([str(mtus), "decide", str(ROOT / "examples" / "seed_imr.json")], capture_output=True,
+                            text=True, env={**os.environ, "MTUS_DSL_CACHE": str(folder)}, timeout=120)
+    assert result.returncode == EXIT_OK, result.stderr
+    assert result.stderr.splitlines() == [
+        f"warning: mtus-dsl: not using the cache folder {folder}: another user owns it or can write to it "
+        "(make it yours with mode 0700, or set MTUS_DSL_CACHE)"]
