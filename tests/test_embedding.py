@@ -245,6 +245,34 @@ main()
     assert "pip install 'mtus-dsl[authoring]'" in result.stderr
 
 
+@pytest.mark.parametrize("absent", [("lark", "hypothesis"), ("lark",)], ids=["runtime only", "with hypothesis"])
+def test_pytest_and_hypothesis_start_beside_the_runtime_only(tmp_path, absent):
+    """The entry points pytest and Hypothesis load at start-up import neither the compiler nor the testing package."""
+    block = f"""
+import sys
+class _Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {absent!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+sys.meta_path.insert(0, _Absent())
+"""
+    result = _python(block + """
+import importlib.metadata as metadata
+for group in ("pytest11", "hypothesis"):
+    (point,) = [p for p in metadata.entry_points(group=group) if p.name == "mtus"]
+    loaded = point.load()
+    if group == "hypothesis" and "hypothesis" not in sys.modules:
+        continue  # Hypothesis is absent: it would never call its hook
+    if callable(loaded):
+        loaded()
+import mtus_dsl.pytest_entry as entry
+print(entry.AUTHORING, sorted(m for m in sys.modules if m.startswith(("mtus_dsl.testing", "mtus_dsl.compiler"))))
+""", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False []"
+
+
 # --- the JSON Schema, and the example service ----------------------------------------------------
 
 EXAMPLES = [ROOT / "examples" / "seed_imr.json", *sorted((ROOT / "examples" / "cases").glob("*.json"))]

@@ -2,12 +2,19 @@
 
 A service that installs only the runtime (`pip install mtus-dsl`) and runs its own
 tests with pytest must not fail at pytest's start-up: without lark or Hypothesis
-this module registers no hook.
+this module registers no hook. It lives outside `mtus_dsl.testing`, whose package
+imports both.
 """
 
 from __future__ import annotations
 
-import importlib.util
+try:
+    import hypothesis  # noqa: F401  (only whether it is installed)
+    import lark  # noqa: F401
+except ModuleNotFoundError:
+    AUTHORING = False
+else:
+    AUTHORING = True
 
-if importlib.util.find_spec("hypothesis") is not None and importlib.util.find_spec("lark") is not None:
+if AUTHORING:
     from mtus_dsl.testing.plugin import *  # noqa: F403  (pytest finds the hooks by name)

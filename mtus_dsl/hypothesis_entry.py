@@ -3,7 +3,9 @@
 Hypothesis calls `_hypothesis_setup_hook` when it is imported (entry point group
 `hypothesis` in pyproject.toml). The guidelines are compiled only when a test
 first asks for a Case: the shipped corpus, or those named by
-`mtus_dsl.testing.use_guidelines(...)` or $MTUS_GUIDELINES.
+`mtus_dsl.testing.use_guidelines(...)` or $MTUS_GUIDELINES. It lives outside
+`mtus_dsl.testing`, whose package imports the compiler: importing Hypothesis in a
+service that installs only the runtime must work.
 """
 
 from __future__ import annotations
