@@ -263,7 +263,7 @@ def explain_command(file: str, guideline_paths: tuple[str, ...], as_json: bool) 
     if as_json:
         click.echo(json.dumps(tree, indent=2))
         return
-    if sys.stdout.isatty():
+    if colour.wanted(sys.stdout):
         try:
             from rich.console import Console
         except ModuleNotFoundError:  # rich is optional: plain text below

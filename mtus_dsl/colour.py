@@ -33,9 +33,10 @@ STYLES: dict[str, tuple[tuple[str, str], ...]] = {
 
 
 def wanted(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
-    """Tell whether to colour what goes to `stream`: a terminal, NO_COLOR unset, TERM not dumb."""
+    """Tell whether to colour what goes to `stream`: a terminal, NO_COLOR unset or empty, TERM not dumb."""
     environ = os.environ if environ is None else environ
-    if "NO_COLOR" in environ or environ.get("TERM") == "dumb":
+    # no-color.org: NO_COLOR set to any non-empty value turns colour off; an empty one does not.
+    if environ.get("NO_COLOR") or environ.get("TERM") == "dumb":
         return False
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())

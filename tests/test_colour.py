@@ -59,13 +59,19 @@ def test_a_letters_decision_is_coloured_by_its_outcome(terminal):
     assert "\x1b[1;32mMEDICALLY NECESSARY: certified" in shown
 
 
-@pytest.mark.parametrize(("name", "value"), [("NO_COLOR", "1"), ("NO_COLOR", ""), ("TERM", "dumb")])
+@pytest.mark.parametrize(("name", "value"), [("NO_COLOR", "1"), ("NO_COLOR", "yes"), ("TERM", "dumb")])
 def test_no_color_and_dumb_terminals_get_plain_text(terminal, monkeypatch, name, value):
-    """NO_COLOR (any value) and TERM=dumb turn colour off."""
+    """NO_COLOR (any non-empty value) and TERM=dumb turn colour off."""
     monkeypatch.setenv(name, value)
     stream = terminal()
     cli._show(DIAGNOSTICS, "diagnostics", err=True)
     assert stream.getvalue() == DIAGNOSTICS + "\n"
+
+
+def test_an_empty_no_color_is_ignored():
+    """no-color.org: NO_COLOR counts only when it is not empty."""
+    assert colour.wanted(Terminal(), {"NO_COLOR": "", "TERM": "xterm-256color"})
+    assert not colour.wanted(Terminal(), {"NO_COLOR": "1", "TERM": "xterm-256color"})
 
 
 def test_a_pipe_gets_plain_text():
