@@ -323,10 +323,18 @@ def _relevant(leaves: Sequence[Leaf]) -> frozenset[str]:
     paths = [tuple(leaf.chosen.items()) for leaf in leaves]
     answers = [_answer(leaf.settled) for leaf in leaves]
 
-    def only_there(a: int, b: int, depth: int) -> bool:
-        # The two agree before `depth` (a shared prefix); after it, any input both chose must agree too.
-        second = leaves[b].chosen
-        return all(second[name] == value for name, value in paths[a][depth + 1:] if name in second)
+    def shown(runs: Sequence[tuple[int, int]], depth: int) -> bool:
+        # Two leaves in different runs, answering differently, that agree on every input both chose after
+        # `depth` (before it they share their choices).
+        for i, (low, high) in enumerate(runs):
+            for other_low, other_high in runs[i + 1:]:
+                for a in range(low, high):
+                    later = paths[a][depth + 1:]
+                    for b in range(other_low, other_high):
+                        second = leaves[b].chosen
+                        if answers[a] != answers[b] and all(second[k] == v for k, v in later if k in second):
+                            return True
+        return False
 
     def walk(start: int, stop: int, depth: int) -> None:
         if stop - start < 2 or len({answers[i] for i in range(start, stop)}) < 2:
@@ -341,22 +349,11 @@ def _relevant(leaves: Sequence[Leaf]) -> frozenset[str]:
             else:
                 runs.append((index, index + 1))
         name = paths[start][depth][0]
-        if name not in found and len(runs) > 1:
-            found.update(_pair(runs, answers, lambda a, b: only_there(a, b, depth), name))
+        if name not in found and len(runs) > 1 and shown(runs, depth):
+            found.add(name)
         for low, high in runs:
             walk(low, high, depth + 1)
 
     walk(0, len(leaves), 0)
     return frozenset(found)
 
-
-def _pair(runs: Sequence[tuple[int, int]], answers: Sequence[tuple[Outcome, int]],
-          agree_elsewhere: Any, name: str) -> set[str]:
-    """{name} when some two leaves in different runs answer differently and agree on everything else."""
-    for i, (low, high) in enumerate(runs):
-        for other_low, other_high in runs[i + 1:]:
-            for a in range(low, high):
-                for b in range(other_low, other_high):
-                    if answers[a] != answers[b] and agree_elsewhere(a, b):
-                        return {name}
-    return set()
