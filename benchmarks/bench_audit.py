@@ -127,7 +127,9 @@ def stand_in() -> types.SimpleNamespace:
     def decide_duckdb(schedule: Any, con: Any, source: str = "cases") -> Any:
         return con.sql(DECIDE.format(source=source))
 
-    return types.SimpleNamespace(decide_duckdb=decide_duckdb)
+    from mtus_dsl.compiler.sql import column_types  # the input contract's types (sqlglot only)
+
+    return types.SimpleNamespace(decide_duckdb=decide_duckdb, column_types=column_types)
 
 
 def backend() -> tuple[Any, str]:

@@ -332,7 +332,9 @@ def _stand_in_backend(corpus) -> types.SimpleNamespace:
                        f"NULL::VARCHAR AS error FROM (SELECT id, stand_in(CAST(to_json(c) AS VARCHAR)) AS d "
                        f"FROM {source} c)")
 
-    return types.SimpleNamespace(decide_duckdb=decide_duckdb)
+    # The input contract's column types are the backend's: the audit types a NULL for a column the table lacks.
+    sql = pytest.importorskip("mtus_dsl.compiler.sql")
+    return types.SimpleNamespace(decide_duckdb=decide_duckdb, column_types=sql.column_types)
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
@@ -449,9 +451,22 @@ def test_needs_information_is_redecided_by_python_unless_told(corpus, cases, tmp
                        f"'visits' AS unit, []::VARCHAR[] AS rules, ['from_sql'] AS missing, NULL::VARCHAR AS error "
                        f"FROM {source}")
 
-    monkeypatch.setattr(audit_module, "sql_backend", lambda: types.SimpleNamespace(decide_duckdb=decide_duckdb))
+    monkeypatch.setattr(audit_module, "sql_backend", lambda: types.SimpleNamespace(
+        decide_duckdb=decide_duckdb, column_types=pytest.importorskip("mtus_dsl.compiler.sql").column_types))
     source = _jsonl(tmp_path / "c.jsonl", cases[:5])
     audit_module.audit(corpus, str(source), str(tmp_path / "python.parquet"), engine="duckdb")
     _check(_rows(tmp_path / "python.parquet"), corpus, cases[:5])
     audit_module.audit(corpus, str(source), str(tmp_path / "sql.parquet"), engine="duckdb", redecide=False)
     assert {tuple(r["missing"]) for r in _rows(tmp_path / "sql.parquet")} == {("from_sql",)}
+
+
+def test_the_sql_backend_reads_a_table_without_the_optional_columns(corpus, cases, tmp_path):
+    """A table lacking optional fields (pain_onset, dates the guidelines add durations to) decides as decide does."""
+    pytest.importorskip("mtus_dsl.compiler.sql")
+    kept = ("id", "request_date", "service", "body_region", "quantity", "diagnoses", "condition")
+    few = [{k: v for k, v in case.items() if k in kept} for case in cases]
+    source = _jsonl(tmp_path / "few.jsonl", few)
+    output = tmp_path / "out.parquet"
+    summary = audit_module.audit(corpus, str(source), str(output), engine="duckdb")
+    assert summary.rows == summary.decided + summary.rejected == len(few)
+    _check(_rows(output), corpus, few)

@@ -420,7 +420,10 @@ def _duckdb_query(con: Any, numbered: str, sources: list[Source], mapping: Mappi
     """Rows decided by the SQL backend; doubtful and needs_information rows (or all, when asked) by Python."""
     typed = {s.field: typed_column(s, mapping, schedule.schema) for s in sources}
     fields = [spec.name for spec in schedule.schema.inputs]
-    columns = ", ".join(f"{typed[f][0] if f in typed else 'NULL'} AS {quote('__t_' + f)}" for f in fields)
+    # A field the table lacks is a NULL of the field's type: an untyped NULL does not bind in `date + INTERVAL`.
+    types = backend.column_types(schedule.schema)
+    columns = ", ".join(f"{typed[f][0] if f in typed else f'CAST(NULL AS {types[f]})'} AS {quote('__t_' + f)}"
+                        for f in fields)
     ok = " AND ".join(f"coalesce({check}, false)" for _, check in typed.values() if check != "true") or "true"
     # The table's own columns stay (the Python engine's case is built from them, for the rows it decides);
     # the typed fields are prefixed so that no name of the table can clash with them.
