@@ -663,8 +663,9 @@ def lsp_command() -> None:
               help="The input's format (default: told by its ending; jsonl for -).")
 @click.option("--mapping", "mapping_path", type=click.Path(dir_okay=False),
               help="A TOML file mapping the table's columns to case fields (see docs/audit.md).")
-@click.option("--engine", type=click.Choice(["auto", "duckdb", "python"]), default="auto", show_default=True,
-              help="Who decides: the SQL backend in DuckDB, or the Python engine row by row.")
+@click.option("--engine", type=click.Choice(["auto", "duckdb", "python", "spark"]), default="auto",
+              show_default=True, help="Who decides: the SQL backend in DuckDB or on Spark (outputs are then Spark "
+              "datasets: directories), or the Python engine row by row.")
 @click.option("--on-record", is_flag=True, help="Decide on the record, as `mtus decide --on-record` does.")
 @click.option("--rationale", is_flag=True, help="Add each decision's rationale as a column.")
 @click.option("--trace", is_flag=True, help="Add each decision's trace (JSON) as a column.")

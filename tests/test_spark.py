@@ -6,8 +6,11 @@ installs pyspark (the test extra) and a Java runtime (.ci/run).
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,13 +22,19 @@ if shutil.which("java") is None:
 
 from pyspark.sql import SparkSession  # noqa: E402
 
+from mtus_dsl.case import CaseError  # noqa: E402
+from mtus_dsl.cli import EXIT_BAD_INPUT, EXIT_OK  # noqa: E402
 from mtus_dsl.compiler import sql  # noqa: E402
+from tests.conftest import ROOT  # noqa: E402
+from tests.test_audit import _check, _csv, _run, _rows, _table  # noqa: E402
+from tests.test_audit import cases as cases  # noqa: E402,F401  (the example cases, a fixture)
 from tests.test_sql import example_cases, mismatches  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[Any]:
     """One local SparkSession, one core, no UI: shared by every Spark test of the session."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers need this environment's packages
     session = (SparkSession.builder.master("local[1]").appName("mtus-dsl-tests")
                .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "1")
                .getOrCreate())
@@ -44,3 +53,55 @@ def test_spark_decides_every_example_as_the_engine_does(corpus, spark):
     by_id = {row["id"]: tuple(row) for row in result.collect()}
     decided = [by_id[case.id] for case in cases]
     assert mismatches(corpus, cases, decided) == []
+
+
+def _dataset(path: Path, fmt: str) -> list[dict[str, Any]]:
+    """A Spark dataset (a directory of part files) read back as the DuckDB engine's output is read."""
+    return _rows(path / f"*.{fmt}")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_spark_audit_gives_decides_decisions(fmt, spark, corpus, cases, tmp_path):
+    """`mtus audit --engine spark`: every example case gets exactly `mtus decide`'s decision, in input order."""
+    source = _table(fmt, corpus, cases, tmp_path)
+    output = tmp_path / "decisions.parquet"
+    result = _run("audit", str(source), "-o", str(output), "--engine", "spark", "-g", str(ROOT / "guidelines"))
+    assert result.exit_code == EXIT_OK, result.output
+    assert f"{len(cases)} rows: {len(cases)} decided, 0 rejected" in result.output
+    assert output.is_dir()
+    _check(_dataset(output, "parquet"), corpus, cases)
+
+
+def test_spark_audit_sends_bad_rows_to_the_errors_dataset(spark, corpus, cases, tmp_path):
+    """Rows in = rows out + rows rejected, on Spark too: each bad row with its number and Case.from_dict's messages."""
+    good = cases[:3]
+    bad = [
+        {"id": "bad-quantity", **{k: v for k, v in good[0].items() if k != "id"}, "quantity": 0},
+        {"id": "bad-service", **{k: v for k, v in good[0].items() if k != "id"}, "service": "massages"},
+    ]
+    rows = [good[0], bad[0], good[1], bad[1], good[2]]
+    source = _csv(tmp_path / "mixed.csv", corpus.schema, rows)
+    result = _run("audit", str(source), "-o", str(tmp_path / "out.csv"), "--engine", "spark",
+                  "-g", str(ROOT / "guidelines"))
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert "5 rows: 3 decided, 2 rejected" in result.output
+    decided = _dataset(tmp_path / "out.csv", "csv")
+    assert [r["row"] for r in decided] == [1, 3, 5]
+    _check([{**r, "row": i} for i, r in enumerate(decided, 1)], corpus, good)
+    errors = _dataset(tmp_path / "out.errors.csv", "csv")
+    assert [(e["row"], e["id"]) for e in errors] == [(2, "bad-quantity"), (4, "bad-service")]
+    for error, case in zip(errors, bad):
+        with pytest.raises(CaseError) as caught:
+            corpus.case(case)
+        problem = caught.value.errors[0]
+        assert (error["field"], error["message"]) == (problem.field, problem.message)
+
+
+def test_spark_audit_refuses_a_file_where_its_dataset_goes(spark, corpus, cases, tmp_path):
+    """A Spark output is a directory: a file in its place is refused before any work, with what to do."""
+    source = _table("jsonl", corpus, cases[:2], tmp_path)
+    (tmp_path / "out.parquet").write_text("not a dataset")
+    result = _run("audit", str(source), "-o", str(tmp_path / "out.parquet"), "--engine", "spark",
+                  "-g", str(ROOT / "guidelines"))
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "out.parquet: error: the Spark engine writes its output as a directory" in result.output

@@ -49,8 +49,8 @@ INPUT_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv"
                  ".parquet": "parquet", ".pq": "parquet"}
 #: Output formats by file ending.
 OUTPUT_FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
-#: Engines: `auto` is duckdb when the SQL backend is installed, else python.
-ENGINES = ("auto", "duckdb", "python")
+#: Engines: `auto` is duckdb when the SQL backend is installed, else python; spark runs on Apache Spark.
+ENGINES = ("auto", "duckdb", "python", "spark")
 #: DuckDB's memory ceiling: its operators spill to a temporary folder beyond it.
 MEMORY_LIMIT = "512MB"
 
@@ -197,31 +197,32 @@ class _Rows:
                                               "field": field, "message": message}) + "\n")
 
     def __call__(self, row: int, text: str) -> str:
+        answer, case_id, problems, failed = self.answer(text)
+        if problems:
+            self.reject(row, case_id, problems)
+        if failed or self.progress is not None:
+            with self.lock:
+                self.failed += failed
+                self.done += 1
+                if self.progress is not None and self.done % 1000 == 0:
+                    self.progress(self.done)
+        return answer
+
+    def answer(self, text: str) -> tuple[str, Any, list[tuple[str, str]], bool]:
+        """Decide one row's case JSON: (the decision's columns as JSON, the case's id, the row's problems, whether a
+        guideline failed on it). A rejected row's JSON says so and its problems say why."""
         data = {k: v for k, v in json.loads(text).items() if v is not None}
         try:
             decision = self.decide_one(data)
-            answer = self.render(decision, data)
+            return self.render(decision, data), data.get("id"), [], False
         except CaseError as error:
-            self.reject(row, data.get("id"), [(p.field, p.message) for p in error.errors])
-            answer = _REJECTED
+            return _REJECTED, data.get("id"), [(p.field, p.message) for p in error.errors], False
         except rt.RuleError as error:
-            with self.lock:
-                self.failed += 1
             message = str(error) if error.where is not None else f"a guideline failed on this case: {error}"
-            self.reject(row, data.get("id"), [("", message)])
-            answer = _REJECTED
+            return _REJECTED, data.get("id"), [("", message)], True
         except Exception as error:  # one row must never stop the others
-            with self.lock:
-                self.failed += 1
-            self.reject(row, data.get("id"), [("", f"internal error (a bug in mtus-dsl, please report it): "
-                                                   f"{type(error).__name__}: {error}")])
-            answer = _REJECTED
-        if self.progress is not None:
-            with self.lock:
-                self.done += 1
-                if self.done % 1000 == 0:
-                    self.progress(self.done)
-        return answer
+            return _REJECTED, data.get("id"), [("", f"internal error (a bug in mtus-dsl, please report it): "
+                                                    f"{type(error).__name__}: {error}")], True
 
     def render(self, decision: Decision, data: dict[str, Any]) -> str:
         """A decision as the output's columns, in JSON (DuckDB reads it back as one struct, much faster than a
@@ -315,6 +316,9 @@ def audit(
     out_format = output_format(output)
     errors = errors or default_errors_path(output)
     errors_format = output_format(errors, "errors file")
+    if engine == "spark":
+        return _audit_on_spark(schedule, input_path, output, errors, in_format, out_format, errors_format,
+                               mapping or Mapping(), on_record, rationale, trace, stdin, redecide)
     _writable(output)
     _writable(errors)
     if os.path.abspath(errors) == os.path.abspath(output):
@@ -338,6 +342,40 @@ def audit(
         raise AuditError(f"{input_path}: error: no such file")
     return _audit(schedule, input_path, input_path, in_format, output, out_format, errors, errors_format, mapping,
                   chosen, decide, rationale, trace, progress, threads, backend, redecide)
+
+
+def _audit_on_spark(schedule: Schedule, input_path: str, output: str, errors: str, in_format: str,
+                    out_format: str, errors_format: str, mapping: Mapping, on_record: bool, rationale: bool,
+                    trace: bool, stdin: IO[bytes] | None, redecide: bool) -> Summary:
+    """The audit on Spark: its outputs are Spark datasets (directories of part files), replaced if present."""
+    from mtus_dsl.audit import spark
+
+    backend = sql_backend()
+    if backend is None:
+        raise AuditError("error: --engine spark needs the SQL backend (mtus_dsl.compiler.sql): "
+                         "pip install 'mtus-dsl[spark]'")
+    for path, what in ((output, "output"), (errors, "errors")):
+        if not spark.remote(path) and os.path.isfile(path):
+            raise AuditError(f"{path}: error: the Spark engine writes its {what} as a directory of part files, and "
+                             "a file of that name is in the way; remove it or write elsewhere")
+        if not spark.remote(path):
+            _writable_folder(path)
+    if os.path.abspath(errors) == os.path.abspath(output):
+        raise AuditError(f"{errors}: error: the errors file cannot be the output too; give --errors another name")
+    if input_path == "-":
+        with _spooled_stdin(stdin) as spooled:
+            return spark.audit_spark(schedule, spooled, "<stdin>", in_format, output, out_format, errors,
+                                     errors_format, mapping, on_record, rationale, trace, backend, redecide)
+    if not spark.remote(input_path):
+        if not os.path.isfile(input_path):
+            raise AuditError(f"{input_path}: error: no such file")
+        if os.path.getsize(input_path) == 0:
+            raise AuditError(f"{input_path}: error: the file is empty"
+                             + ("; a CSV file needs its header row" if in_format == "csv" else ""))
+        if os.path.abspath(input_path) in (os.path.abspath(output), os.path.abspath(errors)):
+            raise AuditError(f"{input_path}: error: the input cannot be overwritten by the audit; write elsewhere")
+    return spark.audit_spark(schedule, input_path, input_path, in_format, output, out_format, errors, errors_format,
+                             mapping, on_record, rationale, trace, backend, redecide)
 
 
 def _audit(schedule: Schedule, path: str, name: str, in_format: str, output: str, out_format: str, errors: str,
@@ -532,10 +570,17 @@ def _copy(con: Any, query: str, path: str, fmt: str, blame: str | None = None) -
 
 def _writable(path: str) -> None:
     """Refuse an output path that cannot be written, before any work is done."""
-    folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise AuditError(f"{path}: error: cannot write it: it is a directory")
+    _writable_folder(path)
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise AuditError(f"{path}: error: cannot write it: permission denied")
+
+
+def _writable_folder(path: str) -> None:
+    """Refuse an output path whose folder is missing or cannot be written."""
+    folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise AuditError(f"{path}: error: cannot write it: no directory {folder}")
-    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+    if not os.access(folder, os.W_OK):
         raise AuditError(f"{path}: error: cannot write it: permission denied")
