@@ -18,6 +18,12 @@ completion is settled again by the same procedure:
   (each procedure), on the case's region or another, dated the day before the
   request or before the longest period the rules name.
 
+"The rules" are those of the case's bucket (its service and body region) and what
+they read, through facts, tables and `unless RULE`: no other rule is settled, so no
+other value can change the answer. A table row counts only if each enumeration
+member of its key is one the case, the search's records, or the rules can hold: no
+other row is ever looked up (a knee request never reads the shoulder's procedures).
+
 A branch whose answer is settled is a leaf. If every leaf gets the same (outcome,
 approved), that is the decision. Otherwise an input is missing when two leaves
 that differ only in it get different answers: exactly the inputs whose value can
@@ -30,7 +36,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
@@ -64,6 +70,51 @@ class Boundaries:
     #: (input, partner): an absent input that reads as nothing once its partner is given (the condition
     #: word beside the diagnoses, in conditions_of): completing the partner opens it too.
     partners: tuple[tuple[str, str], ...] = ()
+    #: The inputs the rules read, through facts, tables and `unless RULE`: all a bucket's search can ask.
+    inputs: tuple[str, ...] = ()
+    #: The enumeration members the expressions name: values an enumeration can take besides the case's.
+    members: tuple[str, ...] = ()
+    #: Table rows, each with the enumeration members of its key and its own values: a row whose members
+    #: no value of the case or the search can take is never looked up, so its values change nothing.
+    rows: tuple[tuple[tuple[str, ...], Boundaries], ...] = ()
+    #: Plan-wide only: each rule's own boundaries (its guard, limit, and what they read, transitively),
+    #: from which each bucket's are made (`scoped`). Empty: every bucket uses the plan's.
+    scopes: tuple[tuple[str, Boundaries], ...] = ()
+
+    def scoped(self, rules: Iterable[str]) -> Boundaries:
+        """The boundaries of a bucket's rules (and caps) alone; the code sets stay the plan's."""
+        if not self.scopes:
+            return self
+        own = dict(self.scopes)
+        merged = merge([own[name] for name in rules if name in own])
+        return attrs.evolve(merged, codes=self.codes)
+
+    def reachable(self, strings: Iterable[str]) -> Boundaries:
+        """Fold in the table rows whose key members are all named or among `strings` (what a case can hold)."""
+        if not self.rows:
+            return self
+        can = {*self.members, *strings}
+        kept = [row for members, row in self.rows if all(m in can for m in members)]
+        return attrs.evolve(merge([attrs.evolve(self, rows=()), *kept]), codes=self.codes, partners=self.partners,
+                            inputs=self.inputs)
+
+
+def merge(parts: Sequence[Boundaries]) -> Boundaries:
+    """The union of some boundaries, each field sorted (rows and scopes kept as they are, in order)."""
+    def union(field: str) -> tuple[Any, ...]:
+        return tuple(dict.fromkeys(v for part in parts for v in getattr(part, field)))
+
+    return Boundaries(
+        tuple(sorted(set(union("numbers")))),
+        tuple(sorted(set(union("durations")), key=lambda d: (d.unit, d.amount))),
+        tuple(sorted(set(union("dates")))),
+        union("codes"),
+        tuple(sorted(set(union("texts")))),
+        tuple(sorted(set(union("partners")))),
+        tuple(sorted(set(union("inputs")))),
+        tuple(sorted(set(union("members")))),
+        union("rows"),
+    )
 
 
 class _Absent:
@@ -144,7 +195,9 @@ class _Search:
         self.asked: frozenset[str] = frozenset()  # every input a partial completion still needed
         self.domains: dict[str, list[Any]] = {}
         self.specs = {spec.name: spec.type for spec in engine.schema.inputs}
-        self.partners = engine.plan.boundaries.partners
+        scoped = bucket.boundaries if bucket.boundaries is not None else engine.plan.boundaries
+        self.boundaries = scoped.reachable(_strings(values, engine.schema))
+        self.partners = self.boundaries.partners
 
     def explore(self, chosen: dict[str, Any], settled: Settled) -> None:
         open_inputs = [name for name in settled.missing if name not in chosen and name in self.specs] \
@@ -195,12 +248,40 @@ class _Search:
         if key is not None and key in self.domains:
             return self.domains[key]
         known = {**self.values, **{k: v for k, v in chosen.items() if v is not ABSENT}}
-        values = candidates(name, self.specs[name], known, self.engine.schema, self.engine.plan.boundaries)
+        values = candidates(name, self.specs[name], known, self.engine.schema, self.boundaries)
         if any(name == input_ for input_, _ in self.partners):
             values = [ABSENT, *values]
         if key is not None:
             self.domains[key] = values
         return values
+
+
+def _strings(values: Mapping[str, Any], schema: CaseSchema) -> set[str]:
+    """The enumeration values a case and its completions can hold (what a table row's key may meet)."""
+    found: set[str] = set()
+    stack: list[Any] = list(values.values())
+    while stack:
+        value = stack.pop()
+        if value.__class__ is str:
+            found.add(value)
+        elif isinstance(value, Record):
+            stack.extend(value.values.values())
+        elif isinstance(value, (tuple, frozenset, list)):
+            stack.extend(value)
+    enums: list[str] = []
+    for spec in schema.inputs:
+        # An absent input of an enumeration (or a list of them) may be completed with any member.
+        type_ = spec.type.of if spec.type.kind in ("list", "set") and spec.type.of is not None else spec.type
+        if spec.name not in values and type_.kind == "enum":
+            enums.append(type_.name or "")
+    for fields in schema.records.values():
+        # A record the search makes is on the case's own member or the first other one (`_items`).
+        for _, field_type in fields:
+            if field_type.kind == "enum":
+                found.update(schema.enums.get(field_type.name or "", ())[:2])
+    for enum in enums:
+        found.update(schema.enums.get(enum, ()))
+    return found
 
 
 def candidates(name: str, type_: Type, known: Mapping[str, Any], schema: CaseSchema,
@@ -356,4 +437,3 @@ def _relevant(leaves: Sequence[Leaf]) -> frozenset[str]:
 
     walk(0, len(leaves), 0)
     return frozenset(found)
-

@@ -141,6 +141,8 @@ class Bucket:
     #: Each rule with its guard and the first and last request date its edition is in force:
     #: what the procedure reads for every case, unpacked once.
     steps: tuple[tuple[Rule, Guard, datetime.date, datetime.date], ...]
+    #: The values its rules can tell apart (what the needs_information search tries); None: the plan's.
+    boundaries: Boundaries | None = None
 
     @property
     def unit(self) -> str:
@@ -244,7 +246,8 @@ class Engine:
                     (caps if rule.kind == "cap" else rules).append(rule)
                     self.scopes[rule.name].add(key)
         self.buckets = {
-            key: Bucket(tuple(rules), tuple(caps), tuple((r, r.guard, *windows[r.name]) for r in rules))
+            key: Bucket(tuple(rules), tuple(caps), tuple((r, r.guard, *windows[r.name]) for r in rules),
+                        plan.boundaries.scoped([r.name for r in (*rules, *caps)]))
             for key, (rules, caps) in filed.items()
         }
         self.windows = windows

@@ -9,8 +9,10 @@ reasons and scopes.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
+
+import attrs
 
 from mtus_dsl import engine
 from mtus_dsl.compiler import ir
@@ -94,12 +96,110 @@ _OUTSIDE_CODES = ("R69", "R68.89", "Z02.9", "799.9", "V68.9")
 
 
 def boundaries(program: ir.Program) -> Boundaries:
-    """The values at which the program's rules can change their answer (what exact needs_information tries)."""
+    """The values at which the program's rules can change their answer (what exact needs_information tries).
+
+    Plan-wide, and for each rule (`Boundaries.scopes`) from its own expressions and
+    what they read: a bucket's search tries only the values its rules can tell apart.
+    """
+    members = {m for values in program.schema.enums.values() for m in values}
+    exprs: list[ir.Expr | None] = [f.expr for f in program.facts]
+    for rule in program.rules:
+        exprs.extend([*rule.when, *rule.unless, *ir.operands(rule.action)])
+    rows = [(key, values) for table in program.tables for key, values in table.rows]
+    rows += [((), table.otherwise) for table in program.tables if table.otherwise is not None]
+    found = _boundaries(exprs, rows, [d for g in program.guidelines for d in (g.in_force_from, g.in_force_to)],
+                        members)
+    codesets = dict(program.codesets)
+    index = CodeIndex(codesets)
+    codes: list[str] = []
+    for patterns in codesets.values():
+        for pattern in patterns:
+            code = pattern.rstrip("*")
+            code = code + "0" if code.endswith(".") or not code else code
+            if conditions_of(index, None, (code,)):
+                codes.append(code)
+                break
+    codes.extend([c for c in _OUTSIDE_CODES if not conditions_of(index, None, (c,))][:1])
+    scopes = tuple((rule.name, _scope(program, rule, members)) for rule in program.rules)
+    return attrs.evolve(found, codes=tuple(dict.fromkeys(codes)), rows=(), scopes=scopes)
+
+
+def _scope(program: ir.Program, rule: ir.RuleInfo, members: set[str]) -> Boundaries:
+    """One rule's boundaries: of its expressions and, transitively, the facts, rules and tables they read."""
+    facts = {f.name: f.expr for f in program.facts}
+    rules = {r.name: r for r in program.rules}
+    tables = {t.name: t for t in program.tables}
+    exprs: list[ir.Expr | None] = []
+    guidelines: set[str] = set()
+    read_tables: dict[str, None] = {}
+    seen_facts: set[str] = set()
+    seen_rules = {rule.name}
+    pending: list[ir.Expr | None] = []
+
+    def add_rule(info: ir.RuleInfo) -> None:
+        guidelines.add(info.guideline)
+        pending.extend([*info.when, *info.unless, *ir.operands(info.action)])
+
+    add_rule(rule)
+    while pending:
+        expr = pending.pop()
+        exprs.append(expr)
+        if expr is None:
+            continue
+        for node in ir.walk(expr):
+            if isinstance(node, ir.Fact) and node.name not in seen_facts and node.name in facts:
+                seen_facts.add(node.name)
+                pending.append(facts[node.name])
+            elif isinstance(node, ir.Applies) and node.rule not in seen_rules and node.rule in rules:
+                seen_rules.add(node.rule)
+                add_rule(rules[node.rule])
+            elif isinstance(node, ir.Lookup) and node.table in tables:
+                read_tables.setdefault(node.table, None)
+    dates = [d for g in program.guidelines if g.name in guidelines for d in (g.in_force_from, g.in_force_to)]
+    found = _boundaries(exprs, [], dates, members)
+    units = _counted_in(exprs)
+    table_rows: list[tuple[tuple[str, ...], Boundaries]] = []
+    for name in read_tables:
+        table = tables[name]
+        for key, values in table.rows:
+            # A row is looked up only by a key equal to it: its enumeration members must be reachable.
+            keyed = tuple(k for k in key if isinstance(k, str) and k in members)
+            table_rows.append((keyed, _boundaries([], [(key, values)], [], members, units)))
+        if table.otherwise is not None:
+            table_rows.append(((), _boundaries([], [((), table.otherwise)], [], members, units)))
+    inputs = {node.name for expr in exprs if expr is not None for node in ir.walk(expr) if isinstance(node, ir.Input)}
+    named = {m for expr in exprs if expr is not None for node in ir.walk(expr) if isinstance(node, ir.Const)
+             for m in _strings(node.value) if m in members}
+    for name in read_tables:
+        # What a table gives back (not its keys) is a value the rules may go on to compare.
+        for _, values in tables[name].rows:
+            named.update(m for m in _strings(values) if m in members)
+        named.update(m for m in _strings(tables[name].otherwise) if m in members)
+    return attrs.evolve(found, inputs=tuple(sorted(inputs)), members=tuple(sorted(named)), rows=tuple(table_rows))
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (frozenset, tuple)):
+        for item in value:
+            yield from _strings(item)
+
+
+def _counted_in(exprs: Iterable[ir.Expr | None]) -> set[str]:
+    """Units of the date differences the expressions compute (years_between: years)."""
+    return {node.func.removesuffix("_between") for expr in exprs if expr is not None for node in ir.walk(expr)
+            if isinstance(node, ir.Call) and node.func.endswith("_between")}
+
+
+def _boundaries(exprs: Iterable[ir.Expr | None], rows: Iterable[tuple[Any, Any]],
+                dates_in_force: Iterable[datetime.date | None], members: set[str],
+                units: set[str] | None = None) -> Boundaries:
+    """The numbers, periods, dates, words and partners some expressions and table rows name (no code sets)."""
     numbers: set[int] = set()
     durations: set[Duration] = set()
-    dates: set[datetime.date] = set()
+    dates: set[datetime.date] = {d for d in dates_in_force if d is not None}
     texts: set[str] = set()
-    members = {m for values in program.schema.enums.values() for m in values}
 
     def note(value: Any) -> None:
         if isinstance(value, bool) or value is None:
@@ -116,16 +216,12 @@ def boundaries(program: ir.Program) -> Boundaries:
             for item in value:
                 note(item)
 
-    exprs: list[ir.Expr | None] = [f.expr for f in program.facts]
-    for rule in program.rules:
-        exprs.extend([*rule.when, *rule.unless, *ir.operands(rule.action)])
+    exprs = list(exprs)
     partners: set[tuple[str, str]] = set()
-    counted_in: set[str] = set()  # units of the date differences the rules compute (years_between: years)
+    counted_in = _counted_in(exprs) if units is None else units
     for expr in exprs:
         if expr is not None:
             for node in ir.walk(expr):
-                if isinstance(node, ir.Call) and node.func.endswith("_between"):
-                    counted_in.add(node.func.removesuffix("_between"))
                 if isinstance(node, ir.Const):
                     note(node.value)
                 elif isinstance(node, ir.Call) and node.func == "conditions_of" and len(node.args) == 2:
@@ -134,33 +230,18 @@ def boundaries(program: ir.Program) -> Boundaries:
                     first, second = node.args
                     if isinstance(first, ir.Input) and isinstance(second, ir.Input):
                         partners.add((first.name, second.name))
-    for table in program.tables:
-        for key, values in table.rows:
-            note(key)
-            note(values)
-        note(table.otherwise)
-    for g in program.guidelines:
-        dates.update(d for d in (g.in_force_from, g.in_force_to) if d is not None)
+    for key, values in rows:
+        note(key)
+        note(values)
     # A number compared with a date difference (`years_between(birth_date, request_date) >= 65`) is a
     # period too: dates that many units (and one more) from the case's dates are where the answer changes.
     for unit in counted_in:
         durations.update(Duration(n + k, unit) for n in numbers if 0 < n <= 1000 for k in (0, 1))
-    codesets = dict(program.codesets)
-    index = CodeIndex(codesets)
-    codes: list[str] = []
-    for patterns in codesets.values():
-        for pattern in patterns:
-            code = pattern.rstrip("*")
-            code = code + "0" if code.endswith(".") or not code else code
-            if conditions_of(index, None, (code,)):
-                codes.append(code)
-                break
-    codes.extend([c for c in _OUTSIDE_CODES if not conditions_of(index, None, (c,))][:1])
     return Boundaries(
         tuple(sorted(numbers)),
         tuple(sorted(durations, key=lambda d: (d.unit, d.amount))),
         tuple(sorted(dates)),
-        tuple(dict.fromkeys(codes)),
+        (),
         tuple(sorted(texts)),
         tuple(sorted(partners)),
     )

@@ -1,0 +1,69 @@
+"""The exact needs_information search: per-bucket candidates, its early stop, and cases it used to give up on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mtus_dsl
+from mtus_dsl import completions
+from mtus_dsl.completions import candidates
+from mtus_dsl.decision import Outcome
+
+KNEE_OT = {
+    # A row of benchmarks/bench_audit.py's table: surgeries, both postsurgical counts and the
+    # improvement findings left out. The search used to run past its budget on it.
+    "id": "r1", "request_date": "2015-01-16", "service": "occupational_therapy", "body_region": "knee",
+    "quantity": 22, "diagnoses": ["M79.18", "847.2"], "condition": "crps", "radicular_findings": True,
+    "prior_visits_all_regions": 3, "injury_date": "2014-11-10",
+}
+
+
+def _search(schedule: mtus_dsl.Schedule, data: dict[str, Any]) -> completions._Search:
+    engine = schedule.engine
+    case, bucket = engine._dispatch(data)
+    assert bucket is not None
+    return completions._Search(engine, case.values, bucket, False)
+
+
+def _procedures(schedule: mtus_dsl.Schedule, data: dict[str, Any]) -> set[str]:
+    """The procedures of the surgeries the search completes a case's absent surgeries with."""
+    search = _search(schedule, data)
+    values = candidates("surgeries", search.specs["surgeries"], search.values, schedule.schema, search.boundaries)
+    return {record.values["procedure"] for surgeries in values for record in surgeries}
+
+
+def test_a_knee_request_tries_the_knee_procedures_not_another_regions(corpus: mtus_dsl.Schedule) -> None:
+    knee = _procedures(corpus, KNEE_OT)
+    assert {"meniscectomy", "acl_repair", "knee_arthroplasty", "other"} <= knee
+    # The shoulder's and the wrist's rows of the postsurgical table are never looked up for a knee request.
+    assert not knee & {"rotator_cuff_repair_open", "rotator_cuff_repair_arthroscopic", "carpal_tunnel_release"}
+    shoulder = _procedures(corpus, {**KNEE_OT, "body_region": "shoulder"})
+    assert "rotator_cuff_repair_open" in shoulder and "meniscectomy" not in shoulder
+
+
+def test_a_given_surgery_on_another_region_keeps_that_regions_rows(corpus: mtus_dsl.Schedule) -> None:
+    # A surgery the case gives is on the shoulder: the table's shoulder rows may be looked up, so their
+    # numbers stay among the values tried (rotator_cuff_rupture_repair's general course of 40 visits).
+    surgery = {"procedure": "rotator_cuff_rupture_repair", "body_region": "shoulder", "date": "2014-12-01"}
+    search = _search(corpus, {**KNEE_OT, "surgeries": [surgery]})
+    assert 40 in search.boundaries.numbers
+    assert 40 not in _search(corpus, KNEE_OT).boundaries.numbers
+
+
+def test_each_bucket_gets_its_own_boundaries_from_both_backends(corpus: mtus_dsl.Schedule) -> None:
+    compiled, interpreted = corpus.engine, corpus.interpreter
+    assert compiled.plan.boundaries == interpreted.plan.boundaries
+    key = ("occupational_therapy", "knee")
+    assert compiled.buckets[key].boundaries == interpreted.buckets[key].boundaries
+    knee = compiled.buckets[key].boundaries
+    assert knee is not None and knee.inputs and set(knee.numbers) < set(compiled.plan.boundaries.numbers)
+
+
+def test_a_case_that_ran_past_the_budget_gets_its_exact_missing(corpus: mtus_dsl.Schedule) -> None:
+    assert not corpus.engine.exhausted(KNEE_OT)
+    decision = corpus.decide(KNEE_OT)
+    assert decision.outcome is Outcome.NEEDS_INFORMATION
+    # Not further_improvement_expected or functional_improvement: no two completions differing only in
+    # one of them get different answers (the superset past the budget named them both).
+    assert decision.missing == ("employer_authorized_more", "postsurgical_visits", "prior_visits", "surgeries")
+
