@@ -27,9 +27,10 @@ other row is ever looked up (a knee request never reads the shoulder's procedure
 A branch whose answer is settled is a leaf. If every leaf gets the same (outcome,
 approved), that is the decision. Otherwise an input is missing when two leaves
 that differ only in it get different answers: exactly the inputs whose value can
-change the answer. The search is bounded (`BUDGET` settles); past it, the answer
-is the three-valued one, which may ask for more than it needs but never decides
-what it cannot.
+change the answer. The search stops early once every absent input the bucket's
+rules read is shown to matter by such a pair: no leaf could add one. It is bounded
+(`BUDGET` settles); past it, the answer is the three-valued one, which may ask for
+more than it needs but never decides what it cannot.
 """
 
 from __future__ import annotations
@@ -164,6 +165,10 @@ def resolve(engine: Engine, values: Mapping[str, Any], bucket: Bucket, settled: 
         return Resolution((), settled.missing | search.asked, True)
     except _Differs:
         return Resolution(tuple(search.leaves), settled.missing, False)
+    except _AllFound:
+        # Every input the bucket's rules read and the case leaves out is shown to matter: the rest of
+        # the search could show no other, and `_relevant` over every leaf would name these same inputs.
+        return Resolution(tuple(search.leaves), search.askable, False)
     leaves = tuple(search.leaves)
     if not leaves:
         # No completion is consistent or has a value to try: the three-valued answer stands.
@@ -175,6 +180,10 @@ def resolve(engine: Engine, values: Mapping[str, Any], bucket: Bucket, settled: 
 
 
 class _Differs(Exception):
+    pass
+
+
+class _AllFound(Exception):
     pass
 
 
@@ -198,6 +207,10 @@ class _Search:
         scoped = bucket.boundaries if bucket.boundaries is not None else engine.plan.boundaries
         self.boundaries = scoped.reachable(_strings(values, engine.schema))
         self.partners = self.boundaries.partners
+        #: The absent inputs the bucket's rules read: once each is shown to matter, no leaf can add one.
+        self.askable = frozenset(name for name in self.boundaries.inputs if name not in values and name in self.specs)
+        self.chosen_names: set[str] = set()  # every input some branch has chosen
+        self.check_at = 8  # the number of leaves at which to look for `askable` next (doubled each time)
 
     def explore(self, chosen: dict[str, Any], settled: Settled) -> None:
         open_inputs = [name for name in settled.missing if name not in chosen and name in self.specs] \
@@ -210,6 +223,7 @@ class _Search:
             raise _OverBudget
         # The input with the fewest values first: the tree stays narrow.
         name = min(open_inputs, key=lambda n: (len(self.domain(n, chosen)), n))
+        self.chosen_names.add(name)
         for value in self.domain(name, chosen):
             branch = {**chosen, name: value}
             if not self.consistent(branch):
@@ -232,6 +246,12 @@ class _Search:
             self.leaves.append(Leaf(branch, result, facts, error))
             if self.first_difference and _answer(result) != _answer(self.leaves[0].settled):
                 raise _Differs
+            if len(self.leaves) >= self.check_at and not self.first_difference:
+                self.check_at *= 2
+                # The inputs shown so far (pairs among the leaves so far: only more can be shown later),
+                # looked for only once every input that could be asked has been chosen somewhere.
+                if self.askable <= self.chosen_names and _relevant(self.leaves) >= self.askable:
+                    raise _AllFound
 
     def opened(self, chosen: Mapping[str, Any]) -> bool:
         """Whether an absent input is left open by its chosen partner (it reads as nothing beside it)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 import mtus_dsl
 from mtus_dsl import completions
 from mtus_dsl.completions import candidates
@@ -67,3 +69,29 @@ def test_a_case_that_ran_past_the_budget_gets_its_exact_missing(corpus: mtus_dsl
     # one of them get different answers (the superset past the budget named them both).
     assert decision.missing == ("employer_authorized_more", "postsurgical_visits", "prior_visits", "surgeries")
 
+
+def test_the_search_stops_once_every_input_it_could_ask_is_shown(corpus: mtus_dsl.Schedule,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    example = next(e for e in corpus.program.examples if e.title == "days attended not stated")
+    data = dict(example.case)
+    full = _search(corpus, data)
+    full.check_at = 10**9  # never looks: the whole tree
+    engine = corpus.engine
+    case, bucket = engine._dispatch(data)
+    assert bucket is not None
+    settled = engine.settle(engine.facts_class(case.values), bucket, case.values["quantity"])
+    full.explore({}, settled)
+    settles = 0
+    settle = engine.settle
+
+    def counted(*args: Any) -> Any:
+        nonlocal settles
+        settles += 1
+        return settle(*args)
+
+    monkeypatch.setattr(engine, "settle", counted)
+    resolution = completions.resolve(engine, case.values, bucket, settled)
+    assert resolution.missing == completions._relevant(full.leaves) == {"functional_improvement",
+                                                                        "program_days_attended"}
+    assert not resolution.exhausted
+    assert settles < full.spent
