@@ -654,9 +654,10 @@ def lsp_command() -> None:
     "cat requests.ndjson | mtus audit - -o decisions.jsonl         from standard input",
 ))
 @click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+# A directory is refused by the audit itself, except by --engine spark, which writes datasets (directories).
+@click.option("-o", "--output", required=True, type=click.Path(),
               help="The decisions to write: .parquet, .csv or .jsonl (one row per decided input row).")
-@click.option("--errors", "errors_path", type=click.Path(dir_okay=False),
+@click.option("--errors", "errors_path", type=click.Path(),
               help="Where bad rows go (default: OUTPUT's name with .errors before its ending).")
 @_guidelines_option
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]),
