@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
-from mtus_dsl.case import FIRST_CASE_DATE, LAST_CASE_DATE, CaseSchema, Record
+from mtus_dsl.case import FIRST_CASE_DATE, LAST_CASE_DATE, CaseSchema, Record, Relation
 from mtus_dsl.decision import Outcome
 from mtus_dsl.runtime import Duration, RuleError, add_duration
 from mtus_dsl.types import Type
@@ -211,6 +211,11 @@ class _Search:
         self.askable = frozenset(name for name in self.boundaries.inputs if name not in values and name in self.specs)
         self.chosen_names: set[str] = set()  # every input some branch has chosen
         self.check_at = 8  # the number of leaves at which to look for `askable` next (doubled each time)
+        self.relations: dict[str, list[Relation]] = {}  # each input's `at most` relations (either side, or through)
+        for relation in engine.schema.relations:
+            for side in {relation.lower, relation.upper, relation.through} - {None}:
+                assert side is not None
+                self.relations.setdefault(side, []).append(relation)
 
     def explore(self, chosen: dict[str, Any], settled: Settled) -> None:
         open_inputs = [name for name in settled.missing if name not in chosen and name in self.specs] \
@@ -222,16 +227,23 @@ class _Search:
             # Unknown for a reason no input explains (it cannot happen with a checked plan): stop asking.
             raise _OverBudget
         # The input with the fewest values first: the tree stays narrow.
-        name = min(open_inputs, key=lambda n: (len(self.domain(n, chosen)), n))
+        domains = {n: self.domain(n, chosen) for n in open_inputs}
+        name = min(open_inputs, key=lambda n: (len(domains[n]), n))
         self.chosen_names.add(name)
-        for value in self.domain(name, chosen):
+        # The values chosen before kept every relation: only those `name` takes part in can break now.
+        relations = self.relations.get(name, ())
+        known = {**self.values, **{k: v for k, v in chosen.items() if v is not ABSENT}}
+        for value in domains[name]:
             branch = {**chosen, name: value}
-            if not self.consistent(branch):
+            merged = dict(known)
+            if value is not ABSENT:
+                merged[name] = value
+            if any(relation.broken(merged) is not None for relation in relations):
                 continue
             self.spent += 1
             if self.spent > BUDGET:
                 raise _OverBudget
-            facts = self.engine.facts_class({**self.values, **{k: v for k, v in branch.items() if v is not ABSENT}})
+            facts = self.engine.facts_class(merged)
             error = None
             try:
                 result = self.engine.settle(facts, self.bucket, self.values["quantity"])
@@ -257,11 +269,6 @@ class _Search:
         """Whether an absent input is left open by its chosen partner (it reads as nothing beside it)."""
         return any(partner in chosen and name not in chosen and name not in self.values
                    for name, partner in self.partners)
-
-    def consistent(self, chosen: Mapping[str, Any]) -> bool:
-        """Whether the values chosen keep the case's declared relations."""
-        merged = {**self.values, **{k: v for k, v in chosen.items() if v is not ABSENT}}
-        return all(relation.broken(merged) is None for relation in self.engine.schema.relations)
 
     def domain(self, name: str, chosen: Mapping[str, Any]) -> list[Any]:
         key = name if not chosen else None
@@ -427,6 +434,10 @@ def _relevant(leaves: Sequence[Leaf]) -> frozenset[str]:
     def shown(runs: Sequence[tuple[int, int]], depth: int) -> bool:
         # Two leaves in different runs, answering differently, that agree on every input both chose after
         # `depth` (before it they share their choices).
+        try:
+            return hashed(runs, depth)
+        except TypeError:  # a value with no hashable form: compare the pairs one by one
+            pass
         for i, (low, high) in enumerate(runs):
             for other_low, other_high in runs[i + 1:]:
                 for a in range(low, high):
@@ -434,6 +445,32 @@ def _relevant(leaves: Sequence[Leaf]) -> frozenset[str]:
                     for b in range(other_low, other_high):
                         second = leaves[b].chosen
                         if answers[a] != answers[b] and all(second[k] == v for k, v in later if k in second):
+                            return True
+        return False
+
+    def hashed(runs: Sequence[tuple[int, int]], depth: int) -> bool:
+        # `shown` by hashing: the later run's leaves grouped by the inputs they chose after `depth`, then by
+        # their values on those both leaves chose; a leaf looks its own values up instead of scanning pairs.
+        tables: dict[tuple[frozenset[str], frozenset[str]], dict[tuple[Any, ...], set[tuple[Outcome, int]]]] = {}
+        for i, (low, high) in enumerate(runs):
+            for other_low, other_high in runs[i + 1:]:
+                groups: dict[frozenset[str], list[int]] = {}
+                for b in range(other_low, other_high):
+                    groups.setdefault(frozenset(k for k, _ in paths[b][depth + 1:]), []).append(b)
+                tables.clear()
+                for a in range(low, high):
+                    mine = dict(paths[a][depth + 1:])
+                    for keys, members in groups.items():
+                        common = keys.intersection(mine)
+                        order = sorted(common)
+                        table = tables.get((keys, common))
+                        if table is None:
+                            table = tables[(keys, common)] = {}
+                            for b in members:
+                                second = leaves[b].chosen
+                                table.setdefault(tuple(_hashable(second[k]) for k in order), set()).add(answers[b])
+                        found_answers = table.get(tuple(_hashable(mine[k]) for k in order))
+                        if found_answers and (len(found_answers) > 1 or answers[a] not in found_answers):
                             return True
         return False
 
@@ -457,3 +494,14 @@ def _relevant(leaves: Sequence[Leaf]) -> frozenset[str]:
 
     walk(0, len(leaves), 0)
     return frozenset(found)
+
+
+
+def _hashable(value: Any) -> Any:
+    """A value as a hashable key equal exactly when the values are (records and lists of them included)."""
+    if value.__class__ is Record:
+        return (Record, value.type, frozenset((k, _hashable(v)) for k, v in value.values.items()))
+    if value.__class__ is tuple:
+        return tuple(_hashable(v) for v in value)
+    hash(value)  # raises TypeError for a value this cannot key
+    return value

@@ -95,3 +95,26 @@ def test_the_search_stops_once_every_input_it_could_ask_is_shown(corpus: mtus_ds
                                                                         "program_days_attended"}
     assert not resolution.exhausted
     assert settles < full.spent
+
+
+def test_relevant_finds_what_every_pair_of_leaves_shows(corpus: mtus_dsl.Schedule) -> None:
+    # `_relevant` hashes the leaves' values rather than comparing every pair: the same inputs either way.
+    engine = corpus.engine
+    for data in (KNEE_OT, {**KNEE_OT, "prior_visit_dates": [], "employer_authorized_more": False}):
+        search = _search(corpus, data)
+        search.check_at = 10**9
+        case, bucket = engine._dispatch(data)
+        assert bucket is not None
+        search.explore({}, engine.settle(engine.facts_class(case.values), bucket, case.values["quantity"]))
+        leaves = search.leaves
+        shown: set[str] = set()
+        for i, a in enumerate(leaves):
+            for b in leaves[i + 1:]:
+                if completions._answer(a.settled) == completions._answer(b.settled):
+                    continue
+                first, second = list(a.chosen.items()), list(b.chosen.items())
+                depth = next(d for d, (x, y) in enumerate(zip(first, second)) if x != y)
+                name = first[depth][0]
+                if all(b.chosen[k] == v for k, v in first[depth + 1:] if k in b.chosen):
+                    shown.add(name)
+        assert shown and completions._relevant(leaves) == shown
