@@ -177,10 +177,10 @@ def _child_stats(args: list[str]) -> dict[str, float]:
     return {"cpu": cpu, "wall": wall, "rss": report["rss"]}
 
 
-def _memory_child(source: str, output: str) -> None:
+def _memory_child(source: str, output: str, redecide: str = "yes") -> None:
     """In a fresh process: audit `source` with the DuckDB engine; print the summary's counts and peak RSS."""
     schedule = mtus_dsl.load()
-    summary = run_audit(schedule, source, output)
+    summary = run_audit(schedule, source, output, redecide=redecide == "yes")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"rows": summary.rows, "decided": summary.decided, "rss": rss}))
 
@@ -199,8 +199,10 @@ def _decide_child(jsonl: str) -> None:
     print(json.dumps({"cpu": usage.ru_utime + usage.ru_stime, "rss": usage.ru_maxrss * 1024}), file=sys.__stdout__)
 
 
-def run(rows: int, memory_rows: int, decide_rows: int, rounds: int) -> tuple[list[Row], list[str]]:
-    """Measure; return the summary rows and the detail lines."""
+def run(rows: int, memory_rows: int, decide_rows: int, rounds: int,
+        redecide: bool = True) -> tuple[list[Row], list[str]]:
+    """Measure; return the summary rows and the detail lines (`redecide=False`: the audit keeps the SQL's
+    needs_information answers, in every figure)."""
     lines: list[str] = []
     out: list[Row] = []
     schedule = mtus_dsl.load()
@@ -211,20 +213,21 @@ def run(rows: int, memory_rows: int, decide_rows: int, rounds: int) -> tuple[lis
         _say(lines, f"{rows:,} requests in {source} ({os.path.getsize(source) / 1e6:.1f} MB Parquet); "
                      f"audit with {described}")
         base_out, audit_out = os.path.join(work, "base.parquet"), os.path.join(work, "audit.parquet")
-        summary = run_audit(schedule, source, audit_out)
+        summary = run_audit(schedule, source, audit_out, redecide=redecide)
         assert summary.rows == rows == summary.decided + summary.rejected, summary
         times: dict[str, list[float]] = {"handwritten": [], "audit": [], "sql only": []}
         for _ in range(rounds):  # interleaved: a burst of load elsewhere hits all three
             times["handwritten"].append(_cpu(lambda: handwritten(source, base_out)))
-            times["audit"].append(_cpu(lambda: run_audit(schedule, source, audit_out)))
+            times["audit"].append(_cpu(lambda: run_audit(schedule, source, audit_out, redecide=redecide)))
             times["sql only"].append(_cpu(lambda: run_audit(schedule, source, audit_out, redecide=False)))
         base, mine = min(times["handwritten"]), min(times["audit"])
         asked = int(duckdb.sql(f"SELECT count(*) FROM read_parquet('{audit_out}') "
                                "WHERE outcome = 'needs_information'").fetchall()[0][0])
         _say(lines, f"hand-written CASE WHEN: {base:.2f} s CPU; audit: {mine:.2f} s CPU "
                      f"(rounds: {', '.join(f'{t:.2f}' for t in times['audit'])}); "
-                     f"{asked:,} needs_information rows (re-decided by the Python engine)")
-        out.append(Row(f"[A1] audit {rows:,} rows Parquet->Parquet (DuckDB)", f"{mine:.2f} s",
+                     f"{asked:,} needs_information rows" + (" (re-decided by the Python engine)" if redecide else ""))
+        label = "" if redecide else ", redecide=False"
+        out.append(Row(f"[A1] audit {rows:,} rows Parquet->Parquet (DuckDB{label})", f"{mine:.2f} s",
                        f"hand-written {base:.2f} s", f"{mine / base:.2f}x", f"<= {TARGET_RATIO}x",
                        verdict(mine / base <= TARGET_RATIO)))
         lean = min(times["sql only"])
@@ -248,10 +251,11 @@ def run(rows: int, memory_rows: int, decide_rows: int, rounds: int) -> tuple[lis
         if memory_rows:
             big = os.path.join(work, "big.parquet")
             write_table(big, memory_rows)
-            stats = _child_stats([sys.executable, __file__, "--child", big, os.path.join(work, "big-out.parquet")])
+            stats = _child_stats([sys.executable, __file__, "--child", big, os.path.join(work, "big-out.parquet"),
+                                  "yes" if redecide else "no"])
             _say(lines, f"{memory_rows:,} rows audited in a fresh process: {stats['cpu']:.1f} s CPU, "
                          f"{stats['wall']:.1f} s wall, peak RSS {stats['rss'] / 2**20:.0f} MiB")
-            out.append(Row(f"[A3] audit {memory_rows:,} rows: peak RSS", f"{stats['rss'] / 2**20:.0f} MiB",
+            out.append(Row(f"[A3] audit {memory_rows:,} rows{label}: peak RSS", f"{stats['rss'] / 2**20:.0f} MiB",
                            f"{stats['cpu']:.0f} s CPU", "", "< 1 GiB", verdict(stats["rss"] < TARGET_RSS)))
             os.unlink(big)
 
@@ -276,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decide-rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="100,000 rows, no 10M run, 20,000 cases decided")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--three-valued", action="store_true",
+                        help="audit with redecide=False: the SQL's needs_information kept, none re-decided in Python")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--decide-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -287,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.quick:
         args.rows, args.memory_rows, args.decide_rows, args.rounds = 100_000, 0, 20_000, 2
-    rows, lines = run(args.rows, args.memory_rows, args.decide_rows, args.rounds)
+    rows, lines = run(args.rows, args.memory_rows, args.decide_rows, args.rounds, not args.three_valued)
     print("\n".join(lines))
     for row in rows:
         print(f"{row.figure:<56} {row.measured:>10}  {row.baseline:<26} {row.ratio:>7} {row.target:>8} {row.status}")

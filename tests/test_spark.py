@@ -105,3 +105,20 @@ def test_spark_audit_refuses_a_file_where_its_dataset_goes(spark, corpus, cases,
                   "-g", str(ROOT / "guidelines"))
     assert result.exit_code == EXIT_BAD_INPUT
     assert "out.parquet: error: the Spark engine writes its output as a directory" in result.output
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("ragged.csv", "id,request_date,service,body_region,quantity\n1,2015-01-01,physical_therapy,knee,3\n"
+                   '2,"2015-01-01,physical_therapy,knee,3\n', "ragged.csv: error: the Spark audit failed: "
+                                                              "[MALFORMED_CSV_RECORD] Malformed CSV record: 2,"),
+    ("bad.jsonl", '{"id": "a"}\nnot json\n', "bad.jsonl: error: cannot read it as jsonl: a line is not a JSON "
+                                             "object (first: line 2)"),
+])
+def test_spark_audit_locates_an_unreadable_table(name, content, message, spark, tmp_path, monkeypatch):
+    """A table Spark cannot read stops the audit with one located message: the record or line, no stack trace."""
+    monkeypatch.chdir(tmp_path)
+    Path(name).write_text(content)
+    result = _run("audit", name, "-o", "out.parquet", "--engine", "spark", "-g", str(ROOT / "guidelines"))
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert message in result.output
+    assert "at org.apache" not in result.output

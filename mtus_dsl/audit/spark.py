@@ -147,6 +147,9 @@ def audit_spark(schedule: Schedule, path: str, name: str, in_format: str, output
     from mtus_dsl.audit import DECISION_FIELDS, OUTPUT_COLUMNS, Summary
 
     spark = session()
+    # Spark resolves a relative path against its own start directory, not this process's current one.
+    given = (output, errors)
+    path, output, errors = (p if remote(p) else os.path.abspath(p) for p in (path, output, errors))
     try:
         frame, table, unpack = _read(spark, in_format, path, name)
     except AuditError:
@@ -210,7 +213,7 @@ def audit_spark(schedule: Schedule, path: str, name: str, in_format: str, output
     if rows_in != decided + rejected:  # every row is decided or rejected: anything else is a bug
         raise AuditError(f"error: internal error (a bug in mtus-dsl, please report it): {rows_in} rows read, "
                          f"{decided} decided and {rejected} rejected")
-    return Summary(decided + rejected, decided, rejected, failed, "spark", outcomes, missing, output, errors)
+    return Summary(decided + rejected, decided, rejected, failed, "spark", outcomes, missing, *given)
 
 
 def _decide(spark: Any, schedule: Schedule, rows: Any, fields: list[str], output: str, out_format: str,
@@ -340,4 +343,7 @@ def _first_line(error: Exception) -> str:
         raised = [line for line in lines if re.match(r"^[A-Za-z_.]+(Error|Exception): ", line)]
         if raised:
             return raised[-1]
-    return lines[0]
+    # A Java failure: the deepest cause says what was wrong (a malformed CSV record, with the record).
+    causes = [m.group(1) for line in lines
+              if (m := re.match(r"^(?::\s*|Caused by:\s*)?[\w.$]+(?:Exception|Error): (.+)$", line.strip()))]
+    return causes[-1] if causes else lines[0]
