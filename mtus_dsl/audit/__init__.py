@@ -36,7 +36,7 @@ from mtus_dsl.audit.mapping import (
     plan_sources,
     quote,
     read_mapping,
-    typed_column,
+    typed_relation,
 )
 from mtus_dsl.case import CaseError
 from mtus_dsl.decision import Decision
@@ -456,17 +456,11 @@ def _python_query(numbered: str, sources: list[Source], mapping: Mapping, schedu
 def _duckdb_query(con: Any, numbered: str, sources: list[Source], mapping: Mapping, schedule: Schedule,
                   backend: Any, everything_in_python: bool, redecide: bool = True) -> str:
     """Rows decided by the SQL backend; doubtful and needs_information rows (or all, when asked) by Python."""
-    typed = {s.field: typed_column(s, mapping, schedule.schema) for s in sources}
     fields = [spec.name for spec in schedule.schema.inputs]
-    # A field the table lacks is a NULL of the field's type: an untyped NULL does not bind in `date + INTERVAL`.
-    types = backend.column_types(schedule.schema)
-    columns = ", ".join(f"{typed[f][0] if f in typed else f'CAST(NULL AS {types[f]})'} AS {quote('__t_' + f)}"
-                        for f in fields)
-    ok = " AND ".join(f"coalesce({check}, false)" for _, check in typed.values() if check != "true") or "true"
-    # The table's own columns stay (the Python engine's case is built from them, for the rows it decides);
-    # the typed fields are prefixed so that no name of the table can clash with them.
-    con.execute(f"CREATE TEMP VIEW mtus_mapped AS SELECT *, {typed['id'][0] if 'id' in typed else 'NULL'} AS __id, "
-                f"{ok} AS __ok, {columns} FROM {numbered}")
+    identity, ok, columns = typed_relation(sources, mapping, schedule.schema, backend.column_types(schedule.schema))
+    # The table's own columns stay (the Python engine's case is built from them, for the rows it decides).
+    con.execute(f"CREATE TEMP VIEW mtus_mapped AS SELECT *, {identity} AS __id, {ok} AS __ok, {columns} "
+                f"FROM {numbered}")
     # The SQL backend reads `id` and the fields; the row number stands in for the id so its answer joins back.
     renamed = ", ".join(f"{quote('__t_' + f)} AS {quote(f)}" for f in fields)
     con.execute(f"CREATE TEMP VIEW mtus_cases AS SELECT __row AS id, {renamed} FROM mtus_mapped WHERE __ok")

@@ -305,6 +305,20 @@ _ICD = f"'{_ICD9.pattern[1:-1]}|{_ICD10.pattern[1:-1]}'"
 _INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "HUGEINT")
 
 
+def typed_relation(sources: list[Source], mapping: Mapping, schema: CaseSchema,
+                   types: MappingABC[str, str]) -> tuple[str, str, str]:
+    """The SQL backend's input over the table's columns: (the id as text, a condition true when every field is
+    certainly valid, the select list of each input field as its contract type `types`, named `__t_FIELD`)."""
+    typed = {s.field: typed_column(s, mapping, schema) for s in sources}
+    # A field the table lacks is a NULL of the field's type: an untyped NULL does not bind in `date + INTERVAL`.
+    # The typed fields are prefixed so that no name of the table can clash with them.
+    columns = ", ".join(f"CAST({typed[spec.name][0] if spec.name in typed else 'NULL'} AS {types[spec.name]}) "
+                        f"AS {quote('__t_' + spec.name)}" for spec in schema.inputs)
+    ok = " AND ".join(f"coalesce({check}, false)" for _, check in typed.values() if check != "true") or "true"
+    identity = f"CAST({typed['id'][0]} AS VARCHAR)" if "id" in typed else "CAST(NULL AS VARCHAR)"
+    return identity, ok, columns
+
+
 def typed_column(source: Source, mapping: Mapping, schema: CaseSchema) -> tuple[str, str]:
     """(the field as the SQL backend's column type, a condition true when that value is certainly valid).
 

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from mtus_dsl.audit.mapping import AuditError, Mapping, case_json, literal, plan_sources, quote, typed_column
+from mtus_dsl.audit.mapping import AuditError, Mapping, case_json, literal, plan_sources, quote, typed_relation
 from mtus_dsl.compiler import PRELUDE_NAME
 from mtus_dsl.schedule import Schedule, loads
 
@@ -159,13 +159,8 @@ def audit_spark(schedule: Schedule, path: str, name: str, in_format: str, output
     sources = plan_sources(schedule.schema, table, mapping, name)
     schema = schedule.schema
     fields = [spec.name for spec in schema.inputs]
-    typed = {s.field: typed_column(s, mapping, schema) for s in sources}
-    duck_types = backend.column_types(schema)
+    identity, ok, columns = typed_relation(sources, mapping, schema, backend.column_types(schema))
     spark_types = backend.column_types(schema, "spark")
-    columns = ", ".join(
-        f"CAST({typed[f][0] if f in typed else 'NULL'} AS {duck_types[f]}) AS {quote('__t_' + f)}" for f in fields)
-    ok = " AND ".join(f"coalesce({check}, false)" for _, check in typed.values() if check != "true") or "true"
-    identity = f"CAST({typed['id'][0]} AS VARCHAR)" if "id" in typed else "CAST(NULL AS VARCHAR)"
     mapped_sql = (f"SELECT __mid, {identity} AS __id, {ok} AS __ok, "
                   f"CAST({case_json(sources, mapping, schema)} AS VARCHAR) AS __case, {columns} "
                   f"FROM ({unpack}) AS batch")
