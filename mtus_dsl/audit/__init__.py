@@ -144,11 +144,23 @@ def default_errors_path(output: str) -> str:
     return str(path.with_name(path.stem + ".errors" + path.suffix))
 
 
+#: What an empty input is told (a CSV file's first).
+_EMPTY = ("the file is empty", "the file is empty; a CSV file needs its header row")
+
+
+def _distinct(input_path: str, output: str, errors: str) -> None:
+    """Refuse an errors file that is the output, or an output or errors file that is the input."""
+    if os.path.abspath(errors) == os.path.abspath(output):
+        raise AuditError(f"{errors}: error: the errors file cannot be the output too; give --errors another name")
+    if input_path != "-" and os.path.abspath(input_path) in (os.path.abspath(output), os.path.abspath(errors)):
+        raise AuditError(f"{input_path}: error: the input cannot be overwritten by the audit; write elsewhere")
+
+
 def _reader(fmt: str, path: str, con: Any) -> tuple[str, dict[str, str]]:
     """(the SQL table expression that reads the input, its columns {name: DuckDB type})."""
     location = literal(path)
     if os.path.getsize(path) == 0:
-        raise AuditError("the file is empty" + ("; a CSV file needs its header row" if fmt == "csv" else ""))
+        raise AuditError(_EMPTY[fmt == "csv"])
     if fmt == "csv":
         # The delimiter is told by the ending, not guessed: a guess on a ragged file reads one wide column.
         delimiter = "\t" if path.lower().endswith(".tsv") else ","
@@ -321,10 +333,7 @@ def audit(
                                mapping or Mapping(), on_record, rationale, trace, stdin, redecide)
     _writable(output)
     _writable(errors)
-    if os.path.abspath(errors) == os.path.abspath(output):
-        raise AuditError(f"{errors}: error: the errors file cannot be the output too; give --errors another name")
-    if input_path != "-" and os.path.abspath(input_path) in (os.path.abspath(output), os.path.abspath(errors)):
-        raise AuditError(f"{input_path}: error: the input cannot be overwritten by the audit; write elsewhere")
+    _distinct(input_path, output, errors)
     if engine not in ENGINES:
         raise AuditError(f"error: unknown engine '{engine}' (engines: {', '.join(ENGINES)})")
     backend = sql_backend()
@@ -360,8 +369,7 @@ def _audit_on_spark(schedule: Schedule, input_path: str, output: str, errors: st
                              "a file of that name is in the way; remove it or write elsewhere")
         if not spark.remote(path):
             _writable_folder(path)
-    if os.path.abspath(errors) == os.path.abspath(output):
-        raise AuditError(f"{errors}: error: the errors file cannot be the output too; give --errors another name")
+    _distinct(input_path, output, errors)
     if input_path == "-":
         with _spooled_stdin(stdin) as spooled:
             return spark.audit_spark(schedule, spooled, "<stdin>", in_format, output, out_format, errors,
@@ -370,10 +378,7 @@ def _audit_on_spark(schedule: Schedule, input_path: str, output: str, errors: st
         if not os.path.isfile(input_path):
             raise AuditError(f"{input_path}: error: no such file")
         if os.path.getsize(input_path) == 0:
-            raise AuditError(f"{input_path}: error: the file is empty"
-                             + ("; a CSV file needs its header row" if in_format == "csv" else ""))
-        if os.path.abspath(input_path) in (os.path.abspath(output), os.path.abspath(errors)):
-            raise AuditError(f"{input_path}: error: the input cannot be overwritten by the audit; write elsewhere")
+            raise AuditError(f"{input_path}: error: {_EMPTY[in_format == 'csv']}")
     return spark.audit_spark(schedule, input_path, input_path, in_format, output, out_format, errors, errors_format,
                              mapping, on_record, rationale, trace, backend, redecide)
 
