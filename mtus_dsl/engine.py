@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -132,7 +133,7 @@ class Allowance(NamedTuple):
     period: Any
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # not slotted: `boundaries` is cached on the instance
 class Bucket:
     """The rules and caps that may decide requests for one service and body region."""
 
@@ -141,8 +142,18 @@ class Bucket:
     #: Each rule with its guard and the first and last request date its edition is in force:
     #: what the procedure reads for every case, unpacked once.
     steps: tuple[tuple[Rule, Guard, datetime.date, datetime.date], ...]
-    #: The values its rules can tell apart (what the needs_information search tries); None: the plan's.
-    boundaries: Boundaries | None = None
+    #: The plan's boundaries, from which the bucket's own are scoped; None: the search uses the plan's.
+    plan_boundaries: Boundaries | None = None
+
+    @functools.cached_property
+    def boundaries(self) -> Boundaries | None:
+        """The values its rules can tell apart (what the needs_information search tries); None: the plan's.
+
+        Made on the bucket's first search, not when the plan loads: most buckets never need one.
+        """
+        if self.plan_boundaries is None:
+            return None
+        return self.plan_boundaries.scoped([r.name for r in (*self.rules, *self.caps)])
 
     @property
     def unit(self) -> str:
@@ -247,7 +258,7 @@ class Engine:
                     self.scopes[rule.name].add(key)
         self.buckets = {
             key: Bucket(tuple(rules), tuple(caps), tuple((r, r.guard, *windows[r.name]) for r in rules),
-                        plan.boundaries.scoped([r.name for r in (*rules, *caps)]))
+                        plan.boundaries)
             for key, (rules, caps) in filed.items()
         }
         self.windows = windows
