@@ -470,3 +470,23 @@ def test_the_sql_backend_reads_a_table_without_the_optional_columns(corpus, case
     summary = audit_module.audit(corpus, str(source), str(output), engine="duckdb")
     assert summary.rows == summary.decided + summary.rejected == len(few)
     _check(_rows(output), corpus, few)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+@pytest.mark.parametrize("redecide", [True, False])
+def test_a_row_breaking_a_relation_is_rejected_by_the_sql_backend_too(fmt, redecide, corpus, cases, tmp_path):
+    """prior_visits above prior_visits_all_regions is a bad row for Case.from_dict, so for every engine."""
+    pytest.importorskip("mtus_dsl.compiler.sql")
+    good = [c for c in cases if c.get("prior_visits") is not None][:2]
+    bad = {**good[0], "id": "more-here-than-everywhere", "prior_visits": 9, "prior_visits_all_regions": 3}
+    with pytest.raises(CaseError) as caught:
+        corpus.case(bad)
+    problem = caught.value.errors[0]
+    source = _table(fmt, corpus, [good[0], bad, good[1]], tmp_path)
+    output = tmp_path / "out.parquet"
+    summary = audit_module.audit(corpus, str(source), str(output), engine="duckdb", redecide=redecide)
+    assert (summary.rows, summary.decided, summary.rejected) == (3, 2, 1)
+    assert [r["row"] for r in _rows(output)] == [1, 3]
+    errors = _rows(tmp_path / "out.errors.parquet")
+    assert [(e["row"], e["id"], e["field"], e["message"]) for e in errors] == [
+        (2, "more-here-than-everywhere", problem.field, problem.message)]

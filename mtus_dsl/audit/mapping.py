@@ -314,7 +314,11 @@ def typed_relation(sources: list[Source], mapping: Mapping, schema: CaseSchema,
     # The typed fields are prefixed so that no name of the table can clash with them.
     columns = ", ".join(f"CAST({typed[spec.name][0] if spec.name in typed else 'NULL'} AS {types[spec.name]}) "
                         f"AS {quote('__t_' + spec.name)}" for spec in schema.inputs)
-    ok = " AND ".join(f"coalesce({check}, false)" for _, check in typed.values() if check != "true") or "true"
+    checks = [f"coalesce({check}, false)" for _, check in typed.values() if check != "true"]
+    # A row breaking a relation between inputs goes to the Python engine, which rejects it with Case's message.
+    checks += [f"coalesce({typed[r.lower][0]} <= {typed[r.upper][0]}, true)" for r in schema.relations
+               if r.lower in typed and r.upper in typed]
+    ok = " AND ".join(checks) or "true"
     identity = f"CAST({typed['id'][0]} AS VARCHAR)" if "id" in typed else "CAST(NULL AS VARCHAR)"
     return identity, ok, columns
 
