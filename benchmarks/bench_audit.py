@@ -65,7 +65,8 @@ SELECT
          ELSE ['myalgia', 'neuritis', 'crps', 'lumbar_disc_displacement'][1 + h(i, 9, 4)] END AS condition,
     CASE WHEN h(i, 10, 4) = 0 THEN NULL ELSE h(i, 11, 2) = 0 END AS radicular_findings,
     CASE WHEN h(i, 12, 4) = 0 THEN NULL ELSE h(i, 13, 27) END AS prior_visits,
-    CASE WHEN h(i, 14, 4) = 0 THEN NULL ELSE h(i, 15, 31) END AS prior_visits_all_regions,
+    -- Visits for all regions include this region's (a prelude relation): a row breaking it is rejected.
+    CASE WHEN h(i, 14, 4) = 0 THEN NULL ELSE h(i, 13, 27) + h(i, 15, 5) END AS prior_visits_all_regions,
     CASE WHEN h(i, 16, 4) = 0 THEN NULL
          WHEN h(i, 17, 3) = 0 THEN [{'procedure': 'meniscectomy', 'body_region': 'knee', 'date': DATE '2015-07-16'}]
          ELSE []::STRUCT(procedure VARCHAR, body_region VARCHAR, date DATE)[] END AS surgeries,

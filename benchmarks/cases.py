@@ -37,8 +37,10 @@ _DROP = object()
 CASES: list[tuple[str, dict[str, Any]]] = [
     ("seed IMR (modify 10/12, neuritis)", SEED),
     ("certify (neuritis at limit)", _case("c1", quantity=10, diagnoses=["729.2"])),
-    ("modify by prior visits", _case("c2", quantity=6, diagnoses=["M54.16"], prior_visits=8)),
-    ("non-certify (myalgia used up)", _case("c3", quantity=4, diagnoses=["729.1"], prior_visits=10)),
+    ("modify by prior visits", _case("c2", quantity=6, diagnoses=["M54.16"], prior_visits=8,
+                                            prior_visits_all_regions=8)),
+    ("non-certify (myalgia used up)", _case("c3", quantity=4, diagnoses=["729.1"], prior_visits=10,
+                                                   prior_visits_all_regions=10)),
     ("certify CRPS 24", _case("c4", quantity=24, diagnoses=["337.21", "729.1"])),
     ("general rule", _case("c5", quantity=12, diagnoses=["847.2"], service="occupational_therapy")),
     ("cap binds (LC 4604.5)", _case("c6", quantity=10, diagnoses=["729.2"], prior_visits_all_regions=20)),
@@ -77,8 +79,9 @@ def random_cases(count: int, seed: int = 1) -> list[dict[str, Any]]:
             "diagnoses": rng.sample(codes, rng.randint(0, 3)),
             "condition": rng.choice(["myalgia", "neuritis", "crps", "lumbar_disc_displacement"]),
             "radicular_findings": rng.choice([True, False]),
-            "prior_visits": rng.randint(0, 26),
-            "prior_visits_all_regions": rng.randint(0, 30),
+            "prior_visits": (prior := rng.randint(0, 26)),
+            # The visits for all regions include this region's (a relation the prelude declares).
+            "prior_visits_all_regions": prior + rng.randint(0, 4),
             "surgeries": [
                 {
                     "procedure": rng.choice(["meniscectomy", "discectomy"]),

@@ -130,10 +130,10 @@ def _build_constants() -> None:
     global _NO_CRPS, _NO_NEURITIS, _NO_MYALGIA, _CAP_OLD_INJURY
     # Rule source lines in the shipped files.
     _SOURCE.update({
-        _CRPS: f"{_CPMTG_SRC}:63",
-        _NEURITIS: f"{_CPMTG_SRC}:51",
-        _MYALGIA: f"{_CPMTG_SRC}:58",
-        _GENERAL: f"{_CPMTG_SRC}:47",
+        _CRPS: f"{_CPMTG_SRC}:65",
+        _NEURITIS: f"{_CPMTG_SRC}:53",
+        _MYALGIA: f"{_CPMTG_SRC}:60",
+        _GENERAL: f"{_CPMTG_SRC}:49",
         "visit_cap": f"{_LC_SRC}:15",
     })
     # Trace entries that do not depend on the case, built once.
@@ -224,7 +224,8 @@ def _needs(case: Case, quantity: int, missing: frozenset[str], trace: list[Trace
         quantity,
         0,
         (),
-        f"The decision depends on {_names(missing)}, which the case does not give; supply it and ask again.",
+        f"The decision depends on {_names(missing)}, which the case does not give; "
+        f"supply {'them' if len(missing) > 1 else 'it'} and ask again.",
         tuple(sorted(missing)),
         tuple(trace),
         (),
