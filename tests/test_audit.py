@@ -472,21 +472,34 @@ def test_the_sql_backend_reads_a_table_without_the_optional_columns(corpus, case
     _check(_rows(output), corpus, few)
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
 @pytest.mark.parametrize("redecide", [True, False])
-def test_a_row_breaking_a_relation_is_rejected_by_the_sql_backend_too(fmt, redecide, corpus, cases, tmp_path):
-    """prior_visits above prior_visits_all_regions is a bad row for Case.from_dict, so for every engine."""
+def test_rows_the_sql_backend_must_not_decide_are_rejected_as_decide_rejects_them(fmt, redecide, corpus, cases,
+                                                                                  tmp_path):
+    """A relation broken, a date outside the case format's range, a required field left blank: bad for every engine."""
     pytest.importorskip("mtus_dsl.compiler.sql")
     good = [c for c in cases if c.get("prior_visits") is not None][:2]
-    bad = {**good[0], "id": "more-here-than-everywhere", "prior_visits": 9, "prior_visits_all_regions": 3}
-    with pytest.raises(CaseError) as caught:
-        corpus.case(bad)
-    problem = caught.value.errors[0]
-    source = _table(fmt, corpus, [good[0], bad, good[1]], tmp_path)
+    bad = [
+        {**good[0], "id": "more-here-than-everywhere", "prior_visits": 9, "prior_visits_all_regions": 3},
+        {**good[0], "id": "injured-in-1899", "injury_date": "1899-12-31"},
+        {**good[0], "id": "requested-in-2200", "request_date": "2200-01-01"},
+        {**good[0], "id": "no-quantity", "quantity": None},
+    ]
+    if fmt == "jsonl":
+        # A key a line leaves out is null for DuckDB as for a CSV's blank cell; decide reads it as not given.
+        bad[-1] = {k: v for k, v in bad[-1].items() if k != "quantity"}
+    problems = []
+    for row in bad:
+        with pytest.raises(CaseError) as caught:
+            corpus.case(row)
+        problems.append(caught.value.errors[0])
+    source = _table(fmt, corpus, [good[0], *bad, good[1]], tmp_path)
     output = tmp_path / "out.parquet"
     summary = audit_module.audit(corpus, str(source), str(output), engine="duckdb", redecide=redecide)
-    assert (summary.rows, summary.decided, summary.rejected) == (3, 2, 1)
-    assert [r["row"] for r in _rows(output)] == [1, 3]
+    assert (summary.rows, summary.decided, summary.rejected) == (6, 2, 4)
+    assert [r["row"] for r in _rows(output)] == [1, 6]
     errors = _rows(tmp_path / "out.errors.parquet")
-    assert [(e["row"], e["id"], e["field"], e["message"]) for e in errors] == [
-        (2, "more-here-than-everywhere", problem.field, problem.message)]
+    assert [(e["row"], e["id"], e["field"]) for e in errors] == [
+        (i + 2, row["id"], problem.field) for i, (row, problem) in enumerate(zip(bad, problems))]
+    for error, problem in zip(errors[:3], problems):
+        assert error["message"] == problem.message

@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from mtus_dsl.case import _ICD9, _ICD10, CaseSchema, InputSpec
+from mtus_dsl.case import _ICD9, _ICD10, FIRST_CASE_DATE, LAST_CASE_DATE, CaseSchema, InputSpec
 from mtus_dsl.diagnostics import did_you_mean
 from mtus_dsl.types import Type
 
@@ -301,6 +301,7 @@ def _text_of(column: str, column_type: str) -> str:
     return column if _is_text(column_type) else "NULL"
 
 
+_DATES = f"BETWEEN DATE '{FIRST_CASE_DATE.isoformat()}' AND DATE '{LAST_CASE_DATE.isoformat()}'"
 _ICD = f"'{_ICD9.pattern[1:-1]}|{_ICD10.pattern[1:-1]}'"
 _INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "HUGEINT")
 
@@ -318,6 +319,8 @@ def typed_relation(sources: list[Source], mapping: Mapping, schema: CaseSchema,
     # A row breaking a relation between inputs goes to the Python engine, which rejects it with Case's message.
     checks += [f"coalesce({typed[r.lower][0]} <= {typed[r.upper][0]}, true)" for r in schema.relations
                if r.lower in typed and r.upper in typed]
+    # A required field that is blank or null goes to the Python engine, which rejects it as `mtus decide` does.
+    checks += [f"{typed[spec.name][0]} IS NOT NULL" for spec in schema.inputs if spec.required and spec.name in typed]
     ok = " AND ".join(checks) or "true"
     identity = f"CAST({typed['id'][0]} AS VARCHAR)" if "id" in typed else "CAST(NULL AS VARCHAR)"
     return identity, ok, columns
@@ -348,7 +351,7 @@ def typed_column(source: Source, mapping: Mapping, schema: CaseSchema) -> tuple[
         return f"CAST({column} AS BIGINT)", f"({column} IS NULL OR {column} BETWEEN {type_.low} AND {type_.high})" \
             if type_.low is not None else "true"
     if kind == "date" and column_type == "DATE":
-        return column, f"({column} IS NULL OR year({column}) BETWEEN 1 AND 9999)"
+        return column, f"({column} IS NULL OR {column} {_DATES})"
     if _is_text(column_type) and kind in _TEXT_KINDS:
         typed, good = _from_text(column, type_, schema)
         return typed, f"({column} IS NULL OR coalesce({good}, false))"
@@ -366,7 +369,7 @@ def _from_text(text: str, type_: Type, schema: CaseSchema) -> tuple[str, str]:
     kind = type_.kind
     if kind == "date":
         typed = f"CASE WHEN regexp_full_match({text}, {_DATE_SHAPE}) THEN TRY_CAST({text} AS DATE) END"
-        return typed, f"({typed} IS NOT NULL AND year({typed}) >= 1)"
+        return typed, f"({typed} IS NOT NULL AND {typed} {_DATES})"
     if kind == "enum":
         members = ", ".join(literal(m) for m in schema.enums.get(type_.name or "", ()))
         return text, f"({text} IN ({members}))"
@@ -382,7 +385,7 @@ def _typed_cell(cell: str, cell_type: str, type_: Type, schema: CaseSchema) -> t
     if kind in _TEXT_KINDS and cell_type == "VARCHAR":
         return _from_text(cell, type_, schema)
     if kind == "date" and cell_type == "DATE":
-        return cell, f"(year({cell}) BETWEEN 1 AND 9999)"
+        return cell, f"({cell} {_DATES})"
     if kind == "boolean" and cell_type == "BOOLEAN":
         return cell, "true"
     if kind == "integer" and cell_type in _INTEGERS:
