@@ -322,3 +322,20 @@ section s "S" pages 1:
     services physical_therapy
     unless quantity
 ''')
+
+
+@pytest.mark.parametrize("line, first, second", [
+    ("general: max_visits 6 unlesspost_surgical", "unless", "post_surgical"),
+    ("general: max_visits 6 whenprior_visits < 3", "when", "prior_visits"),
+    ("general: max_visits 6 over 4weeks", "4", "weeks"),
+])
+def test_a_keyword_run_into_the_next_word_is_an_error_not_a_shorter_name(line, first, second):
+    """`unlesspost_surgical` is not `unless post_surgical`: the rule would change without a word said."""
+    source = ('guideline demo "Demo" edition "1":\n    in force from 2020-01-01\n\n'
+              f'section massage "Massage" page 60:\n    services massage\n    {line}\n')
+    found = compile_sources({"t.mtus": source}).diagnostics
+    assert [(d.code, d.message) for d in found] == [
+        ("E001", f"'{first}' runs into '{second}': a keyword or number is a word of its own")]
+    assert found[0].span is not None and (found[0].span.line, found[0].span.column) == (6, 5 + line.index(first + second))
+    spaced = source.replace(first + second, f"{first} {second}")
+    assert "E001" not in [d.code for d in compile_sources({"t.mtus": spaced}).diagnostics]

@@ -82,8 +82,40 @@ class IndentationMismatch(Exception):
         self.token = token
 
 
+class RunTogether(Exception):
+    """A keyword (or number) written against the next word, as in `whenprior_visits`."""
+
+    def __init__(self, first: Token, second: Token):
+        self.first = first
+        self.second = second
+
+
+_WORD = re.compile(r"[a-z0-9_]+")
+
+
+def _words_apart(stream: Iterator[Token]) -> Iterator[Token]:
+    """Stop at two word tokens with nothing between them.
+
+    A name swallows every letter it can, so two touching words are a keyword the
+    lexer found at the start of a longer word (`whenprior_visits`, `unlessx`):
+    read as `when prior_visits`, it would change the rule without a word said.
+    """
+    previous: Token | None = None
+    for token in stream:
+        if (previous is not None and previous.end_pos == token.start_pos and _WORD.fullmatch(previous)
+                and _WORD.match(token)):
+            raise RunTogether(previous, token)
+        previous = token
+        yield token
+
+
 class _CheckedIndenter(_MtusIndenter):
-    """Report a dedent to a column that no block opened as a syntax error, not a crash."""
+    """Report a dedent to a column that no block opened as a syntax error, not a crash; words run together too."""
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        # Lark leaves Indenter.process untyped; it yields the tokens it is given, with indentation added.
+        processed: Iterator[Token] = super().process(_words_apart(stream))  # type: ignore[no-untyped-call]
+        return processed
 
     def handle_NL(self, token: Token) -> Iterator[Token]:
         indent_str = token.rsplit("\n", 1)[1]
@@ -140,7 +172,7 @@ def parse_tree(text: str, path: str) -> tuple[lark.Tree[Token] | None, list[Diag
             source += "\n"
         try:
             tree = _lark().parse(source, start="start")
-        except (lark.exceptions.UnexpectedInput, IndentationMismatch) as error:
+        except (lark.exceptions.UnexpectedInput, IndentationMismatch, RunTogether) as error:
             diagnostic, line = _syntax_diagnostic(error, source, path)
             diagnostics.append(diagnostic)
             if diagnostic.span is not None and (_NOT_A_HEADER_LINE in diagnostic.message
@@ -175,7 +207,7 @@ def parse_expression(text: str) -> lark.Tree[Token] | None:
     """Parse one expression (a `{placeholder}`); None if it is not one."""
     try:
         return _lark().parse(text, start="expr")
-    except (lark.exceptions.UnexpectedInput, IndentationMismatch):
+    except (lark.exceptions.UnexpectedInput, IndentationMismatch, RunTogether):
         return None
 
 
@@ -227,6 +259,16 @@ def too_deep_in(tree: lark.Tree[Token], path: str, start: int = 1) -> Diagnostic
 
 
 def _syntax_diagnostic(error: Exception, source: str, path: str) -> tuple[Diagnostic, int]:
+    if isinstance(error, RunTogether):
+        first, second = error.first, error.second
+        line = first.line or 1
+        return Diagnostic(
+            "E001",
+            f"'{first}' runs into '{second}': a keyword or number is a word of its own",
+            Span(path, line, first.column or 1, second.end_line or line, second.end_column or (first.column or 1) + 1,
+                 first.start_pos or 0, second.end_pos or 0),
+            notes=(f"put a space between them: '{first} {second}'",),
+        ), line
     if isinstance(error, IndentationMismatch):
         line = error.token.end_line or 1
         indent = len(error.token.rsplit("\n", 1)[1])
