@@ -100,6 +100,18 @@ def test_generated_cases_decided_as_the_engine_does(corpus, data):
     assert mismatches(corpus, cases, decide_all(corpus, cases)) == []
 
 
+def test_needs_over_several_words_decided_as_the_engine_does(corpus, monkeypatch):
+    """More optional inputs than one word of bits holds: with 4 bits a word, the corpus's inputs span words."""
+    monkeypatch.setattr(sql, "WORD", 4)
+    assert len(sql._Compiler(corpus.program).words) > 5
+    _QUERIES.pop(id(corpus), None)
+    try:
+        cases = example_cases(corpus)
+        assert mismatches(corpus, cases, decide_all(corpus, cases)) == []
+    finally:
+        _QUERIES.pop(id(corpus), None)  # the next test compiles with the real word size
+
+
 HEADER = '''
 guideline old "Old Guideline" edition "1":
     in force 2009-01-01 to 2012-12-31

@@ -4,7 +4,8 @@ The query is a sqlglot expression tree, rendered in any dialect sqlglot knows.
 Buckets are a `CASE` on service and body region, guards are predicates in SQL's
 three-valued logic (NULL is unknown, as in the language), code sets are `LIKE`,
 limits, trials and caps are arithmetic, and the facts a `needs_information` row
-misses are a list column. It reads a relation with a column `id` and one column
+misses are a list column (tracked through the query as bits of integers, one
+per optional input, and named only at the end). It reads a relation with a column `id` and one column
 per input of the case format (NULL: unknown; an empty list: none) and returns one
 row per case: id, outcome, requested, approved, unit, rules, missing, error.
 
@@ -63,20 +64,41 @@ class SqlBackendError(Exception):
 # --- compiled expressions ------------------------------------------------------------
 
 
+#: Inputs per word of a Needs: 62 bits, so that every word is a positive BIGINT in every dialect.
+WORD = 62
+
+
+@attrs.frozen
+class Needs:
+    """The inputs an Unknown depends on, as bits: per word (WORD inputs each), an integer whose set bits name them.
+
+    Integers ORed together cost a fraction of lists of names built on every row.
+    `names` are the inputs it may name (known when compiling). `guarded`: every
+    word is 0 where the value is not unknown; otherwise a word is read only where
+    the value is unknown.
+    """
+
+    names: frozenset[str] = frozenset()
+    words: Mapping[int, exp.Expr] = attrs.field(factory=dict)
+    guarded: bool = True
+
+
+NO_NEEDS = Needs()
+
+
 @attrs.frozen
 class Value:
     """An IR expression compiled to SQL, with what the engine's Unknown and RuleError carry.
 
     `sql` is the value (NULL when unknown, and when `none` for types that may be
     none); `unknown` is a predicate that holds when the value is Unknown (None:
-    never unknown); `deps[name]` holds when the Unknown depends on input `name`
-    (read only where `unknown` holds); `error` holds when evaluating it is a
-    RuleError (None: never).
+    never unknown); `needs` names the inputs the Unknown depends on; `error` holds
+    when evaluating it is a RuleError (None: never).
     """
 
     sql: exp.Expr
     unknown: exp.Expr | None = None
-    deps: Mapping[str, exp.Expr] = attrs.field(factory=dict)
+    needs: Needs = NO_NEEDS
     error: exp.Expr | None = None
     nulls: bool = True  # an unknown value is NULL (always so for types that cannot be none)
 
@@ -84,6 +106,7 @@ class Value:
 TRUE = exp.true()
 FALSE = exp.false()
 NULL = exp.null()
+ZERO = exp.Literal.number(0)
 
 
 def _col(name: str, table: str | None = None) -> exp.Column:
@@ -177,33 +200,64 @@ def _present(items: Sequence[tuple[exp.Expr, str]]) -> exp.Expr:
     # A concatenation of one-name lists, no lambda: several times faster than filtering out NULLs.
     parts = [_case([(_is_true(cond), exp.Array(expressions=[exp.Literal.string(name)]))], _array([], "VARCHAR"))
              for cond, name in items]
-    return parts[0] if len(parts) == 1 else exp.ArrayConcat(this=parts[0], expressions=parts[1:])
+    return _concat_balanced(parts)
 
 
-def _names(deps: Mapping[str, exp.Expr]) -> exp.Expr:
-    """The inputs an Unknown depends on, as a sorted VARCHAR list."""
-    return _present([(deps[name], name) for name in sorted(deps)])
+def _concat_balanced(parts: Sequence[exp.Expr], width: int = 8) -> exp.Expr:
+    """Lists concatenated in groups of `width`: where a dialect concatenates two at a time, the text nests
+    about 2 * width deep, not len(parts) (a parser reading it back recurses per level)."""
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) > width:
+        size = -(-len(parts) // width)
+        parts = [_concat_balanced(parts[i:i + size], width) for i in range(0, len(parts), size)]
+    return exp.ArrayConcat(this=parts[0], expressions=list(parts[1:]))
 
 
-def _concat(lists: Sequence[exp.Expr]) -> exp.Expr:
-    """Lists concatenated, a NULL one as empty."""
-    present = [exp.Coalesce(this=item, expressions=[_array([], "VARCHAR")]) for item in lists]
-    if len(present) == 1:
-        return present[0]
-    return exp.ArrayConcat(this=present[0], expressions=present[1:])
+def _bitor(words: Sequence[exp.Expr]) -> exp.Expr:
+    """Integers ORed bit by bit (0 when none)."""
+    found = [w for w in words if w != ZERO]
+    if not found:
+        return ZERO.copy()
+    if len(found) == 1:
+        return found[0]
+    # Balanced, so that the text nests log(n) deep: a parser reading it back recurses per level. Its operands
+    # (literals, columns, CASEs, ORs) need no parentheses.
+    half = len(found) // 2
+    return exp.BitwiseOr(this=_bitor(found[:half]), expression=_bitor(found[half:]))
 
 
-def _join_deps(children: Iterable[Value]) -> dict[str, exp.Expr]:
-    """What the join of the unknown ones among `children` depends on (runtime.join)."""
+def _guarded(value: Value) -> dict[int, exp.Expr]:
+    """A value's Needs words, each 0 where the value is not unknown."""
+    if value.needs.guarded or value.unknown is None:
+        return dict(value.needs.words)
+    return {w: _case([(value.unknown, word)], ZERO.copy()) for w, word in value.needs.words.items()}
+
+
+def _join_needs(children: Iterable[Value], *, strict: bool) -> Needs:
+    """What the join of the unknown ones among `children` depends on (runtime.join).
+
+    `strict`: the result is unknown exactly when some child is, so ORing their
+    guarded words leaves the result guarded too.
+    """
     unknown = [c for c in children if c.unknown is not None]
     if len(unknown) == 1:
-        return dict(unknown[0].deps)
-    deps: dict[str, list[exp.Expr]] = {}
+        return unknown[0].needs if strict else attrs.evolve(unknown[0].needs, guarded=False)
+    words: dict[int, list[exp.Expr]] = {}
     for child in unknown:
-        assert child.unknown is not None
-        for name, pred in child.deps.items():
-            deps.setdefault(name, []).append(child.unknown if pred == TRUE else _and(child.unknown, pred))
-    return {name: _or(*preds) or FALSE for name, preds in deps.items()}
+        for w, word in _guarded(child).items():
+            words.setdefault(w, []).append(word)
+    return Needs(frozenset().union(*(c.needs.names for c in unknown)),
+                 {w: _bitor(found) for w, found in sorted(words.items())}, strict)
+
+
+def _pick_needs(ifs: Sequence[tuple[exp.Expr, Needs]], *, guarded: bool) -> Needs:
+    """The Needs of the first case that holds (0 when none does)."""
+    names: frozenset[str] = frozenset().union(*(n.names for _, n in ifs))
+    words = sorted({w for _, n in ifs for w in n.words})
+    return Needs(names, {w: _case([(c.copy(), n.words[w].copy() if w in n.words else ZERO.copy()) for c, n in ifs],
+                                  ZERO.copy())
+                         for w in words}, guarded)
 
 
 def literal(value: Any) -> exp.Expr:
@@ -299,7 +353,11 @@ class _Compiler:
         self.layers: list[list[tuple[str, exp.Expr]]] = []
         self.depth: dict[str, int] = {}  # "fact:NAME" or "rule:NAME" -> its layer
         self.joined: set[str] = set()  # the `codes:INPUT` columns made
-        self.guards_missing: exp.Expr = NULL.copy()  # what the unknown guards of the row's bucket depend on
+        # Each optional input's bit in a Needs: (its word, the bit), in name order so that names come out sorted.
+        optional = sorted(spec.name for spec in program.schema.inputs if not spec.required)
+        self.bits = {name: (i // WORD, 1 << (i % WORD)) for i, name in enumerate(optional)}
+        self.words = sorted({w for w, _ in self.bits.values()})
+        self.guards_missing: dict[int, exp.Expr] = {}  # what the unknown guards of the row's bucket depend on
 
     def put(self, level: int, columns: list[tuple[str, exp.Expr]]) -> None:
         """Add columns to a layer."""
@@ -345,8 +403,8 @@ class _Compiler:
             error = _col(column + ":error")
         self.depth[f"fact:{name}"] = level
         self.put(level, columns)
-        deps = _kept_deps(self, Value(_col(column), unknown, value.deps), column + ":needs", level)
-        found = self.fact_values[name] = Value(_col(column), unknown, deps, error)
+        needs = _kept_needs(Value(_col(column), unknown, value.needs), column + ":needs", level, self)
+        found = self.fact_values[name] = Value(_col(column), unknown, needs, error)
         return found
 
     # Facts and verdicts are columns once computed; these names are where they live.
@@ -366,7 +424,9 @@ class _Compiler:
             case ir.Input():
                 if expr.name in self.required:
                     return Value(_col(expr.name))
-                return Value(_col(expr.name), _is_null(_col(expr.name)), {expr.name: TRUE})
+                w, bit = self.bits[expr.name]
+                needs = Needs(frozenset({expr.name}), {w: exp.Literal.number(bit)}, guarded=False)
+                return Value(_col(expr.name), _is_null(_col(expr.name)), needs)
             case ir.Fact():
                 return self.fact(expr.name)
             case ir.Var():
@@ -378,12 +438,12 @@ class _Compiler:
             case ir.Lookup():
                 if expr.type.optional:
                     found = self._lookup_found(expr, env)
-                    return Value(_case([(found.sql, TRUE)]), found.unknown, found.deps, found.error)
+                    return Value(_case([(found.sql, TRUE)]), found.unknown, found.needs, found.error)
                 raise SqlBackendError(f"a row of table '{expr.table}' as a value is not supported by the SQL "
                                       "backend (read one of its fields)")
             case ir.Not():
                 inner = self.compile(expr.operand, env)
-                return Value(_not(inner.sql), inner.unknown, inner.deps, inner.error)
+                return Value(_not(inner.sql), inner.unknown, inner.needs, inner.error)
             case ir.And() | ir.Or():
                 return self._connective(expr, env)
             case ir.Compare():
@@ -395,7 +455,7 @@ class _Compiler:
                 value = _not_null(inner.sql)
                 if inner.unknown is not None:
                     value = _case([(inner.unknown, NULL.copy())], value)
-                return Value(value, inner.unknown and _is_null(value), inner.deps, inner.error)
+                return Value(value, inner.unknown and _is_null(value), inner.needs, inner.error)
             case ir.Arith():
                 return self._arith(expr, env)
             case ir.Div():
@@ -427,7 +487,7 @@ class _Compiler:
         own = None
         if error is not None:
             own = _and(_not(unknown), error) if unknown is not None else error
-        return Value(sql, unknown, _join_deps(children), _or(*(c.error for c in children), own), nulls)
+        return Value(sql, unknown, _join_needs(children, strict=True), _or(*(c.error for c in children), own), nulls)
 
     def _none_in(self, children: Sequence[tuple[Value, Type]]) -> exp.Expr | None:
         """Some operand is `none` (a RuleError for arithmetic, ordering, a field): only optional types may be."""
@@ -487,10 +547,10 @@ class _Compiler:
         unknown = None
         if left.unknown is not None or right.unknown is not None:
             unknown = _is_null(sql)
-        deps = _join_deps([left, right])
+        needs = _join_needs([left, right], strict=False)
         decides = _not_false(left.sql) if is_and else _not(_is_true(left.sql))
         error = _or(left.error, _and(decides, right.error) if right.error is not None else None)
-        return Value(sql, unknown, deps, error)
+        return Value(sql, unknown, needs, error)
 
     def _compare(self, expr: ir.Compare, env: Mapping[str, str]) -> Value:
         left = self.compile(expr.left, env)
@@ -519,7 +579,7 @@ class _Compiler:
             assert isinstance(call, ir.Call)
             found = self._has_condition(call, str(expr.item.value), env)
             if expr.negated:
-                found = Value(_not(found.sql), found.unknown, found.deps, found.error)
+                found = Value(_not(found.sql), found.unknown, found.needs, found.error)
             return found
         item = self.compile(expr.item, env)
         if isinstance(collection, ir.Const) and isinstance(collection.value, frozenset | tuple):
@@ -640,8 +700,8 @@ class _Compiler:
         sql = _case([(undated, counted.sql)], _size(_filter(dates.sql.copy(), "d", within)))
         # Undated (absent) prior units: the count given decides, unknown as it may be.
         unknown = _and(undated.copy(), counted.unknown) if counted.unknown is not None else None
-        deps = {name: _and(undated.copy(), pred) for name, pred in counted.deps.items()}
-        return Value(sql, unknown, deps, _or(counted.error, start.error))
+        needs = attrs.evolve(counted.needs, guarded=False)  # read only where undated and unknown
+        return Value(sql, unknown, needs, _or(counted.error, start.error))
 
     def _quantifier(self, expr: ir.Quant, env: Mapping[str, str]) -> Value:
         """`any`, `all`, `count`, `latest` over a list (runtime.quantify): lambdas over the array."""
@@ -677,11 +737,18 @@ class _Compiler:
                 own_unknown = unknown_items
             case _:
                 raise SqlBackendError(f"the quantifier '{expr.kind}' has no SQL form")
-        deps: dict[str, exp.Expr] = {}
-        for name, pred in condition.deps.items():
+        # An item's Needs may read the item: each input it may name is tested over the items, one bit each.
+        words: dict[int, list[exp.Expr]] = {}
+        for name in sorted(condition.needs.names):
+            w, bit = self.bits[name]
+            word = condition.needs.words[w]
+            named = exp.NEQ(this=_paren(exp.BitwiseAnd(this=_paren(word.copy()), expression=exp.Literal.number(bit))),
+                            expression=ZERO.copy())
             assert condition.unknown is not None
-            deps[name] = _any_item(array.copy(), var, _and(_is_null(condition.sql), pred))
-        inner = Value(sql, own_unknown, deps, None)
+            some = _any_item(array.copy(), var, _and(_is_null(condition.sql), _is_true(named)))
+            words.setdefault(w, []).append(_case([(some, exp.Literal.number(bit))], ZERO.copy()))
+        needs = Needs(condition.needs.names, {w: _bitor(found) for w, found in sorted(words.items())}, False)
+        inner = Value(sql, own_unknown, needs, None)
         error = None
         if condition.error is not None:
             error = _any_item(array.copy(), var, condition.error)
@@ -689,12 +756,10 @@ class _Compiler:
         if items.unknown is not None:
             sql = _case([(items.unknown, NULL.copy())], sql)
             unknown = _or(items.unknown, own_unknown)
-            deps = {name: _and(_not(items.unknown), pred) for name, pred in deps.items()}
-            for name, pred in items.deps.items():
-                deps[name] = _or(_and(items.unknown, pred), deps.get(name)) or FALSE.copy()
+            needs = _pick_needs([(items.unknown, items.needs), (TRUE.copy(), needs)], guarded=False)
             error = _and(_not(items.unknown), error) if error is not None else None
-            inner = Value(sql, unknown, deps, None)
-        return Value(inner.sql, inner.unknown, inner.deps, _or(items.error, none, error))
+            inner = Value(sql, unknown, needs, None)
+        return Value(inner.sql, inner.unknown, inner.needs, _or(items.error, none, error))
 
     def in_scope(self, rule: str) -> exp.Expr:
         """The row's (service, body region) is one `rule` covers: its bucket is one of the rule's."""
@@ -737,7 +802,7 @@ class _Allowance:
 
     allowed: exp.Expr
     unknown: exp.Expr | None
-    deps: Mapping[str, exp.Expr]
+    needs: Needs  # read only where `unknown` holds
     error: exp.Expr | None
 
 
@@ -746,7 +811,7 @@ class _Caps:
     """What the caps conclude, read by the output columns (after `approved`)."""
 
     missing: exp.Expr  # some cap that may bind depends on unknown facts
-    needs: exp.Expr  # the inputs those depend on, as a list (with repeats)
+    needs: Mapping[int, exp.Expr]  # the inputs those depend on: Needs words, guarded
     binding: Sequence[tuple[exp.Expr, str]]  # (binds, its name), in priority order
     error: exp.Expr  # the cap that failed, or NULL
 
@@ -757,9 +822,9 @@ def _allowance(compiler: _Compiler, rule: ir.RuleInfo) -> _Allowance:
     action = rule.action
     match action:
         case ir.Certify():
-            return _Allowance(quantity, None, {}, None)
+            return _Allowance(quantity, None, NO_NEEDS, None)
         case ir.NonCertify():
-            return _Allowance(exp.Literal.number(0), None, {}, None)
+            return _Allowance(exp.Literal.number(0), None, NO_NEEDS, None)
         case ir.Limit():
             amount = compiler.compile(action.amount, {})
             period = compiler.compile(action.period, {}) if action.period is not None else None
@@ -772,7 +837,7 @@ def _allowance(compiler: _Compiler, rule: ir.RuleInfo) -> _Allowance:
             left = exp.Sub(this=_paren(amount.sql), expression=_paren(prior.sql))
             allowed = _case([(exp.GT(this=amount.sql.copy(), expression=prior.sql.copy()), left)],
                             exp.Literal.number(0))
-            return _Allowance(allowed, unknown, _join_deps(known), error)
+            return _Allowance(allowed, unknown, _join_needs(known, strict=True), error)
         case ir.Trial():
             ops = {name: compiler.compile(e, {}) if e is not None else None
                    for name, e in zip(("initial", "initial_period", "total", "total_period", "extension",
@@ -803,7 +868,7 @@ def _allowance(compiler: _Compiler, rule: ir.RuleInfo) -> _Allowance:
                                       exp.Literal.number(0))))
             allowed_ifs = []
             unknown_ifs = []
-            step_deps = [_join_deps(needs) for _, needs, _ in steps]
+            step_needs = [_join_needs(needs, strict=True) for _, needs, _ in steps]
             for condition, needs, step_allowed in steps:
                 step_unknown = _or(*(v.unknown for v in needs))
                 unknown_ifs.append((condition, step_unknown or FALSE.copy()))
@@ -812,14 +877,10 @@ def _allowance(compiler: _Compiler, rule: ir.RuleInfo) -> _Allowance:
             unknown = _case(unknown_ifs, FALSE.copy())
             allowed_sql = _case(allowed_ifs, exp.Literal.number(0))
             # The first step whose case holds is the one taken: its needs are what the Unknown names.
-            dep_preds = {
-                name: _case([(c.copy(), d.get(name, FALSE).copy()) for (c, _, _), d in zip(steps, step_deps)],
-                            FALSE.copy())
-                for name in sorted({n for d in step_deps for n in d})
-            }
+            taken = _pick_needs([(c, n) for (c, _, _), n in zip(steps, step_needs)], guarded=True)
             error = _or(*errors, _and(_not(first_unknown), none) if first_unknown is not None and none
                         is not None else none)
-            return _Allowance(allowed_sql, unknown, dep_preds, error)
+            return _Allowance(allowed_sql, unknown, taken, error)
         case _:
             assert_never(action)
 
@@ -841,24 +902,30 @@ def _layers(compiler: _Compiler, program: ir.Program) -> list[list[tuple[str, ex
         unknown = _is_null(_col(column)) if verdict.unknown is not None else None
         level = compiler.level([*rule.when, *rule.unless])
         compiler.depth[f"rule:{rule.name}"] = level
-        deps = _kept_deps(compiler, Value(_col(column), unknown, verdict.deps), f"needs:{rule.name}", level,
-                          always=True)
-        compiler.verdicts[rule.name] = Value(_col(column), unknown, deps, error)
+        needs = _kept_needs(Value(_col(column), unknown, verdict.needs), f"needs:{rule.name}", level, compiler,
+                            always=True)
+        compiler.verdicts[rule.name] = Value(_col(column), unknown, needs, error)
         compiler.put(level, columns)
     return layers
 
 
-def _kept_deps(compiler: _Compiler, value: Value, name: str, level: int, *, always: bool = False
-               ) -> Mapping[str, exp.Expr]:
-    """Keep what an unknown fact or verdict depends on in a list column (a layer later), read by membership.
+def _kept_needs(value: Value, name: str, level: int, compiler: _Compiler, *, always: bool = False) -> Needs:
+    """Keep what an unknown fact or verdict depends on in columns (a layer later), guarded, one per word.
 
-    Without it every reader would repeat the whole dependency test; `always` makes
-    the column even when it is trivial (verdicts: the settlement reads it by name).
+    Without them every reader would repeat the whole dependency test; `always`
+    makes them even when they are trivial (verdicts: the settlement reads them by name).
     """
-    if value.unknown is None or (not always and all(pred == TRUE for pred in value.deps.values())):
-        return value.deps
-    compiler.put(level + 1, [(name, _case([(value.unknown, _names(value.deps))]))])
-    return {n: _is_true(exp.ArrayContains(this=_col(name), expression=exp.Literal.string(n))) for n in value.deps}
+    needs = value.needs
+    if value.unknown is None or (not always and all(isinstance(w, exp.Literal) for w in needs.words.values())):
+        return needs
+    columns = {w: _word_column(name, w) for w in needs.words}
+    compiler.put(level + 1, [(columns[w], word) for w, word in _guarded(value).items()])
+    return Needs(needs.names, {w: _col(column) for w, column in columns.items()}, True)
+
+
+def _word_column(name: str, word: int) -> str:
+    """The column holding one word of a kept Needs."""
+    return name if word == 0 else f"{name}:{word}"
 
 
 def _guard(compiler: _Compiler, rule: ir.RuleInfo) -> Value:
@@ -888,7 +955,7 @@ def _guard(compiler: _Compiler, rule: ir.RuleInfo) -> Value:
         error = _and(_not(out_of_force.copy()), error) if error is not None else None
     values = [v for v, _ in clauses]
     unknown = _is_null(sql) if any(v.unknown is not None for v in values) else None
-    return Value(sql, unknown, _join_deps(values), error)
+    return Value(sql, unknown, _join_needs(values, strict=False), error)
 
 
 def query(schedule_or_program: Schedule | ir.Program, *, source: str = "cases") -> exp.Expr:
@@ -979,11 +1046,14 @@ def _settle_columns(compiler: _Compiler, program: ir.Program,
         terms = [verdicts[name].unknown for name in key[0] if verdicts[name].unknown is not None]
         return _or(*terms)
 
-    def depends(key: tuple[tuple[str, ...], tuple[str, ...]]) -> exp.Expr | None:
-        lists = [_col(f"needs:{r}") for r in key[0] if verdicts[r].unknown is not None]
-        return _concat(lists) if lists else None
+    def depends(key: tuple[tuple[str, ...], tuple[str, ...]], word: int) -> exp.Expr | None:
+        # The verdicts' kept Needs are guarded: ORing them names what the unknown ones depend on.
+        words = [verdicts[r].needs.words[word] for r in key[0]
+                 if verdicts[r].unknown is not None and word in verdicts[r].needs.words]
+        return _bitor(words) if words else None
 
-    compiler.guards_missing = _bucket_case(buckets, depends)
+    compiler.guards_missing = {w: _bucket_case(buckets, lambda key, w=w: depends(key, w), ZERO.copy())
+                               for w in compiler.words}
     second = [
         ("governing", _bucket_case(buckets, governing)),
         ("guard_error", _bucket_case(buckets, guard_error)),
@@ -1028,7 +1098,7 @@ def _cap_columns(compiler: _Compiler, program: ir.Program) -> list[tuple[str, ex
     lowered: list[exp.Expr] = [approved0]
     binding: list[tuple[exp.Expr, str]] = []
     missing: list[exp.Expr] = []
-    lists: list[exp.Expr] = []
+    needs: dict[int, list[exp.Expr]] = {}
     errors: list[tuple[exp.Expr, exp.Expr]] = []
     capped = exp.GT(this=approved0.copy(), expression=exp.Literal.number(0))
     approved = _col("approved")
@@ -1054,13 +1124,13 @@ def _cap_columns(compiler: _Compiler, program: ir.Program) -> list[tuple[str, ex
         doubtful = _and(active.copy(), capped.copy(), _not_false(verdict.sql),
                         _or(verdict.unknown, allowance.unknown) or FALSE.copy(), _not(loose))
         missing.append(doubtful)
-        parts: list[exp.Expr] = [_col(f"needs:{cap.name}")] if verdict.unknown is not None else []
-        if allowance.unknown is not None:
-            parts.append(_case([(allowance.unknown, _names(allowance.deps))]))
-        lists.append(_case([(_is_true(doubtful.copy()), _concat(parts))]))
+        parts = [verdict] + ([Value(allowance.allowed, allowance.unknown, allowance.needs)]
+                             if allowance.unknown is not None else [])
+        for w, word in _join_needs(parts, strict=True).words.items():
+            needs.setdefault(w, []).append(_case([(_is_true(doubtful.copy()), word)], ZERO.copy()))
     compiler.caps = _Caps(
         missing=_is_true(_or(*missing) or FALSE.copy()),
-        needs=_concat(lists) if lists else _array([], "VARCHAR"),
+        needs={w: _bitor(words) for w, words in needs.items()},
         binding=binding,
         error=_case([(_and(capped.copy(), _is_true(c)), n) for c, n in errors]),
     )
@@ -1107,16 +1177,26 @@ def _output(compiler: _Compiler, program: ir.Program
                              exp.Literal.string(units[first[0]] if first else "units")))
     unit = _case([(has_rule.copy(), rule_unit)], _case(bucket_units, exp.Literal.string("units")))
     # The facts a needs_information row misses: from its guards, or its allowance, or its caps.
-    allowance_missing = _case([
-        (exp.EQ(this=governing.copy(), expression=exp.Literal.number(index[r.name])),
-         _names(compiler.allowances[r.name].deps))
-        for r in program.rules if r.kind == "rule" and compiler.allowances[r.name].unknown is not None])
-    needs = exp.ArraySort(this=exp.ArrayDistinct(this=_case([
-        (_is_null(governing.copy()), compiler.guards_missing),
-        (_col("allowance_unknown"), allowance_missing),
-    ], caps.needs)))
+    # Each a word of Needs bits, kept in a column so that each input's test reads it rather than repeats it.
+    unknown_allowances = [r for r in program.rules if r.kind == "rule" and compiler.allowances[r.name].unknown
+                          is not None]
+    words: list[tuple[str, exp.Expr]] = []
+    for w in compiler.words:
+        allowance_missing = _case([
+            (exp.EQ(this=governing.copy(), expression=exp.Literal.number(index[r.name])),
+             compiler.allowances[r.name].needs.words[w].copy())
+            for r in unknown_allowances if w in compiler.allowances[r.name].needs.words], ZERO.copy())
+        words.append((_word_column("missing", w), _case([
+            (_is_null(governing.copy()), compiler.guards_missing[w]),
+            (_col("allowance_unknown"), allowance_missing),
+        ], caps.needs.get(w, ZERO).copy())))
+    # In name order, so sorted and each once, as the engine lists them.
+    needs = _present([(exp.NEQ(this=_paren(exp.BitwiseAnd(this=_col(_word_column("missing", w)),
+                                                          expression=exp.Literal.number(bit))),
+                               expression=ZERO.copy()), name)
+                      for name, (w, bit) in compiler.bits.items()])
     is_needed = exp.EQ(this=_col("outcome"), expression=exp.Literal.string(Outcome.NEEDS_INFORMATION.value))
-    return [("error", error), ("outcome", outcome)], [
+    return [("error", error), ("outcome", outcome), *words], [
         exp.alias_(_col("id"), "id", quoted=True),
         exp.alias_(_col("outcome"), "outcome", quoted=True),
         exp.alias_(exp.cast(quantity.copy(), exp.DataType.build("BIGINT")), "requested", quoted=True),
