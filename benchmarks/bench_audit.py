@@ -125,8 +125,10 @@ def handwritten(source: str, output: str) -> None:
 
 def stand_in() -> types.SimpleNamespace:
     """A SQL backend keeping mtus_dsl.compiler.sql's contract whose query is the baseline's CASE WHEN."""
-    def decide_duckdb(schedule: Any, con: Any, source: str = "cases") -> Any:
-        return con.sql(DECIDE.format(source=source))
+    def decide_duckdb(schedule: Any, con: Any, source: str = "cases", keep: tuple[str, ...] = ()) -> Any:
+        kept = "".join(f", {name}" for name in keep)  # the audit's own columns, passed through
+        return con.sql(f"SELECT *{kept} FROM ({DECIDE.format(source=source)}) JOIN (SELECT id{kept} FROM {source}) "
+                       "USING (id)")
 
     from mtus_dsl.compiler.sql import column_types  # the input contract's types (sqlglot only)
 

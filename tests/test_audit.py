@@ -317,10 +317,13 @@ def _stand_in_backend(corpus) -> types.SimpleNamespace:
 
     It rebuilds the case from the typed columns only, so it fails if the mapping's typed relation is wrong.
     """
-    def decide_duckdb(schedule, con, source="cases"):
-        def one(text: str) -> dict[str, Any]:
-            data = {k: v for k, v in json.loads(text).items() if v is not None and k != "id"}
-            decision = schedule.decide(data)
+    def decide_duckdb(schedule, con, source="cases", keep=()):
+        def one(text: str) -> dict[str, Any] | None:
+            data = {k: v for k, v in json.loads(text).items() if v is not None and k != "id" and k not in keep}
+            try:
+                decision = schedule.decide(data)
+            except mtus_dsl.CaseError:  # a row the audit blanked (not certainly valid): its answer is not read
+                return None
             return {"outcome": decision.outcome.value, "requested": decision.requested,
                     "approved": decision.approved, "unit": decision.unit, "rules": list(decision.rules),
                     "missing": list(decision.missing)}
@@ -328,9 +331,11 @@ def _stand_in_backend(corpus) -> types.SimpleNamespace:
         struct = duckdb.struct_type({"outcome": "VARCHAR", "requested": "BIGINT", "approved": "BIGINT",
                                      "unit": "VARCHAR", "rules": "VARCHAR[]", "missing": "VARCHAR[]"})
         con.create_function("stand_in", one, ["VARCHAR"], struct)
+
+        kept = "".join(f", {name}" for name in keep)  # the caller's columns, passed through untouched
         return con.sql(f"SELECT id, d.outcome, d.requested, d.approved, d.unit, d.rules, d.missing, "
-                       f"NULL::VARCHAR AS error FROM (SELECT id, stand_in(CAST(to_json(c) AS VARCHAR)) AS d "
-                       f"FROM {source} c)")
+                       f"NULL::VARCHAR AS error{kept} FROM (SELECT id, stand_in(CAST(to_json(c) AS VARCHAR)) AS d"
+                       f"{kept} FROM {source} c)")
 
     # The input contract's column types are the backend's: the audit types a NULL for a column the table lacks.
     sql = pytest.importorskip("mtus_dsl.compiler.sql")
@@ -446,10 +451,10 @@ def test_a_jsonl_key_first_seen_late_is_read(cases, corpus, tmp_path):
 
 def test_needs_information_is_redecided_by_python_unless_told(corpus, cases, tmp_path, monkeypatch):
     """The SQL backend's needs_information rows get the Python engine's answer; redecide=False keeps the SQL's."""
-    def decide_duckdb(schedule, con, source="cases"):
+    def decide_duckdb(schedule, con, source="cases", keep=()):
         return con.sql(f"SELECT id, 'needs_information' AS outcome, quantity AS requested, 0 AS approved, "
-                       f"'visits' AS unit, []::VARCHAR[] AS rules, ['from_sql'] AS missing, NULL::VARCHAR AS error "
-                       f"FROM {source}")
+                       f"'visits' AS unit, []::VARCHAR[] AS rules, ['from_sql'] AS missing, NULL::VARCHAR AS error"
+                       f"{''.join(', ' + name for name in keep)} FROM {source}")
 
     monkeypatch.setattr(audit_module, "sql_backend", lambda: types.SimpleNamespace(
         decide_duckdb=decide_duckdb, column_types=pytest.importorskip("mtus_dsl.compiler.sql").column_types))
@@ -476,13 +481,16 @@ def test_the_sql_backend_reads_a_table_without_the_optional_columns(corpus, case
 @pytest.mark.parametrize("redecide", [True, False])
 def test_rows_the_sql_backend_must_not_decide_are_rejected_as_decide_rejects_them(fmt, redecide, corpus, cases,
                                                                                   tmp_path):
-    """A relation broken, a date outside the case format's range, a required field left blank: bad for every engine."""
+    """A relation broken, a date outside the case format's range, an integer far out of range, a required field left
+    blank: bad for every engine."""
     pytest.importorskip("mtus_dsl.compiler.sql")
     good = [c for c in cases if c.get("prior_visits") is not None][:2]
     bad = [
         {**good[0], "id": "more-here-than-everywhere", "prior_visits": 9, "prior_visits_all_regions": 3},
         {**good[0], "id": "injured-in-1899", "injury_date": "1899-12-31"},
         {**good[0], "id": "requested-in-2200", "request_date": "2200-01-01"},
+        # Through the query's arithmetic it would overflow: a row not certainly valid reaches the query blank.
+        {**good[0], "id": "overflowing", "prior_visits": -(2**63) + 1},
         {**good[0], "id": "no-quantity", "quantity": None},
     ]
     if fmt == "jsonl":
@@ -496,8 +504,8 @@ def test_rows_the_sql_backend_must_not_decide_are_rejected_as_decide_rejects_the
     source = _table(fmt, corpus, [good[0], *bad, good[1]], tmp_path)
     output = tmp_path / "out.parquet"
     summary = audit_module.audit(corpus, str(source), str(output), engine="duckdb", redecide=redecide)
-    assert (summary.rows, summary.decided, summary.rejected) == (6, 2, 4)
-    assert [r["row"] for r in _rows(output)] == [1, 6]
+    assert (summary.rows, summary.decided, summary.rejected) == (7, 2, 5)
+    assert [r["row"] for r in _rows(output)] == [1, 7]
     errors = _rows(tmp_path / "out.errors.parquet")
     assert [(e["row"], e["id"], e["field"]) for e in errors] == [
         (i + 2, row["id"], problem.field) for i, (row, problem) in enumerate(zip(bad, problems))]

@@ -415,6 +415,10 @@ def _audit(schedule: Schedule, path: str, name: str, in_format: str, output: str
             con.execute(f"CREATE TEMP MACRO mtus_decide(row, text) AS "
                         f"from_json(mtus_decide_json(row, text), {literal(decision_struct())})")
             numbered = f"(SELECT row_number() OVER () AS __row, * FROM {reader})"
+            if in_format == "parquet" and "file_row_number" not in table:
+                # Parquet numbers its rows as it reads them, in parallel (row_number() OVER () reads on one thread).
+                numbered = (f"(SELECT file_row_number + 1 AS __row, * EXCLUDE (file_row_number) "
+                            f"FROM read_parquet({literal(path)}, file_row_number = true))")
             if engine == "python":
                 query = _python_query(numbered, sources, mapping, schedule)
             else:
@@ -460,17 +464,23 @@ def _python_query(numbered: str, sources: list[Source], mapping: Mapping, schedu
 
 def _duckdb_query(con: Any, numbered: str, sources: list[Source], mapping: Mapping, schedule: Schedule,
                   backend: Any, everything_in_python: bool, redecide: bool = True) -> str:
-    """Rows decided by the SQL backend; doubtful and needs_information rows (or all, when asked) by Python."""
+    """Rows decided by the SQL backend; doubtful and needs_information rows (or all, when asked) by Python.
+
+    One pass over the table: every row goes through the backend's query, a row
+    that is not certainly valid with its fields blanked (so that no bad value can
+    fail the query) and then decided by Python. The columns the Python engine
+    reads ride through the query in one struct, so no row is joined back.
+    """
     fields = [spec.name for spec in schedule.schema.inputs]
     identity, ok, columns = typed_relation(sources, mapping, schedule.schema, backend.column_types(schedule.schema))
-    # The table's own columns stay (the Python engine's case is built from them, for the rows it decides).
-    con.execute(f"CREATE TEMP VIEW mtus_mapped AS SELECT *, {identity} AS __id, {ok} AS __ok, {columns} "
-                f"FROM {numbered}")
-    # The SQL backend reads `id` and the fields; the row number stands in for the id so its answer joins back.
-    renamed = ", ".join(f"{quote('__t_' + f)} AS {quote(f)}" for f in fields)
-    con.execute(f"CREATE TEMP VIEW mtus_cases AS SELECT __row AS id, {renamed} FROM mtus_mapped WHERE __ok")
+    read = sorted({s.column for s in sources if s.column} | {c for s in sources for g in s.groups for _, c, _ in g})
+    kept = ", ".join(f"{literal(c)}: {quote(c)}" for c in ("__row", "__id", "__ok", "__t_service", "__t_body_region",
+                                                           *read))
+    blanked = ", ".join(f"CASE WHEN __ok THEN {quote('__t_' + f)} END AS {quote(f)}" for f in fields)
+    con.execute(f"CREATE TEMP VIEW mtus_cases AS SELECT __row AS id, {blanked}, {{{kept}}} AS __kept FROM "
+                f"(SELECT *, {identity} AS __id, {ok} AS __ok, {columns} FROM {numbered})")
     try:
-        decided = backend.decide_duckdb(schedule, con, source="mtus_cases")
+        decided = backend.decide_duckdb(schedule, con, source="mtus_cases", keep=("__kept",))
         decided.create_view("mtus_sql", replace=True)
     except Exception as error:  # the backend's query would not build: a bug, reported without a traceback
         raise AuditError(f"error: internal error (a bug in mtus-dsl, please report it): the SQL backend failed: "
@@ -489,17 +499,17 @@ def _duckdb_query(con: Any, numbered: str, sources: list[Source], mapping: Mappi
         "'missing': __s_missing, 'assumed': CAST([] AS VARCHAR[]), 'rationale': CAST(NULL AS VARCHAR), "
         "'trace': CAST(NULL AS VARCHAR), 'rejected': false}"
     )
-    python = "__s_id IS NULL OR __s_error IS NOT NULL" + (" OR __s_outcome = 'needs_information'" if redecide else "")
+    python = "NOT __ok OR __s_error IS NOT NULL" + (" OR __s_outcome = 'needs_information'" if redecide else "")
     if everything_in_python:
         python = "true"
-    answers = ("SELECT id AS __s_id, outcome AS __s_outcome, requested AS __s_requested, approved AS __s_approved, "
+    # The table's columns come back out of the struct under their own names, for the Python engine's case.
+    answers = ("SELECT __kept.*, outcome AS __s_outcome, requested AS __s_requested, approved AS __s_approved, "
                "unit AS __s_unit, rules AS __s_rules, missing AS __s_missing, error AS __s_error FROM mtus_sql")
     cited = ("SELECT rule AS __c_rule, document AS __c_document, edition AS __c_edition, section AS __c_section, "
              "pages AS __c_pages, text AS __c_text FROM mtus_citations")
     return (
         f"SELECT __row AS row, d.* FROM (SELECT __row, CASE WHEN {python} THEN {python_row} ELSE {sql_row} END AS d "
-        f"FROM mtus_mapped LEFT JOIN ({answers}) ON __s_id = __row LEFT JOIN ({cited}) ON __c_rule = __s_rules[1]) "
-        "ORDER BY row"
+        f"FROM ({answers}) LEFT JOIN ({cited}) ON __c_rule = __s_rules[1]) ORDER BY row"
     )
 
 

@@ -251,6 +251,37 @@ def _join_needs(children: Iterable[Value], *, strict: bool) -> Needs:
                  {w: _bitor(found) for w, found in sorted(words.items())}, strict)
 
 
+def _named(bits: Mapping[str, tuple[int, int]], group: int = 8) -> exp.Expr:
+    """The inputs whose bits are set in the `missing` words, in name order (so sorted and each once, as the engine
+    lists them). In groups of names, a group tested once: a row misses few facts, so most groups are skipped."""
+    parts = []
+    names = list(bits)
+    for start in range(0, len(names), group):
+        chunk = names[start:start + group]
+        by_word: dict[int, int] = {}
+        for name in chunk:
+            w, bit = bits[name]
+            by_word[w] = by_word.get(w, 0) | bit
+        some = _or(*(_bit_set(w, mask) for w, mask in sorted(by_word.items())))
+        assert some is not None
+        listed = _present([(_bit_set(*bits[name]), name) for name in chunk])
+        parts.append(_case([(some, listed)], _array([], "VARCHAR")) if len(chunk) > 1 else listed)
+    return _concat_balanced(parts) if parts else _array([], "VARCHAR")
+
+
+def _bit_set(word: int, mask: int) -> exp.Expr:
+    """Some bit of `mask` is set in a `missing` word."""
+    return exp.NEQ(this=_paren(exp.BitwiseAnd(this=_col(_word_column("missing", word)),
+                                              expression=exp.Literal.number(mask))), expression=ZERO.copy())
+
+
+def _nth(items: Sequence[exp.Expr], column: str) -> exp.Expr:
+    """The item at a 0-based index column of a constant array (NULL when the index is), in each dialect's way."""
+    index = _col(column)
+    index.type = exp.DataType.build("BIGINT")  # typed, so that sqlglot shifts it for each dialect's first index
+    return exp.Bracket(this=exp.Array(expressions=list(items)), expressions=[index], offset=0, safe=True)
+
+
 def _pick_needs(ifs: Sequence[tuple[exp.Expr, Needs]], *, guarded: bool) -> Needs:
     """The Needs of the first case that holds (0 when none does)."""
     names: frozenset[str] = frozenset().union(*(n.names for _, n in ifs))
@@ -958,8 +989,14 @@ def _guard(compiler: _Compiler, rule: ir.RuleInfo) -> Value:
     return Value(sql, unknown, _join_needs(values, strict=False), error)
 
 
-def query(schedule_or_program: Schedule | ir.Program, *, source: str = "cases") -> exp.Expr:
-    """The query that decides every row of `source` (see the module's docstring for its columns)."""
+def query(schedule_or_program: Schedule | ir.Program, *, source: str = "cases", keep: Sequence[str] = ()
+          ) -> exp.Expr:
+    """The query that decides every row of `source` (see the module's docstring for its columns).
+
+    `keep`: columns of `source` passed through untouched, after the decision's (a
+    caller's own, so that its rows need not be joined back; their names must not be
+    an input's or start like the query's own: `fact:`, `applies:`, `needs:`).
+    """
     program = _program(schedule_or_program)
     compiler = _Compiler(program)
     # The dispatch index, as engine.Engine builds it: each rule under every (service, region) it covers.
@@ -999,7 +1036,7 @@ def query(schedule_or_program: Schedule | ir.Program, *, source: str = "cases") 
         select = exp.select(exp.Star(), *(exp.alias_(sql, alias, quoted=True, copy=False) for alias, sql in columns))
         select = select.from_(table.copy() if not ctes else exp.to_table(ctes[-1][0]))
         ctes.append((f"layer{len(layers) + len(settle)}", select))
-    result = exp.select(*final).from_(exp.to_table(ctes[-1][0]))
+    result = exp.select(*final, *(_col(name) for name in keep)).from_(exp.to_table(ctes[-1][0]))
     for name, layer in ctes:
         result = result.with_(name, as_=layer, copy=False)
     return result
@@ -1162,20 +1199,17 @@ def _output(compiler: _Compiler, program: ir.Program
     ], exp.Literal.string(Outcome.MODIFY.value))
     decided = exp.In(this=_col("outcome"), expressions=[
         exp.Literal.string(o.value) for o in (Outcome.CERTIFY, Outcome.MODIFY, Outcome.NON_CERTIFY)])
-    rule_names = [r.name for r in program.rules if r.kind == "rule"]
-    governing_name = _case([(exp.EQ(this=governing.copy(), expression=exp.Literal.number(index[n])),
-                             exp.Literal.string(n)) for n in rule_names])
+    # By the governing rule's index (a cap never governs): one step a row, where a CASE tries every rule.
+    governing_name = _nth([exp.Literal.string(r.name) if r.kind == "rule" else NULL.copy() for r in program.rules],
+                          "governing")
     cited = exp.ArrayConcat(this=_array([governing_name], "VARCHAR"),
                             expressions=[_present([(c, n) for c, n in caps.binding])])
     units = {r.name: r.action.unit for r in program.rules}
-    rule_unit = _case([(exp.EQ(this=governing.copy(), expression=exp.Literal.number(index[n])),
-                        exp.Literal.string(units[n])) for n in rule_names])
-    bucket_units = []
-    for i, key in enumerate(compiler.bucket_keys):
-        first = key[0] or key[1]
-        bucket_units.append((exp.EQ(this=_col("bucket"), expression=exp.Literal.number(i)),
-                             exp.Literal.string(units[first[0]] if first else "units")))
-    unit = _case([(has_rule.copy(), rule_unit)], _case(bucket_units, exp.Literal.string("units")))
+    rule_unit = _nth([exp.Literal.string(r.action.unit) for r in program.rules], "governing")
+    bucket_units = _nth([exp.Literal.string(units[(key[0] or key[1])[0]] if key[0] or key[1] else "units")
+                         for key in compiler.bucket_keys], "bucket")
+    unit = _case([(has_rule.copy(), rule_unit)], exp.Coalesce(this=bucket_units, expressions=[
+        exp.Literal.string("units")]))
     # The facts a needs_information row misses: from its guards, or its allowance, or its caps.
     # Each a word of Needs bits, kept in a column so that each input's test reads it rather than repeats it.
     unknown_allowances = [r for r in program.rules if r.kind == "rule" and compiler.allowances[r.name].unknown
@@ -1190,11 +1224,7 @@ def _output(compiler: _Compiler, program: ir.Program
             (_is_null(governing.copy()), compiler.guards_missing[w]),
             (_col("allowance_unknown"), allowance_missing),
         ], caps.needs.get(w, ZERO).copy())))
-    # In name order, so sorted and each once, as the engine lists them.
-    needs = _present([(exp.NEQ(this=_paren(exp.BitwiseAnd(this=_col(_word_column("missing", w)),
-                                                          expression=exp.Literal.number(bit))),
-                               expression=ZERO.copy()), name)
-                      for name, (w, bit) in compiler.bits.items()])
+    needs = _named(compiler.bits)
     is_needed = exp.EQ(this=_col("outcome"), expression=exp.Literal.string(Outcome.NEEDS_INFORMATION.value))
     return [("error", error), ("outcome", outcome), *words], [
         exp.alias_(_col("id"), "id", quoted=True),
@@ -1218,11 +1248,12 @@ def dialects() -> list[str]:
     return sorted(d.value for d in sqlglot.Dialects if d.value)
 
 
-def compile_sql(schedule_or_program: Schedule | ir.Program, *, dialect: str = "duckdb", source: str = "cases") -> str:
+def compile_sql(schedule_or_program: Schedule | ir.Program, *, dialect: str = "duckdb", source: str = "cases",
+                keep: Sequence[str] = ()) -> str:
     """The query text, in `dialect`; raise SqlBackendError for a dialect sqlglot does not know."""
     if dialect not in dialects():
         raise SqlBackendError(f"unknown SQL dialect '{dialect}' (sqlglot knows: {', '.join(dialects())})")
-    return query(schedule_or_program, source=source).sql(dialect=dialect)
+    return query(schedule_or_program, source=source, keep=keep).sql(dialect=dialect)
 
 
 def _sql_type(type_: Type, schema: CaseSchema) -> str:
@@ -1272,9 +1303,9 @@ def _row_value(value: Any) -> Any:
 
 
 def decide_duckdb(schedule: Schedule | ir.Program, con: duckdb.DuckDBPyConnection,
-                  source: str = "cases") -> duckdb.DuckDBPyRelation:
-    """Decide every row of `source` (a table or view of `con`) on embedded DuckDB."""
-    return con.sql(compile_sql(schedule, dialect="duckdb", source=source))
+                  source: str = "cases", keep: Sequence[str] = ()) -> duckdb.DuckDBPyRelation:
+    """Decide every row of `source` (a table or view of `con`) on embedded DuckDB; `keep` as for `query`."""
+    return con.sql(compile_sql(schedule, dialect="duckdb", source=source, keep=keep))
 
 
 def decide_spark(schedule: Schedule | ir.Program, spark_session: Any, source_df: Any) -> Any:
