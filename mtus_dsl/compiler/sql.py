@@ -339,12 +339,32 @@ def _add_duration(date: exp.Expr, duration: ir.Expr, amount: exp.Expr, sign: int
                             exp.DataType.build("DATE"))
         return exp.cast(exp.DateAdd(this=date, expression=exp.Literal.number(sign * days), unit=exp.var("DAY")),
                         exp.DataType.build("DATE"))
-    months_sql: exp.Expr = exp.Dot(this=_paren(amount), expression=exp.to_identifier("months"))
-    days_sql: exp.Expr = exp.Dot(this=_paren(amount.copy()), expression=exp.to_identifier("days"))
+    months_sql = _field_of(amount, "months")
+    days_sql = _field_of(amount, "days")
     if sign < 0:
         months_sql, days_sql = exp.Neg(this=_paren(months_sql)), exp.Neg(this=_paren(days_sql))
     moved = exp.cast(exp.AddMonths(this=date, expression=months_sql), exp.DataType.build("DATE"))
     return exp.cast(exp.DateAdd(this=moved, expression=days_sql, unit=exp.var("DAY")), exp.DataType.build("DATE"))
+
+
+def _field_of(struct: exp.Expr, field: str) -> exp.Expr:
+    """A field of a struct; through CASEs of struct constants (a table's durations), the CASE of the fields'
+    constants, so that no struct is built on each row."""
+    if isinstance(struct, exp.Struct):
+        for prop in struct.expressions:
+            if isinstance(prop, exp.PropertyEQ) and prop.this.name == field:
+                value: exp.Expr = prop.expression.copy()
+                return value
+    if isinstance(struct, exp.Null):
+        return NULL.copy()
+    if isinstance(struct, exp.Case) and struct.this is None:
+        default = struct.args.get("default")
+        ifs = [(branch.this.copy(), _field_of(branch.args["true"], field)) for branch in struct.args["ifs"]]
+        otherwise = _field_of(default, field) if default is not None else NULL.copy()
+        if all(then == otherwise for _, then in ifs):  # the same in every case (a table's durations all in months)
+            return otherwise
+        return _case(ifs, otherwise)
+    return exp.Dot(this=_paren(struct.copy()), expression=exp.to_identifier(field))
 
 
 def _floor_div(left: exp.Expr, right: exp.Expr) -> exp.Expr:
