@@ -395,6 +395,7 @@ class _Compiler:
         self.rules = {r.name: r for r in program.rules}
         # The compiled value of each fact, read through its columns (set as facts are laid out).
         self.fact_values: dict[str, Value] = {}
+        self.condition_values: dict[str, Value] = {}  # `NAME in conditions`, by its column
         self.verdicts: dict[str, Value] = {}
         self.scopes: dict[str, tuple[tuple[str, str], ...]] = {}
         self.allowances: dict[str, _Allowance] = {}
@@ -626,9 +627,7 @@ class _Compiler:
         if (isinstance(expr.item, ir.Const) and isinstance(collection, ir.Fact)
                 and isinstance(self.facts[collection.name].expr, ir.Call)
                 and self.facts[collection.name].expr.func == "conditions_of"):  # type: ignore[union-attr]
-            call = self.facts[collection.name].expr
-            assert isinstance(call, ir.Call)
-            found = self._has_condition(call, str(expr.item.value), env)
+            found = self._condition_column(collection.name, str(expr.item.value))
             if expr.negated:
                 found = Value(_not(found.sql), found.unknown, found.needs, found.error)
             return found
@@ -673,6 +672,20 @@ class _Compiler:
             self.put(0, [(joined, text)])
         patterns = [f"%,{p[:-1]}%" if p.endswith("*") else f"%,{p},%" for p in self.codesets[codeset]]
         return _or(*(exp.Like(this=_col(joined), expression=exp.Literal.string(p)) for p in patterns)) or FALSE.copy()
+
+    def _condition_column(self, fact: str, name: str) -> Value:
+        """`name in FACT` for a fact that is `conditions_of(...)`: a column beside the fact's, computed once a row
+        however many guards ask (the code set's `LIKE`s are the costly part)."""
+        column = f"{self.fact_column(fact)}:has:{name}"
+        found = self.condition_values.get(column)
+        if found is None:
+            self.fact(fact)  # its layer is where the column goes: its readers come after it
+            call = self.facts[fact].expr
+            assert isinstance(call, ir.Call)
+            value = self._has_condition(call, name, {})  # a fact reads no quantifier's variable
+            self.put(self.depth[f"fact:{fact}"], [(column, value.sql)])
+            found = self.condition_values[column] = Value(_col(column), value.unknown, value.needs, value.error)
+        return found
 
     def _has_condition(self, call: ir.Call, name: str, env: Mapping[str, str]) -> Value:
         """`name in conditions_of(condition, diagnoses)` without building the set (runtime.conditions_of)."""
