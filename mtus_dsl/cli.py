@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import shutil
 import sys
 import warnings
@@ -24,7 +23,8 @@ import click
 
 from mtus_dsl import colour
 from mtus_dsl import runtime as rt
-from mtus_dsl.case import MAX_INT_DIGITS, MAX_SHOWN, CaseError
+from mtus_dsl.case import MAX_SHOWN, CaseError
+from mtus_dsl.case_text import BOM, BadJSON, read_json
 from mtus_dsl.compiler import Compilation, compile_paths
 from mtus_dsl.decision import Decision, Outcome
 from mtus_dsl.diagnostics import CompileError, Diagnostic, Span, render_all
@@ -276,81 +276,10 @@ def explain_command(file: str, guideline_paths: tuple[str, ...], as_json: bool) 
 
 # --- reading cases: JSON with bounds, each problem located ----------------------------
 
-#: The deepest nesting of arrays and objects a case may have (a real case needs 3).
-MAX_JSON_DEPTH = 50
 #: The largest .json case file, and the longest .jsonl line, in bytes.
 MAX_CASE_BYTES = 8 * 1024 * 1024
 #: How many problems with one case are printed before "... and N more".
 MAX_CASE_ERRORS = MAX_SHOWN
-
-_BOM = b"\xef\xbb\xbf"
-_JSON_STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
-_JSON_TOKENS = re.compile(_JSON_STRING + r"|[\[\]{}]")
-_JSON_NUMBERS = re.compile(_JSON_STRING + rf"|\d{{{MAX_INT_DIGITS + 1},}}")
-
-
-class BadJSON(ValueError):
-    """A case that cannot be read as JSON: a message and where (1-based line and column)."""
-
-    def __init__(self, message: str, line: int, column: int):
-        super().__init__(message)
-        self.message, self.line, self.column = message, line, column
-
-
-class _TooLong(ValueError):
-    pass
-
-
-def _parse_int(digits: str) -> int:
-    count = len(digits) - digits.startswith("-")
-    if count > MAX_INT_DIGITS:
-        raise _TooLong(f"a number with {count} digits; a case's numbers have at most {MAX_INT_DIGITS}")
-    return int(digits)
-
-
-def read_json(raw: bytes, line: int = 1) -> Any:
-    """Read one case (UTF-8 JSON, an optional BOM first); raise BadJSON located at the problem.
-
-    `line` is the line `raw` starts on (for a .jsonl line). Nesting deeper than
-    MAX_JSON_DEPTH and integers longer than MAX_INT_DIGITS are refused before they
-    can exhaust the stack or the integer conversion.
-    """
-    if raw.startswith(_BOM):
-        raw = raw[len(_BOM):]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        where = line + raw.count(b"\n", 0, error.start)
-        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
-        byte = raw[error.start:error.start + 1].hex()
-        raise BadJSON(f"not valid UTF-8: byte 0x{byte} (the file must be UTF-8)", where, column) from None
-    if text.count("[") + text.count("{") > MAX_JSON_DEPTH:
-        depth = 0
-        for match in _JSON_TOKENS.finditer(text):
-            token = match.group()
-            if token in "[{":
-                depth += 1
-                if depth > MAX_JSON_DEPTH:
-                    at = match.start()
-                    where = line + text.count("\n", 0, at)
-                    raise BadJSON(f"not a case: nested more than {MAX_JSON_DEPTH} deep", where,
-                                  at - (text.rfind("\n", 0, at) + 1) + 1)
-            elif token in "]}":
-                depth -= 1
-    try:
-        return json.loads(text, parse_int=_parse_int)
-    except json.JSONDecodeError as error:
-        raise BadJSON(f"not valid JSON: {error.msg}", line + error.lineno - 1, error.colno) from None
-    except _TooLong as error:
-        at = 0
-        for match in _JSON_NUMBERS.finditer(text):
-            if match.group()[0] != '"':
-                at = match.start()
-                break
-        where = line + text.count("\n", 0, at)
-        raise BadJSON(f"not a case: {error}", where, at - (text.rfind("\n", 0, at) + 1) + 1) from None
-    except RecursionError:  # pragma: no cover - the depth bound comes first
-        raise BadJSON(f"not a case: nested more than {MAX_JSON_DEPTH} deep", line, 1) from None
 
 
 def _lines(stream: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
@@ -437,7 +366,7 @@ def _decide_batch(file: str, stream: BinaryIO, decide_one: Any, as_json: bool, t
         try:
             if line is None:
                 raise BadJSON(f"the line is longer than {MAX_CASE_BYTES} bytes; a case is much smaller", number, 1)
-            if number > 1 and line.startswith(_BOM):
+            if number > 1 and line.startswith(BOM):
                 raise BadJSON("a byte order mark (BOM) is allowed only at the start of the file", number, 1)
             data = read_json(line, number)
             decision = decide_one(data)

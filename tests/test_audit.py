@@ -417,6 +417,29 @@ def test_example_table_and_the_docs_run(corpus, tmp_path, monkeypatch):
     assert plain(result.output) == plain(shown)
 
 
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_jsonl_lines_that_are_not_cases_are_rejected_one_by_one_as_decide_rejects_them(engine, cases, tmp_path):
+    """Not JSON, not an object, a key twice: each such line is one rejected row with decide's message; the file's
+    other lines are still decided (a blank line is skipped by both)."""
+    if engine == "duckdb":
+        pytest.importorskip("mtus_dsl.compiler.sql")
+    good = json.dumps(cases[0])
+    twice = good[:-1] + ', "quantity": 3}'
+    lines = [good, "[1]", twice, "{not json", '"text"', "", good]
+    source = tmp_path / "odd.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    decided = _run("decide", str(source), "--json", "--no-trace")
+    said = [json.loads(line) for line in decided.output.splitlines() if line.startswith("{")]
+    expected = [s["error"] for s in said if "error" in s]
+    assert len(expected) == 4 and "is given twice" in expected[1]
+    result = _run("audit", str(source), "-o", str(tmp_path / "out.jsonl"), "--engine", engine)
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert [json.loads(line)["row"] for line in (tmp_path / "out.jsonl").read_text().splitlines()] == [1, 6]
+    errors = [json.loads(line) for line in (tmp_path / "out.errors.jsonl").read_text().splitlines()]
+    assert [(e["row"], e["field"], e["message"]) for e in errors] == [
+        (row, "", message) for row, message in zip([2, 3, 4, 5], expected)]
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
@@ -425,7 +448,8 @@ def test_example_table_and_the_docs_run(corpus, tmp_path, monkeypatch):
         ("t.csv", "", "t.csv: error: the file is empty; a CSV file needs its header row"),
         ("t.csv", "request_date,service,,quantity\n", "t.csv: error: the header row must name every column once"),
         ("t.csv", b"request_date,servic\xff\n", "t.csv: error: not valid UTF-8: byte 0xff at byte 20"),
-        ("t.jsonl", '{"request_date": "2015-09-23"}\n{not json\n', "t.jsonl: error: cannot read it as jsonl:"),
+        ("t.jsonl", b'{"request_date": "2015-09-23"}\n{"service": "mass\xffage"}\n',
+         "t.jsonl: error: cannot read it as jsonl: line 2: invalid unicode"),
     ],
 )
 def test_unreadable_tables_stop_with_the_line(name, content, message, tmp_path, monkeypatch):

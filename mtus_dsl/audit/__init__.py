@@ -39,6 +39,7 @@ from mtus_dsl.audit.mapping import (
     typed_relation,
 )
 from mtus_dsl.case import CaseError
+from mtus_dsl.case_text import BadJSON, read_json
 from mtus_dsl.decision import Decision
 from mtus_dsl.schedule import Schedule
 
@@ -156,8 +157,12 @@ def _distinct(input_path: str, output: str, errors: str) -> None:
         raise AuditError(f"{input_path}: error: the input cannot be overwritten by the audit; write elsewhere")
 
 
+#: The column holding a JSONL line that is not a clean JSON object, for the Python engine to read and reject.
+RAW = "__raw"
+
+
 def _reader(fmt: str, path: str, con: Any) -> tuple[str, dict[str, str]]:
-    """(the SQL table expression that reads the input, its columns {name: DuckDB type})."""
+    """(the SQL table expression that reads the input, its columns {name: DuckDB type}, RAW left out)."""
     location = literal(path)
     if os.path.getsize(path) == 0:
         raise AuditError(_EMPTY[fmt == "csv"])
@@ -174,14 +179,35 @@ def _reader(fmt: str, path: str, con: Any) -> tuple[str, dict[str, str]]:
     elif fmt == "parquet":
         reader = f"read_parquet({location})"
     else:
-        # Every JSON field is read as JSON: a string stays a string, so types are checked as for `mtus decide`.
-        # The keys come from every line (sample_size -1), not a sample: a key first seen late is never ignored.
-        keys = [row[0] for row in con.execute(
-            f"DESCRIBE SELECT * FROM read_json({location}, format = 'newline_delimited', sample_size = -1)").fetchall()]
-        columns = ", ".join(f"{literal(key)}: 'JSON'" for key in keys)
-        reader = f"read_json({location}, format = 'newline_delimited', columns = {{{columns}}})"
+        reader = _jsonl_reader(location, con)
     described = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
-    return reader, {str(row[0]): str(row[1]) for row in described}
+    return reader, {str(row[0]): str(row[1]) for row in described if row[0] != RAW}
+
+
+def _jsonl_reader(location: str, con: Any) -> str:
+    """JSONL read line by line as text: a line that is not a JSON object (or names a key twice) is one bad row,
+    kept whole in RAW for the Python engine to reject as `mtus decide` does, never a failed file.
+
+    Every field is read as JSON: a string stays a string, so types are checked as
+    for `mtus decide`. The keys come from every object line, not a sample: a key
+    first seen late is never ignored. Blank lines are skipped, as by `mtus decide`.
+    """
+    # No field delimiter (a JSON line has no raw control character) and no quoting: each line is one cell.
+    lines = (f"(SELECT __line FROM read_csv({location}, columns = {{'__line': 'VARCHAR'}}, header = false, "
+             f"auto_detect = false, delim = {literal(chr(1))}, quote = '', escape = '', strict_mode = false, "
+             f"max_line_size = {8 * 1024 * 1024 + 2}) WHERE trim(__line, {literal(' ' + chr(9) + chr(13))}) <> '')")
+    # A CASE, not AND: DuckDB may evaluate either side of an AND first, and json_type fails on a line not JSON.
+    clean = ("coalesce(CASE WHEN json_valid(__line) THEN CASE WHEN json_type(__line) = 'OBJECT' "
+             "THEN len(json_keys(__line)) = len(list_distinct(json_keys(__line))) END END, false)")
+    checked = f"(SELECT __line, {clean} AS __object FROM {lines})"
+    keys = [str(row[0]) for row in con.execute(
+        f"SELECT DISTINCT unnest(json_keys(__line)) AS k FROM {checked} WHERE __object ORDER BY k").fetchall()]
+    if RAW in keys:
+        raise AuditError(f"a line names the key '{RAW}', which the audit keeps for itself; rename it")
+    paths = "[" + ", ".join(literal("$." + json.dumps(key)) for key in keys) + "]"
+    columns = "".join(f"CAST(__values[{i}] AS JSON) AS {quote(key)}, " for i, key in enumerate(keys, 1))
+    return (f"(SELECT {columns}CASE WHEN NOT __object THEN __line END AS {RAW} FROM "
+            f"(SELECT *, CASE WHEN __object THEN json_extract(__line, {paths}) END AS __values FROM {checked}))")
 
 
 class _Rows:
@@ -205,11 +231,11 @@ class _Rows:
         """Write a bad row's problems to the errors file, one line each."""
         with self.lock:
             for field, message in problems:
-                self.errors.write(json.dumps({"row": row, "id": case_id if isinstance(case_id, str) else None,
-                                              "field": field, "message": message}) + "\n")
+                self.errors.write(json.dumps({"row": row, "id": _text(case_id) if isinstance(case_id, str) else None,
+                                              "field": _text(field), "message": _text(message)}) + "\n")
 
-    def __call__(self, row: int, text: str) -> str:
-        answer, case_id, problems, failed = self.answer(text)
+    def __call__(self, row: int, text: str | None, raw: str | None = None) -> str:
+        answer, case_id, problems, failed = self.answer(text, raw)
         if problems:
             self.reject(row, case_id, problems)
         if failed or self.progress is not None:
@@ -220,21 +246,33 @@ class _Rows:
                     self.progress(self.done)
         return answer
 
-    def answer(self, text: str) -> tuple[str, Any, list[tuple[str, str]], bool]:
+    def answer(self, text: str | None, raw: str | None = None) -> tuple[str, Any, list[tuple[str, str]], bool]:
         """Decide one row's case JSON: (the decision's columns as JSON, the case's id, the row's problems, whether a
-        guideline failed on it). A rejected row's JSON says so and its problems say why."""
-        data = {k: v for k, v in json.loads(text).items() if v is not None}
+        guideline failed on it). A rejected row's JSON says so and its problems say why.
+
+        `raw`: instead, a JSONL line that is not a clean JSON object, read as `mtus decide` reads a line.
+        """
+        data: Any
+        if raw is not None:
+            try:
+                data = read_json(raw.encode("utf-8", "surrogatepass"))
+            except BadJSON as error:
+                return _REJECTED, None, [("", f"{error.message} (column {error.column})")], False
+        else:
+            assert text is not None
+            data = {k: v for k, v in json.loads(text).items() if v is not None}
+        case_id = data.get("id") if isinstance(data, dict) else None
         try:
             decision = self.decide_one(data)
-            return self.render(decision, data), data.get("id"), [], False
+            return self.render(decision, data), case_id, [], False
         except CaseError as error:
-            return _REJECTED, data.get("id"), [(p.field, p.message) for p in error.errors], False
+            return _REJECTED, case_id, [(p.field, p.message) for p in error.errors], False
         except rt.RuleError as error:
             message = str(error) if error.where is not None else f"a guideline failed on this case: {error}"
-            return _REJECTED, data.get("id"), [("", message)], True
+            return _REJECTED, case_id, [("", message)], True
         except Exception as error:  # one row must never stop the others
-            return _REJECTED, data.get("id"), [("", f"internal error (a bug in mtus-dsl, please report it): "
-                                                    f"{type(error).__name__}: {error}")], True
+            return _REJECTED, case_id, [("", f"internal error (a bug in mtus-dsl, please report it): "
+                                             f"{type(error).__name__}: {error}")], True
 
     def render(self, decision: Decision, data: dict[str, Any]) -> str:
         """A decision as the output's columns, in JSON (DuckDB reads it back as one struct, much faster than a
@@ -276,6 +314,11 @@ class _Rows:
 
 
 _REJECTED = json.dumps({"rejected": True})
+
+
+def _text(value: str) -> str:
+    """Text with a lone surrogate (from a case's JSON) spelled out as `\\udXXX`: DuckDB reads no such JSON."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def decision_struct() -> str:
@@ -410,21 +453,24 @@ def _audit(schedule: Schedule, path: str, name: str, in_format: str, output: str
         errors_jsonl = os.path.join(work, "errors.jsonl")
         with open(errors_jsonl, "w", encoding="utf-8") as errors_stream:
             rows = _Rows(schedule, decide, errors_stream, rationale, trace, progress)
-            con.create_function("mtus_decide_json", rows, ["BIGINT", "VARCHAR"], "VARCHAR", null_handling="special",
+            con.create_function("mtus_decide_json", rows, ["BIGINT", "VARCHAR", "VARCHAR"], "VARCHAR",
+                                null_handling="special",
                                 side_effects=True)
-            con.execute(f"CREATE TEMP MACRO mtus_decide(row, text) AS "
-                        f"from_json(mtus_decide_json(row, text), {literal(decision_struct())})")
+            # `raw`: a JSONL line that is not a clean object, read by the Python engine itself (text is then NULL).
+            con.execute(f"CREATE TEMP MACRO mtus_decide(row, text, raw) AS "
+                        f"from_json(mtus_decide_json(row, text, raw), {literal(decision_struct())})")
+            raw = RAW if in_format == "jsonl" else "CAST(NULL AS VARCHAR)"
             numbered = f"(SELECT row_number() OVER () AS __row, * FROM {reader})"
             if in_format == "parquet" and "file_row_number" not in table:
                 # Parquet numbers its rows as it reads them, in parallel (row_number() OVER () reads on one thread).
                 numbered = (f"(SELECT file_row_number + 1 AS __row, * EXCLUDE (file_row_number) "
                             f"FROM read_parquet({literal(path)}, file_row_number = true))")
             if engine == "python":
-                query = _python_query(numbered, sources, mapping, schedule)
+                query = _python_query(numbered, sources, mapping, schedule, raw)
             else:
                 # The SQL backend neither explains nor decides on the record: then every row goes to Python.
                 query = _duckdb_query(con, numbered, sources, mapping, schedule, backend,
-                                      rationale or trace or decide != schedule.decide, redecide)
+                                      rationale or trace or decide != schedule.decide, redecide, raw)
             # Parquet is written once, straight from the query; another format from a Parquet file in between.
             target = output + ".partial" if out_format == "parquet" else decided_parquet
             columns = [c for c in OUTPUT_COLUMNS if (c != "rationale" or rationale) and (c != "trace" or trace)]
@@ -455,15 +501,15 @@ def _first_line(error: Exception) -> str:
     return lines[0]
 
 
-def _python_query(numbered: str, sources: list[Source], mapping: Mapping, schedule: Schedule) -> str:
+def _python_query(numbered: str, sources: list[Source], mapping: Mapping, schedule: Schedule, raw: str) -> str:
     """Every row decided by the Python engine, inside the query (the reference, and the fallback)."""
     case = case_json(sources, mapping, schedule.schema)
-    return (f"SELECT __row AS row, d.* FROM (SELECT __row, mtus_decide(__row, CAST({case} AS VARCHAR)) AS d "
-            f"FROM {numbered})")
+    return (f"SELECT __row AS row, d.* FROM (SELECT __row, mtus_decide(__row, CASE WHEN {raw} IS NULL THEN "
+            f"CAST({case} AS VARCHAR) END, {raw}) AS d FROM {numbered})")
 
 
 def _duckdb_query(con: Any, numbered: str, sources: list[Source], mapping: Mapping, schedule: Schedule,
-                  backend: Any, everything_in_python: bool, redecide: bool = True) -> str:
+                  backend: Any, everything_in_python: bool, redecide: bool, raw: str) -> str:
     """Rows decided by the SQL backend; doubtful and needs_information rows (or all, when asked) by Python.
 
     One pass over the table: every row goes through the backend's query, a row
@@ -474,8 +520,8 @@ def _duckdb_query(con: Any, numbered: str, sources: list[Source], mapping: Mappi
     fields = [spec.name for spec in schedule.schema.inputs]
     identity, ok, columns = typed_relation(sources, mapping, schedule.schema, backend.column_types(schedule.schema))
     read = sorted({s.column for s in sources if s.column} | {c for s in sources for g in s.groups for _, c, _ in g})
-    kept = ", ".join(f"{literal(c)}: {quote(c)}" for c in ("__row", "__id", "__ok", "__t_service", "__t_body_region",
-                                                           *read))
+    kept = ", ".join([f"{literal(c)}: {quote(c)}" for c in ("__row", "__id", "__ok", "__t_service", "__t_body_region",
+                                                            *read)] + [f"{literal(RAW)}: {raw}"])
     blanked = ", ".join(f"CASE WHEN __ok THEN {quote('__t_' + f)} END AS {quote(f)}" for f in fields)
     con.execute(f"CREATE TEMP VIEW mtus_cases AS SELECT __row AS id, {blanked}, {{{kept}}} AS __kept FROM "
                 f"(SELECT *, {identity} AS __id, {ok} AS __ok, {columns} FROM {numbered})")
@@ -488,7 +534,7 @@ def _duckdb_query(con: Any, numbered: str, sources: list[Source], mapping: Mappi
     cite = _citation_table(con, schedule)
     case = f"CAST({case_json(sources, mapping, schedule.schema)} AS VARCHAR)"
     texts = f"list_transform(__s_rules, lambda r: {cite}[r])"  # each once, in order, as the engine cites them
-    python_row = f"mtus_decide(__row, {case})"
+    python_row = f"mtus_decide(__row, CASE WHEN {RAW} IS NULL THEN {case} END, {RAW})"
     sql_row = (
         "{'id': __id, 'service': __t_service, 'body_region': __t_body_region, 'outcome': __s_outcome, "
         "'requested': __s_requested, 'approved': __s_approved, 'unit': __s_unit, 'rules': __s_rules, "

@@ -1,0 +1,100 @@
+"""A case's JSON text read with bounds, each problem located: by `mtus decide` and by `mtus audit`'s JSONL lines."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from mtus_dsl.case import MAX_INT_DIGITS
+
+__all__ = ["BOM", "MAX_JSON_DEPTH", "BadJSON", "read_json"]
+
+#: The deepest nesting of arrays and objects a case may have (a real case needs 3).
+MAX_JSON_DEPTH = 50
+
+#: The byte order mark, allowed before a case (at the start of a file only).
+BOM = b"\xef\xbb\xbf"
+_JSON_STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
+_JSON_TOKENS = re.compile(_JSON_STRING + r"|[\[\]{}]")
+_JSON_NUMBERS = re.compile(_JSON_STRING + rf"|\d{{{MAX_INT_DIGITS + 1},}}")
+
+
+class BadJSON(ValueError):
+    """A case that cannot be read as JSON: a message and where (1-based line and column)."""
+
+    def __init__(self, message: str, line: int, column: int):
+        super().__init__(message)
+        self.message, self.line, self.column = message, line, column
+
+
+class _TooLong(ValueError):
+    pass
+
+
+class _Twice(ValueError):
+    pass
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all different: a key given twice is refused, not silently the last one."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise _Twice(f"the key {json.dumps(twice)} is given twice; give each field once")
+    return found
+
+
+def _parse_int(digits: str) -> int:
+    count = len(digits) - digits.startswith("-")
+    if count > MAX_INT_DIGITS:
+        raise _TooLong(f"a number with {count} digits; a case's numbers have at most {MAX_INT_DIGITS}")
+    return int(digits)
+
+
+def read_json(raw: bytes, line: int = 1) -> Any:
+    """Read one case (UTF-8 JSON, an optional BOM first); raise BadJSON located at the problem.
+
+    `line` is the line `raw` starts on (for a .jsonl line). Nesting deeper than
+    MAX_JSON_DEPTH and integers longer than MAX_INT_DIGITS are refused before they
+    can exhaust the stack or the integer conversion.
+    """
+    if raw.startswith(BOM):
+        raw = raw[len(BOM):]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        where = line + raw.count(b"\n", 0, error.start)
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        byte = raw[error.start:error.start + 1].hex()
+        raise BadJSON(f"not valid UTF-8: byte 0x{byte} (the file must be UTF-8)", where, column) from None
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH:
+        depth = 0
+        for match in _JSON_TOKENS.finditer(text):
+            token = match.group()
+            if token in "[{":
+                depth += 1
+                if depth > MAX_JSON_DEPTH:
+                    at = match.start()
+                    where = line + text.count("\n", 0, at)
+                    raise BadJSON(f"not a case: nested more than {MAX_JSON_DEPTH} deep", where,
+                                  at - (text.rfind("\n", 0, at) + 1) + 1)
+            elif token in "]}":
+                depth -= 1
+    try:
+        return json.loads(text, parse_int=_parse_int, object_pairs_hook=_object)
+    except _Twice as error:
+        raise BadJSON(f"not a case: {error}", line, 1) from None
+    except json.JSONDecodeError as error:
+        raise BadJSON(f"not valid JSON: {error.msg}", line + error.lineno - 1, error.colno) from None
+    except _TooLong as error:
+        at = 0
+        for match in _JSON_NUMBERS.finditer(text):
+            if match.group()[0] != '"':
+                at = match.start()
+                break
+        where = line + text.count("\n", 0, at)
+        raise BadJSON(f"not a case: {error}", where, at - (text.rfind("\n", 0, at) + 1) + 1) from None
+    except RecursionError:  # pragma: no cover - the depth bound comes first
+        raise BadJSON(f"not a case: nested more than {MAX_JSON_DEPTH} deep", line, 1) from None
