@@ -322,7 +322,7 @@ def _stand_in_backend(corpus) -> types.SimpleNamespace:
             data = {k: v for k, v in json.loads(text).items() if v is not None and k != "id" and k not in keep}
             try:
                 decision = schedule.decide(data)
-            except mtus_dsl.CaseError:  # a row the audit blanked (not certainly valid): its answer is not read
+            except CaseError:  # a row the audit blanked (not certainly valid): its answer is not read
                 return None
             return {"outcome": decision.outcome.value, "requested": decision.requested,
                     "approved": decision.approved, "unit": decision.unit, "rules": list(decision.rules),

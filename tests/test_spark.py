@@ -6,6 +6,7 @@ installs pyspark (the test extra) and a Java runtime (.ci/run).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -26,8 +27,8 @@ from mtus_dsl.case import CaseError  # noqa: E402
 from mtus_dsl.cli import EXIT_BAD_INPUT, EXIT_OK  # noqa: E402
 from mtus_dsl.compiler import sql  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
-from tests.test_audit import _check, _csv, _run, _rows, _table  # noqa: E402
-from tests.test_audit import cases as cases  # noqa: E402,F401  (the example cases, a fixture)
+from tests.test_audit import _check, _csv, _rows, _run, _table  # noqa: E402
+from tests.test_audit import cases as cases  # noqa: E402  (the example cases, a fixture)
 from tests.test_sql import example_cases, mismatches  # noqa: E402
 
 
@@ -111,8 +112,6 @@ def test_spark_audit_refuses_a_file_where_its_dataset_goes(spark, corpus, cases,
     ("ragged.csv", "id,request_date,service,body_region,quantity\n1,2015-01-01,physical_therapy,knee,3\n"
                    '2,"2015-01-01,physical_therapy,knee,3\n', "ragged.csv: error: the Spark audit failed: "
                                                               "[MALFORMED_CSV_RECORD] Malformed CSV record: 2,"),
-    ("bad.jsonl", '{"id": "a"}\nnot json\n', "bad.jsonl: error: cannot read it as jsonl: a line is not a JSON "
-                                             "object (first: line 2)"),
 ])
 def test_spark_audit_locates_an_unreadable_table(name, content, message, spark, tmp_path, monkeypatch):
     """A table Spark cannot read stops the audit with one located message: the record or line, no stack trace."""
@@ -122,3 +121,21 @@ def test_spark_audit_locates_an_unreadable_table(name, content, message, spark, 
     assert result.exit_code == EXIT_BAD_INPUT
     assert message in result.output
     assert "at org.apache" not in result.output
+
+
+def test_spark_rejects_jsonl_lines_that_are_not_cases_one_by_one_as_duckdb_does(spark, cases, tmp_path):
+    """Not JSON, not an object, a key twice: one rejected row each, with the DuckDB engine's (decide's) message."""
+    good = json.dumps(cases[0])
+    lines = [good, "[1]", good[:-1] + ', "quantity": 3}', "{not json", '"text"', "", good]
+    source = tmp_path / "odd.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    said = {}
+    for engine, output in (("duckdb", "duck.jsonl"), ("spark", "spark.jsonl")):
+        result = _run("audit", str(source), "-o", str(tmp_path / output), "--engine", engine,
+                      "-g", str(ROOT / "guidelines"))
+        assert result.exit_code == EXIT_BAD_INPUT, result.output
+        errors = tmp_path / output.replace(".jsonl", ".errors.jsonl")
+        parts = sorted(errors.glob("part-*")) if errors.is_dir() else [errors]
+        said[engine] = [json.loads(line) for part in parts for line in part.read_text().splitlines()]
+    assert [e["row"] for e in said["spark"]] == [2, 3, 4, 5]
+    assert said["spark"] == said["duckdb"]

@@ -28,10 +28,13 @@ import attrs
 
 from mtus_dsl import runtime as rt
 from mtus_dsl.audit.mapping import (
+    RAW,
     AuditError,
     Mapping,
     Source,
     case_json,
+    clean_object,
+    jsonl_rows,
     literal,
     plan_sources,
     quote,
@@ -157,10 +160,6 @@ def _distinct(input_path: str, output: str, errors: str) -> None:
         raise AuditError(f"{input_path}: error: the input cannot be overwritten by the audit; write elsewhere")
 
 
-#: The column holding a JSONL line that is not a clean JSON object, for the Python engine to read and reject.
-RAW = "__raw"
-
-
 def _reader(fmt: str, path: str, con: Any) -> tuple[str, dict[str, str]]:
     """(the SQL table expression that reads the input, its columns {name: DuckDB type}, RAW left out)."""
     location = literal(path)
@@ -196,18 +195,10 @@ def _jsonl_reader(location: str, con: Any) -> str:
     lines = (f"(SELECT __line FROM read_csv({location}, columns = {{'__line': 'VARCHAR'}}, header = false, "
              f"auto_detect = false, delim = {literal(chr(1))}, quote = '', escape = '', strict_mode = false, "
              f"max_line_size = {8 * 1024 * 1024 + 2}) WHERE trim(__line, {literal(' ' + chr(9) + chr(13))}) <> '')")
-    # A CASE, not AND: DuckDB may evaluate either side of an AND first, and json_type fails on a line not JSON.
-    clean = ("coalesce(CASE WHEN json_valid(__line) THEN CASE WHEN json_type(__line) = 'OBJECT' "
-             "THEN len(json_keys(__line)) = len(list_distinct(json_keys(__line))) END END, false)")
-    checked = f"(SELECT __line, {clean} AS __object FROM {lines})"
+    checked = f"(SELECT __line, {clean_object('__line')} AS __object FROM {lines})"
     keys = [str(row[0]) for row in con.execute(
         f"SELECT DISTINCT unnest(json_keys(__line)) AS k FROM {checked} WHERE __object ORDER BY k").fetchall()]
-    if RAW in keys:
-        raise AuditError(f"a line names the key '{RAW}', which the audit keeps for itself; rename it")
-    paths = "[" + ", ".join(literal("$." + json.dumps(key)) for key in keys) + "]"
-    columns = "".join(f"CAST(__values[{i}] AS JSON) AS {quote(key)}, " for i, key in enumerate(keys, 1))
-    return (f"(SELECT {columns}CASE WHEN NOT __object THEN __line END AS {RAW} FROM "
-            f"(SELECT *, CASE WHEN __object THEN json_extract(__line, {paths}) END AS __values FROM {checked}))")
+    return f"({jsonl_rows(keys, lines, '__line')})"
 
 
 class _Rows:

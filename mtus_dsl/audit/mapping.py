@@ -8,6 +8,7 @@ column per input field) with a flag telling whether the row is certainly valid.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Mapping as MappingABC
@@ -289,6 +290,36 @@ def case_json(sources: list[Source], mapping: Mapping, schema: CaseSchema) -> st
     # A blank cell is a JSON null: unknown, as an absent field is (the reader drops the key).
     parts = ", ".join(f"{literal(s.field)}, {field_json(s, mapping, schema)}" for s in sources)
     return f"json_object({parts})"
+
+
+# --- SQL: JSONL lines as rows ------------------------------------------------------
+
+#: The column holding a JSONL line that is not a clean JSON object, for the Python engine to read and reject.
+RAW = "__raw"
+
+
+def clean_object(line: str) -> str:
+    """SQL: the JSONL line (a text column) is a JSON object giving each key once."""
+    # A CASE, not AND: DuckDB may evaluate either side of an AND first, and json_type fails on a line not JSON.
+    return (f"coalesce(CASE WHEN json_valid({line}) THEN CASE WHEN json_type({line}) = 'OBJECT' "
+            f"THEN len(json_keys({line})) = len(list_distinct(json_keys({line}))) END END, false)")
+
+
+def jsonl_rows(keys: list[str], source: str, line: str, keep: tuple[str, ...] = ()) -> str:
+    """A query over `source`'s JSONL lines (its text column `line`): the `keep` columns, each key's value as JSON
+    (NULL on a line that is not a clean object), and RAW, the line itself when it is not one.
+
+    Raise AuditError for a key named RAW.
+    """
+    if RAW in keys:
+        raise AuditError(f"a line names the key '{RAW}', which the audit keeps for itself; rename it")
+    paths = "[" + ", ".join(literal("$." + json.dumps(key)) for key in keys) + "]"
+    columns = "".join(f"CAST(__values[{i}] AS JSON) AS {quote(key)}, " for i, key in enumerate(keys, 1))
+    # One parse a line for all its keys (json_extract of a list of paths).
+    parsed = (f"(SELECT *, CASE WHEN __object THEN json_extract({line}, {paths}) END AS __values "
+              f"FROM (SELECT *, {clean_object(line)} AS __object FROM {source}))")
+    return (f"SELECT {''.join(k + ', ' for k in keep)}{columns}CASE WHEN NOT __object THEN {line} END AS {RAW} "
+            f"FROM {parsed}")
 
 
 # --- SQL: the typed relation the SQL backend reads -------------------------------------

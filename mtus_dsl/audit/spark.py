@@ -21,7 +21,15 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from mtus_dsl.audit.mapping import AuditError, Mapping, case_json, literal, plan_sources, quote, typed_relation
+from mtus_dsl.audit.mapping import (
+    RAW,
+    AuditError,
+    Mapping,
+    case_json,
+    jsonl_rows,
+    plan_sources,
+    typed_relation,
+)
 from mtus_dsl.compiler import PRELUDE_NAME
 from mtus_dsl.schedule import Schedule, loads
 
@@ -112,30 +120,11 @@ def _read(spark: Any, fmt: str, path: str, name: str) -> tuple[Any, dict[str, st
         described = con.execute("DESCRIBE SELECT * FROM empty").fetchall()
         con.close()
         return frame, {str(row[0]): str(row[1]) for row in described}, "SELECT * FROM batch"
-    # JSON lines: every field is read as JSON, as the DuckDB engine reads it (a string stays a string, so
-    # types are checked as for `mtus decide`); the keys are those of every line.
-    inferred = spark.read.option("mode", "PERMISSIVE").json(path)
-    if "_corrupt_record" in inferred.columns:
-        raise AuditError(f"{name}: error: cannot read it as jsonl: a line is not a JSON object "
-                         f"(first: {_first_bad_line(spark, path)})")
-    keys = list(inferred.columns)
+    # JSON lines, read as the DuckDB engine reads them (jsonl_rows): every field as JSON, the keys those of every
+    # object line, a line that is not a clean object kept whole (RAW) for the Python engine to reject.
     frame = spark.read.text(path).where(F.trim("value") != "")
-    fields = ", ".join(f"CAST(json_extract(value, {literal('$.' + json.dumps(key))}) AS JSON) AS {quote(key)}"
-                       for key in keys)
-    return frame, {key: "JSON" for key in keys}, f"SELECT __mid, {fields or '1 AS __none'} FROM batch"
-
-
-def _first_bad_line(spark: Any, path: str) -> str:
-    """The number of the first line of a JSON-lines file that is not a JSON object."""
-    def bad(line: str) -> bool:
-        try:
-            return not isinstance(json.loads(line), dict)
-        except ValueError:
-            return True
-
-    lines = spark.read.text(path).rdd.map(lambda r: r.value).zipWithIndex()
-    found = lines.filter(lambda pair: pair[0].strip() != "" and bad(pair[0])).take(1)
-    return f"line {found[0][1] + 1}" if found else "a line"
+    keys = sorted(str(row[0]) for row in frame.select(F.explode(F.json_object_keys("value"))).distinct().collect())
+    return frame, {key: "JSON" for key in keys}, jsonl_rows(keys, "batch", "value", keep=("__mid",))
 
 
 def audit_spark(schedule: Schedule, path: str, name: str, in_format: str, output: str, out_format: str,
@@ -161,10 +150,11 @@ def audit_spark(schedule: Schedule, path: str, name: str, in_format: str, output
     fields = [spec.name for spec in schema.inputs]
     identity, ok, columns = typed_relation(sources, mapping, schema, backend.column_types(schema))
     spark_types = backend.column_types(schema, "spark")
+    raw = RAW if in_format == "jsonl" else "CAST(NULL AS VARCHAR)"
     mapped_sql = (f"SELECT __mid, {identity} AS __id, {ok} AS __ok, "
-                  f"CAST({case_json(sources, mapping, schema)} AS VARCHAR) AS __case, {columns} "
+                  f"CAST({case_json(sources, mapping, schema)} AS VARCHAR) AS __case, {raw} AS {RAW}, {columns} "
                   f"FROM ({unpack}) AS batch")
-    mapped_ddl = ", ".join(["__mid BIGINT", "__id STRING", "__ok BOOLEAN", "__case STRING",
+    mapped_ddl = ", ".join(["__mid BIGINT", "__id STRING", "__ok BOOLEAN", "__case STRING", f"{RAW} STRING",
                             *(f"`__t_{f}` {spark_types[f]}" for f in fields)])
 
     def map_partition(batches: Iterator[Any]) -> Iterator[Any]:
@@ -236,24 +226,25 @@ def _decide(spark: Any, schedule: Schedule, rows: Any, fields: list[str], output
 
         import pyarrow
 
-        from mtus_dsl.audit import _Rows
+        from mtus_dsl.audit import _Rows, _text
 
         worker = _schedule_for(texts)
         decide = functools.partial(worker.decide, on_record=True) if on_record else worker.decide
         deciding = _Rows(worker, decide, io.StringIO(), rationale, trace, None)
         for batch in batches:
             out: dict[str, list[Any]] = {"__row": [], "__answer": [], "__rid": [], "__problems": [], "__failed": []}
-            for row, text in zip(batch.column("__row").to_pylist(), batch.column("__case").to_pylist()):
-                answer, case_id, problems, failed = deciding.answer(text)
+            for row, text, raw in zip(batch.column("__row").to_pylist(), batch.column("__case").to_pylist(),
+                                      batch.column(RAW).to_pylist()):
+                answer, case_id, problems, failed = deciding.answer(text, raw)
                 out["__row"].append(row)
                 out["__rid"].append(case_id if isinstance(case_id, str) else None)
                 out["__answer"].append(answer)
-                out["__problems"].append(json.dumps([{"field": f, "message": m} for f, m in problems]))
+                out["__problems"].append(json.dumps([{"field": _text(f), "message": _text(m)} for f, m in problems]))
                 out["__failed"].append(failed)
             yield pyarrow.RecordBatch.from_pydict(out)
 
     struct = ", ".join(f"`{n}`: {_spark_type(t)}" for n, t in decision_fields)
-    by_python = joined.where(python).select("__row", "__case", "__id").mapInArrow(
+    by_python = joined.where(python).select("__row", "__case", RAW, "__id").mapInArrow(
         decide_partition, "__row BIGINT, __answer STRING, __rid STRING, __problems STRING, __failed BOOLEAN")
     python_rows = by_python.select("__row", F.from_json("__answer", f"STRUCT<{struct}>").alias("d"), "__rid",
                                    F.from_json("__problems", _PROBLEMS).alias("__problems"), "__failed")
