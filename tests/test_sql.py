@@ -244,3 +244,14 @@ def test_mtus_compile_sql_writes_the_query_and_names_dialects(tmp_path):
     assert bad.exit_code == 2 and "unknown SQL dialect 'nosuch'" in bad.output and "postgres" in bad.output
     missing = CliRunner().invoke(main, ["compile", str(ROOT / "guidelines")])
     assert missing.exit_code == 2 and "--output" in missing.output
+
+
+def test_the_rendered_query_is_cached_as_compilations_are(corpus, monkeypatch, tmp_path):
+    """A second rendering is read from the cache, equal to one rendered afresh; another source is another entry."""
+    monkeypatch.setenv("MTUS_DSL_CACHE", str(tmp_path))
+    first = sql.compile_sql(corpus, source="my_cases")
+    assert list(tmp_path.glob("*.sql"))
+    assert sql.compile_sql(corpus, source="my_cases") == first
+    monkeypatch.setenv("MTUS_DSL_CACHE", "off")
+    assert sql.compile_sql(corpus, source="my_cases") == first
+    assert "other_cases" in sql.compile_sql(corpus, source="other_cases")

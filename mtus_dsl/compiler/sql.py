@@ -22,6 +22,8 @@ sqlglot (and duckdb, pyspark for running it) are optional extras: nothing that
 from __future__ import annotations
 
 import datetime
+import importlib.metadata
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, assert_never
 
@@ -30,7 +32,7 @@ import sqlglot
 from sqlglot import exp
 
 from mtus_dsl.case import CaseSchema, Record
-from mtus_dsl.compiler import ir
+from mtus_dsl.compiler import cache, ir
 from mtus_dsl.decision import Outcome
 from mtus_dsl.runtime import Duration
 from mtus_dsl.types import Type
@@ -1286,7 +1288,18 @@ def compile_sql(schedule_or_program: Schedule | ir.Program, *, dialect: str = "d
     """The query text, in `dialect`; raise SqlBackendError for a dialect sqlglot does not know."""
     if dialect not in dialects():
         raise SqlBackendError(f"unknown SQL dialect '{dialect}' (sqlglot knows: {', '.join(dialects())})")
-    return query(schedule_or_program, source=source, keep=keep).sql(dialect=dialect)
+    if isinstance(schedule_or_program, ir.Program):
+        return query(schedule_or_program, source=source, keep=keep).sql(dialect=dialect)
+    # Cached as compilations are (compiler/cache.py), keyed also by sqlglot's version: building and rendering the
+    # tree takes about 0.3 s for the corpus, on every audit.
+    options = json.dumps([dialect, source, list(keep), importlib.metadata.version("sqlglot")])
+    entry = cache.key("sql", {**schedule_or_program.sources, "\0options": options}) + ".sql"
+    found = cache.read(entry)
+    if found is not None:
+        return found.decode("utf-8")
+    text = query(schedule_or_program, source=source, keep=keep).sql(dialect=dialect)
+    cache.write(entry, text.encode("utf-8"))
+    return text
 
 
 def _sql_type(type_: Type, schema: CaseSchema) -> str:
@@ -1351,7 +1364,6 @@ def decide_spark(schedule: Schedule | ir.Program, spark_session: Any, source_df:
 def load_duckdb(schedule: Schedule | ir.Program, con: duckdb.DuckDBPyConnection, cases: Iterable[Any],
                 name: str = "cases") -> None:
     """Create table `name` in `con` holding validated cases as the input contract says (for tests and small runs)."""
-    import json
     import os
     import tempfile
 
