@@ -535,3 +535,18 @@ def test_rows_the_sql_backend_must_not_decide_are_rejected_as_decide_rejects_the
         (i + 2, row["id"], problem.field) for i, (row, problem) in enumerate(zip(bad, problems))]
     for error, problem in zip(errors[:3], problems):
         assert error["message"] == problem.message
+
+
+def test_a_large_table_comes_out_in_input_order_on_every_thread(corpus, cases, tmp_path):
+    """Many row groups read on two threads: the output keeps the input's order, rows decided by SQL and by Python
+    interleaved in order."""
+    pytest.importorskip("mtus_dsl.compiler.sql")
+    small = _parquet(tmp_path / "small.parquet", corpus.schema, cases, tmp_path)
+    big = tmp_path / "big.parquet"
+    duckdb.sql(f"COPY (SELECT * EXCLUDE (n) REPLACE (id || '-' || n AS id) FROM read_parquet('{small}'), range(2000) r(n) "
+               f"ORDER BY n, id) TO '{big}' (FORMAT parquet, ROW_GROUP_SIZE 2048)")
+    summary = audit_module.audit(corpus, str(big), str(tmp_path / "out.parquet"), engine="duckdb", threads=2,
+                                 redecide=False)
+    assert summary.rows == 2000 * len(cases) == summary.decided + summary.rejected
+    rows = [r[0] for r in duckdb.sql(f"SELECT row FROM read_parquet('{tmp_path / 'out.parquet'}')").fetchall()]
+    assert rows == sorted(rows) and len(rows) == summary.decided
