@@ -5,9 +5,10 @@ Buckets are a `CASE` on service and body region, guards are predicates in SQL's
 three-valued logic (NULL is unknown, as in the language), code sets are `LIKE`,
 limits, trials and caps are arithmetic, and the facts a `needs_information` row
 misses are a list column (tracked through the query as bits of integers, one
-per optional input, and named only at the end). It reads a relation with a column `id` and one column
-per input of the case format (NULL: unknown; an empty list: none) and returns one
-row per case: id, outcome, requested, approved, unit, rules, missing, error.
+per optional input, and named only at the end). It reads a relation with a
+column `id` and one column per input of the case format (NULL: unknown; an
+empty list: none) and returns one row per case: id, outcome, requested,
+approved, unit, rules, missing, error.
 
 The Python engine (mtus_dsl/engine.py) stays the reference. Where this module has
 to restate a step of its procedure in SQL, the step is one function here
