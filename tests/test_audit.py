@@ -550,3 +550,20 @@ def test_a_large_table_comes_out_in_input_order_on_every_thread(corpus, cases, t
     assert summary.rows == 2000 * len(cases) == summary.decided + summary.rejected
     rows = [r[0] for r in duckdb.sql(f"SELECT row FROM read_parquet('{tmp_path / 'out.parquet'}')").fetchall()]
     assert rows == sorted(rows) and len(rows) == summary.decided
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_a_jsonl_of_the_cases_own_fields_is_read_as_decide_reads_it(engine, cases, tmp_path):
+    """With no mapping, a JSONL line goes to the Python engine as it is: an explicit null, an integer of 31 digits
+    get decide's own messages."""
+    if engine == "duckdb":
+        pytest.importorskip("mtus_dsl.compiler.sql")
+    lines = [json.dumps({**cases[0], "quantity": None}), json.dumps(cases[0])[:-1] + ', "prior_visits": ' + "1" * 31 + "}"]
+    source = tmp_path / "c.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    said = [json.loads(line) for line in _run("decide", str(source), "--json", "--no-trace").output.splitlines()
+            if line.startswith("{")]
+    assert "cannot be null" in said[0]["error"] and "31 digits" in said[1]["error"]
+    _run("audit", str(source), "-o", str(tmp_path / "out.jsonl"), "--engine", engine)
+    errors = [json.loads(line) for line in (tmp_path / "out.errors.jsonl").read_text().splitlines()]
+    assert [(e["field"] + ": " if e["field"] else "") + e["message"] for e in errors] == [s["error"] for s in said]

@@ -29,6 +29,7 @@ import attrs
 from mtus_dsl import runtime as rt
 from mtus_dsl.audit.mapping import (
     RAW,
+    TEXT,
     AuditError,
     Mapping,
     Source,
@@ -38,6 +39,7 @@ from mtus_dsl.audit.mapping import (
     literal,
     plan_sources,
     quote,
+    raw_line,
     read_mapping,
     typed_relation,
 )
@@ -161,7 +163,7 @@ def _distinct(input_path: str, output: str, errors: str) -> None:
 
 
 def _reader(fmt: str, path: str, con: Any) -> tuple[str, dict[str, str]]:
-    """(the SQL table expression that reads the input, its columns {name: DuckDB type}, RAW left out)."""
+    """(the SQL table expression that reads the input, its columns {name: DuckDB type}, RAW and TEXT left out)."""
     location = literal(path)
     if os.path.getsize(path) == 0:
         raise AuditError(_EMPTY[fmt == "csv"])
@@ -180,7 +182,7 @@ def _reader(fmt: str, path: str, con: Any) -> tuple[str, dict[str, str]]:
     else:
         reader = _jsonl_reader(location, con)
     described = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
-    return reader, {str(row[0]): str(row[1]) for row in described if row[0] != RAW}
+    return reader, {str(row[0]): str(row[1]) for row in described if row[0] not in (RAW, TEXT)}
 
 
 def _jsonl_reader(location: str, con: Any) -> str:
@@ -450,7 +452,7 @@ def _audit(schedule: Schedule, path: str, name: str, in_format: str, output: str
             # `raw`: a JSONL line that is not a clean object, read by the Python engine itself (text is then NULL).
             con.execute(f"CREATE TEMP MACRO mtus_decide(row, text, raw) AS "
                         f"from_json(mtus_decide_json(row, text, raw), {literal(decision_struct())})")
-            raw = RAW if in_format == "jsonl" else "CAST(NULL AS VARCHAR)"
+            raw = raw_line(in_format, sources, mapping)
             numbered = f"(SELECT row_number() OVER () AS __row, * FROM {reader})"
             if in_format == "parquet" and "file_row_number" not in table:
                 # Parquet numbers its rows as it reads them, in parallel (row_number() OVER () reads on one thread).

@@ -296,6 +296,8 @@ def case_json(sources: list[Source], mapping: Mapping, schema: CaseSchema) -> st
 
 #: The column holding a JSONL line that is not a clean JSON object, for the Python engine to read and reject.
 RAW = "__raw"
+#: The column holding every JSONL line as it is, for the Python engine when the table's fields are the case's own.
+TEXT = "__text"
 
 
 def clean_object(line: str) -> str:
@@ -307,19 +309,29 @@ def clean_object(line: str) -> str:
 
 def jsonl_rows(keys: list[str], source: str, line: str, keep: tuple[str, ...] = ()) -> str:
     """A query over `source`'s JSONL lines (its text column `line`): the `keep` columns, each key's value as JSON
-    (NULL on a line that is not a clean object), and RAW, the line itself when it is not one.
+    (NULL on a line that is not a clean object), RAW, the line itself when it is not one, and TEXT, every line.
 
-    Raise AuditError for a key named RAW.
+    Raise AuditError for a key named RAW or TEXT.
     """
-    if RAW in keys:
-        raise AuditError(f"a line names the key '{RAW}', which the audit keeps for itself; rename it")
+    for kept in (RAW, TEXT):
+        if kept in keys:
+            raise AuditError(f"a line names the key '{kept}', which the audit keeps for itself; rename it")
     paths = "[" + ", ".join(literal("$." + json.dumps(key)) for key in keys) + "]"
     columns = "".join(f"CAST(__values[{i}] AS JSON) AS {quote(key)}, " for i, key in enumerate(keys, 1))
     # One parse a line for all its keys (json_extract of a list of paths).
     parsed = (f"(SELECT *, CASE WHEN __object THEN json_extract({line}, {paths}) END AS __values "
               f"FROM (SELECT *, {clean_object(line)} AS __object FROM {source}))")
-    return (f"SELECT {''.join(k + ', ' for k in keep)}{columns}CASE WHEN NOT __object THEN {line} END AS {RAW} "
-            f"FROM {parsed}")
+    return (f"SELECT {''.join(k + ', ' for k in keep)}{columns}CASE WHEN NOT __object THEN {line} END AS {RAW}, "
+            f"{line} AS {TEXT} FROM {parsed}")
+
+
+def raw_line(fmt: str, sources: list[Source], mapping: Mapping) -> str:
+    """SQL: the line the Python engine reads as it is, as `mtus decide` reads it (NULL: it reads the case the
+    columns make). Every JSONL line when the table's fields are the case's own (each from the column of its name,
+    no mapping file), so an explicit null stays null; else only the lines that are not clean objects."""
+    if fmt != "jsonl":
+        return "CAST(NULL AS VARCHAR)"
+    return TEXT if mapping == Mapping() and all(s.column == s.field and not s.groups for s in sources) else RAW
 
 
 # --- SQL: the typed relation the SQL backend reads -------------------------------------

@@ -28,6 +28,7 @@ from mtus_dsl.audit.mapping import (
     case_json,
     jsonl_rows,
     plan_sources,
+    raw_line,
     typed_relation,
 )
 from mtus_dsl.compiler import PRELUDE_NAME
@@ -150,7 +151,7 @@ def audit_spark(schedule: Schedule, path: str, name: str, in_format: str, output
     fields = [spec.name for spec in schema.inputs]
     identity, ok, columns = typed_relation(sources, mapping, schema, backend.column_types(schema))
     spark_types = backend.column_types(schema, "spark")
-    raw = RAW if in_format == "jsonl" else "CAST(NULL AS VARCHAR)"
+    raw = raw_line(in_format, sources, mapping)
     mapped_sql = (f"SELECT __mid, {identity} AS __id, {ok} AS __ok, "
                   f"CAST({case_json(sources, mapping, schema)} AS VARCHAR) AS __case, {raw} AS {RAW}, {columns} "
                   f"FROM ({unpack}) AS batch")
