@@ -8,10 +8,12 @@ from typing import Any
 
 from mtus_dsl.case import MAX_INT_DIGITS
 
-__all__ = ["BOM", "MAX_JSON_DEPTH", "BadJSON", "read_json"]
+__all__ = ["BOM", "MAX_CASE_BYTES", "MAX_JSON_DEPTH", "BadJSON", "read_json"]
 
 #: The deepest nesting of arrays and objects a case may have (a real case needs 3).
 MAX_JSON_DEPTH = 50
+#: The largest .json case file, and the longest .jsonl line, in bytes.
+MAX_CASE_BYTES = 8 * 1024 * 1024
 
 #: The byte order mark, allowed before a case (at the start of a file only).
 BOM = b"\xef\xbb\xbf"

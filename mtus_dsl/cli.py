@@ -24,7 +24,7 @@ import click
 from mtus_dsl import colour
 from mtus_dsl import runtime as rt
 from mtus_dsl.case import MAX_SHOWN, CaseError
-from mtus_dsl.case_text import BOM, BadJSON, read_json
+from mtus_dsl.case_text import BOM, MAX_CASE_BYTES, BadJSON, read_json
 from mtus_dsl.compiler import Compilation, compile_paths
 from mtus_dsl.decision import Decision, Outcome
 from mtus_dsl.diagnostics import CompileError, Diagnostic, Span, render_all
@@ -276,8 +276,6 @@ def explain_command(file: str, guideline_paths: tuple[str, ...], as_json: bool) 
 
 # --- reading cases: JSON with bounds, each problem located ----------------------------
 
-#: The largest .json case file, and the longest .jsonl line, in bytes.
-MAX_CASE_BYTES = 8 * 1024 * 1024
 #: How many problems with one case are printed before "... and N more".
 MAX_CASE_ERRORS = MAX_SHOWN
 

@@ -44,7 +44,7 @@ from mtus_dsl.audit.mapping import (
     typed_relation,
 )
 from mtus_dsl.case import CaseError
-from mtus_dsl.case_text import BadJSON, read_json
+from mtus_dsl.case_text import MAX_CASE_BYTES, BadJSON, read_json
 from mtus_dsl.decision import Decision
 from mtus_dsl.schedule import Schedule
 
@@ -196,7 +196,7 @@ def _jsonl_reader(location: str, con: Any) -> str:
     # No field delimiter (a JSON line has no raw control character) and no quoting: each line is one cell.
     lines = (f"(SELECT __line FROM read_csv({location}, columns = {{'__line': 'VARCHAR'}}, header = false, "
              f"auto_detect = false, delim = {literal(chr(1))}, quote = '', escape = '', strict_mode = false, "
-             f"max_line_size = {8 * 1024 * 1024 + 2}) WHERE trim(__line, {literal(' ' + chr(9) + chr(13))}) <> '')")
+             f"max_line_size = {MAX_CASE_BYTES + 2}) WHERE trim(__line, {literal(' ' + chr(9) + chr(13))}) <> '')")
     checked = f"(SELECT __line, {clean_object('__line')} AS __object FROM {lines})"
     keys = [str(row[0]) for row in con.execute(
         f"SELECT DISTINCT unnest(json_keys(__line)) AS k FROM {checked} WHERE __object ORDER BY k").fetchall()]

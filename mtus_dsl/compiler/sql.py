@@ -274,8 +274,13 @@ def _named(bits: Mapping[str, tuple[int, int]], group: int = 8) -> exp.Expr:
 
 def _bit_set(word: int, mask: int) -> exp.Expr:
     """Some bit of `mask` is set in a `missing` word."""
-    return exp.NEQ(this=_paren(exp.BitwiseAnd(this=_col(_word_column("missing", word)),
-                                              expression=exp.Literal.number(mask))), expression=ZERO.copy())
+    return _has_bits(_col(_word_column("missing", word)), mask)
+
+
+def _has_bits(word: exp.Expr, mask: int) -> exp.Expr:
+    """Some bit of `mask` is set in a Needs word."""
+    return exp.NEQ(this=_paren(exp.BitwiseAnd(this=_paren(word), expression=exp.Literal.number(mask))),
+                   expression=ZERO.copy())
 
 
 def _nth(items: Sequence[exp.Expr], column: str) -> exp.Expr:
@@ -808,9 +813,7 @@ class _Compiler:
         words: dict[int, list[exp.Expr]] = {}
         for name in sorted(condition.needs.names):
             w, bit = self.bits[name]
-            word = condition.needs.words[w]
-            named = exp.NEQ(this=_paren(exp.BitwiseAnd(this=_paren(word.copy()), expression=exp.Literal.number(bit))),
-                            expression=ZERO.copy())
+            named = _has_bits(condition.needs.words[w].copy(), bit)
             assert condition.unknown is not None
             some = _any_item(array.copy(), var, _and(_is_null(condition.sql), _is_true(named)))
             words.setdefault(w, []).append(_case([(some, exp.Literal.number(bit))], ZERO.copy()))
