@@ -152,6 +152,17 @@ section s "S" in g pages 1:
     halves: max_visits 12 / prior_visits rounded down when functional_improvement
     thirds: max_visits (prior_visits_all_regions + 2) / 3 rounded up unless functional_improvement
 ''',
+    "scoped facts": '''
+fact long_course: boolean = prior_visits > 20 "a long course so far"
+fact elsewhere: boolean = prior_visits_all_regions > prior_visits + 10 "treated more elsewhere"
+fact mostly_elsewhere: boolean = elsewhere and long_course "a long course, mostly elsewhere"
+section s "S" in g pages 1:
+    services physical_therapy
+    long_pt: max_visits 4 when long_course
+section t "T" in g pages 2:
+    services chiropractic
+    chiro: max_visits 6 unless mostly_elsewhere
+''',
 }
 
 BASE = {"request_date": "2015-01-01", "service": "physical_therapy", "body_region": "knee", "quantity": 12}
@@ -200,6 +211,23 @@ def test_caps_bind_and_are_cited():
     unknown = schedule.case({**BASE, "id": "u", "prior_visits": 0})
     row = decide_all(schedule, [unknown])[0]
     assert row[1] == "needs_information" and list(row[6]) == ["prior_visits_all_regions"]
+
+
+def test_a_fact_is_computed_only_where_a_rule_reads_it():
+    """A fact read only by chiropractic rules (directly or through another fact) is computed in chiropractic's
+    bucket alone; one read by both services is computed everywhere; a fact nothing reads is not a column."""
+    schedule = _program("scoped facts")
+    tree = sql.query(schedule)
+    columns = {alias: value for cte in tree.args["with_"].expressions for value in cte.this.expressions
+               if (alias := value.alias)}
+    bucket = columns["bucket"].sql("duckdb")
+    chiro = bucket[bucket.index("'chiropractic'"):].split(" THEN ")[1].split()[0]
+    for fact in ("fact:elsewhere", "fact:mostly_elsewhere"):
+        assert columns[fact].sql("duckdb").startswith(f'CASE WHEN "bucket" IN ({chiro}) THEN '), fact
+    assert not columns["fact:long_course"].sql("duckdb").startswith('CASE WHEN "bucket"')
+    tens = sql.query(mtus_dsl.load())
+    read = {value.alias for cte in tens.args["with_"].expressions for value in cte.this.expressions}
+    assert "fact:conditions:has:phantom_limb" in read and "fact:conditions" not in read
 
 
 @pytest.mark.parametrize("dialect", ["duckdb", "spark", "postgres", "snowflake", "bigquery", "trino"])
