@@ -274,7 +274,7 @@ def _named(bits: Mapping[str, tuple[int, int]], group: int = 4) -> exp.Expr:
         word = _col(_word_column("missing", w))
         shifted = exp.BitwiseRightShift(this=word, expression=exp.Literal.number(shift)) if shift else word
         index = exp.BitwiseAnd(this=_paren(shifted), expression=exp.Literal.number((1 << width) - 1))
-        parts.append(_nth(table, _paren(index)))
+        parts.append(_nth(table, exp.cast(index, exp.DataType.build("INT"))))  # Spark indexes by INT alone
     return _concat_balanced(parts, width=16) if parts else _array([], "VARCHAR")
 
 
