@@ -428,6 +428,9 @@ def _audit(schedule: Schedule, path: str, name: str, in_format: str, output: str
     con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "temp_directory": os.path.join(work, "spill"),
                                  **({"threads": threads} if threads else {})})
     con.execute("SET enable_progress_bar = false")  # ours (rich) is the one shown
+    # An IN list of five or more constants would become a join, which loses the rows' order (the output keeps the
+    # input's without a sort, see _duckdb_query); evaluated as it is written, it is no slower.
+    con.execute("SET disabled_optimizers = 'in_clause'")
     try:
         try:
             reader, table = _reader(in_format, path, con)
@@ -524,16 +527,16 @@ def _duckdb_query(con: Any, numbered: str, sources: list[Source], mapping: Mappi
     except Exception as error:  # the backend's query would not build: a bug, reported without a traceback
         raise AuditError(f"error: internal error (a bug in mtus-dsl, please report it): the SQL backend failed: "
                          f"{_first_line(error)}; --engine python decides without it") from None
-    cite = _citation_table(con, schedule)
+    cite = _citations(schedule)
     case = f"CAST({case_json(sources, mapping, schedule.schema)} AS VARCHAR)"
-    texts = f"list_transform(__s_rules, lambda r: {cite}[r])"  # each once, in order, as the engine cites them
+    texts = f"list_transform(__s_rules, lambda r: {cite}[r].text)"  # each once, in order, as the engine cites them
     python_row = f"mtus_decide(__row, CASE WHEN {RAW} IS NULL THEN {case} END, {RAW})"
     sql_row = (
         "{'id': __id, 'service': __t_service, 'body_region': __t_body_region, 'outcome': __s_outcome, "
         "'requested': __s_requested, 'approved': __s_approved, 'unit': __s_unit, 'rules': __s_rules, "
-        "'document': __c_document, 'edition': __c_edition, 'section': __c_section, 'pages': __c_pages, "
-        # Most decisions have one rule: its citation comes with the join; a rule and its caps look theirs up.
-        "'citations': CASE WHEN len(__s_rules) = 1 THEN __c_text WHEN len(__s_rules) > 1 THEN "
+        "'document': __c.document, 'edition': __c.edition, 'section': __c.section, 'pages': __c.pages, "
+        # Most decisions have one rule: its citation is the first's; a rule and its caps look theirs up.
+        "'citations': CASE WHEN len(__s_rules) = 1 THEN __c.text WHEN len(__s_rules) > 1 THEN "
         f"array_to_string(list_filter({texts}, lambda t, i: list_position({texts}, t) = i), '; ') END, "
         "'missing': __s_missing, 'assumed': CAST([] AS VARCHAR[]), 'rationale': CAST(NULL AS VARCHAR), "
         "'trace': CAST(NULL AS VARCHAR), 'rejected': false}"
@@ -543,29 +546,24 @@ def _duckdb_query(con: Any, numbered: str, sources: list[Source], mapping: Mappi
         python = "true"
     # The table's columns come back out of the struct under their own names, for the Python engine's case.
     answers = ("SELECT __kept.*, outcome AS __s_outcome, requested AS __s_requested, approved AS __s_approved, "
-               "unit AS __s_unit, rules AS __s_rules, missing AS __s_missing, error AS __s_error FROM mtus_sql")
-    cited = ("SELECT rule AS __c_rule, document AS __c_document, edition AS __c_edition, section AS __c_section, "
-             "pages AS __c_pages, text AS __c_text FROM mtus_citations")
-    return (
-        f"SELECT __row AS row, d.* FROM (SELECT __row, CASE WHEN {python} THEN {python_row} ELSE {sql_row} END AS d "
-        # Sorted: DuckDB does not keep the input's order through this query (tests/test_audit.py shows rows of a
-        # Parquet file with small row groups coming out of order without it, with or without the join).
-        f"FROM ({answers}) LEFT JOIN ({cited}) ON __c_rule = __s_rules[1]) ORDER BY row"
-    )
+               "unit AS __s_unit, rules AS __s_rules, missing AS __s_missing, error AS __s_error, "
+               f"{cite}[rules[1]] AS __c FROM mtus_sql")
+    # No join and no sort: the rows keep the input's order (DuckDB keeps it through scans, projections and
+    # filters; the connection turns no IN list into a join, see _audit). tests/test_audit.py reads many row groups
+    # on two threads to hold it to that.
+    return (f"SELECT __row AS row, d.* FROM (SELECT __row, CASE WHEN {python} THEN {python_row} ELSE {sql_row} END "
+            f"AS d FROM ({answers}))")
 
 
-def _citation_table(con: Any, schedule: Schedule) -> str:
-    """Put each rule's citation in a small table (mtus_citations); return a MAP literal rule -> its text."""
-    con.execute("CREATE TEMP TABLE mtus_citations (rule VARCHAR, document VARCHAR, edition VARCHAR, "
-                "section VARCHAR, pages VARCHAR, text VARCHAR)")
-    rows = []
+def _citations(schedule: Schedule) -> str:
+    """A MAP literal: each rule's name -> its citation's columns (document, edition, section, pages, text)."""
+    pairs = []
     for rule in schedule.engine.plan.rules:
         c = rule.citation
-        rows.append((rule.name, c.document, c.edition, c.section, c.pages or c.subsection, str(c)))
-    if rows:
-        con.executemany("INSERT INTO mtus_citations VALUES (?, ?, ?, ?, ?, ?)", rows)
-    pairs = ", ".join(f"{literal(name)}: {literal(text)}" for name, *_, text in rows)
-    return f"MAP {{{pairs}}}" if pairs else "MAP {}"
+        fields = {"document": c.document, "edition": c.edition, "section": c.section,
+                  "pages": c.pages or c.subsection, "text": str(c)}
+        pairs.append(f"{literal(rule.name)}: {{{', '.join(f'{literal(k)}: {literal(v)}' for k, v in fields.items())}}}")
+    return f"MAP {{{', '.join(pairs)}}}" if pairs else "MAP {}"
 
 
 def _summarise(con: Any, decided: str, errors: str, engine: str, output: str, errors_path: str,
