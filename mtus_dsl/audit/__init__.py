@@ -562,7 +562,9 @@ def _citations(schedule: Schedule) -> str:
         c = rule.citation
         fields = {"document": c.document, "edition": c.edition, "section": c.section,
                   "pages": c.pages or c.subsection, "text": str(c)}
-        pairs.append(f"{literal(rule.name)}: {{{', '.join(f'{literal(k)}: {literal(v)}' for k, v in fields.items())}}}")
+        values = ", ".join(f"{literal(k)}: {'CAST(NULL AS VARCHAR)' if v is None else literal(v)}"
+                           for k, v in fields.items())
+        pairs.append(f"{literal(rule.name)}: {{{values}}}")
     return f"MAP {{{', '.join(pairs)}}}" if pairs else "MAP {}"
 
 
