@@ -531,16 +531,17 @@ def _duckdb_query(con: Any, numbered: str, sources: list[Source], mapping: Mappi
     case = f"CAST({case_json(sources, mapping, schedule.schema)} AS VARCHAR)"
     texts = f"list_transform(__s_rules, lambda r: {cite}[r].text)"  # each once, in order, as the engine cites them
     python_row = f"mtus_decide(__row, CASE WHEN {RAW} IS NULL THEN {case} END, {RAW})"
-    sql_row = (
-        "{'id': __id, 'service': __t_service, 'body_region': __t_body_region, 'outcome': __s_outcome, "
-        "'requested': __s_requested, 'approved': __s_approved, 'unit': __s_unit, 'rules': __s_rules, "
-        "'document': __c.document, 'edition': __c.edition, 'section': __c.section, 'pages': __c.pages, "
+    # Each column of a row the SQL decided (the rows Python decides read theirs from its answer, `__p`).
+    sql_columns = {
+        "id": "__id", "service": "__t_service", "body_region": "__t_body_region", "outcome": "__s_outcome",
+        "requested": "__s_requested", "approved": "__s_approved", "unit": "__s_unit", "rules": "__s_rules",
+        "document": "__c.document", "edition": "__c.edition", "section": "__c.section", "pages": "__c.pages",
         # Most decisions have one rule: its citation is the first's; a rule and its caps look theirs up.
-        "'citations': CASE WHEN len(__s_rules) = 1 THEN __c.text WHEN len(__s_rules) > 1 THEN "
-        f"array_to_string(list_filter({texts}, lambda t, i: list_position({texts}, t) = i), '; ') END, "
-        "'missing': __s_missing, 'assumed': CAST([] AS VARCHAR[]), 'rationale': CAST(NULL AS VARCHAR), "
-        "'trace': CAST(NULL AS VARCHAR), 'rejected': false}"
-    )
+        "citations": "CASE WHEN len(__s_rules) = 1 THEN __c.text WHEN len(__s_rules) > 1 THEN "
+                     f"array_to_string(list_filter({texts}, lambda t, i: list_position({texts}, t) = i), '; ') END",
+        "missing": "__s_missing", "assumed": "CAST([] AS VARCHAR[])", "rationale": None, "trace": None,
+        "rejected": "false",
+    }
     python = "NOT __ok OR __s_error IS NOT NULL" + (" OR __s_outcome = 'needs_information'" if redecide else "")
     if everything_in_python:
         python = "true"
@@ -548,11 +549,16 @@ def _duckdb_query(con: Any, numbered: str, sources: list[Source], mapping: Mappi
     answers = ("SELECT __kept.*, outcome AS __s_outcome, requested AS __s_requested, approved AS __s_approved, "
                "unit AS __s_unit, rules AS __s_rules, missing AS __s_missing, error AS __s_error, "
                f"{cite}[rules[1]] AS __c FROM mtus_sql")
+    # Column by column, not one struct a row: most rows are the SQL's, and building a struct to take it apart
+    # again costs more than the choice.
+    chosen = ", ".join(f"__p.{name} AS {name}" if sql_columns[name] is None else
+                       f"CASE WHEN __p IS NULL THEN {sql_columns[name]} ELSE __p.{name} END AS {name}"
+                       for name, _ in DECISION_FIELDS)
     # No join and no sort: the rows keep the input's order (DuckDB keeps it through scans, projections and
     # filters; the connection turns no IN list into a join, see _audit). tests/test_audit.py reads many row groups
     # on two threads to hold it to that.
-    return (f"SELECT __row AS row, d.* FROM (SELECT __row, CASE WHEN {python} THEN {python_row} ELSE {sql_row} END "
-            f"AS d FROM ({answers}))")
+    return (f"SELECT __row AS row, {chosen} FROM (SELECT *, CASE WHEN {python} THEN {python_row} END AS __p "
+            f"FROM ({answers}))")
 
 
 def _citations(schedule: Schedule) -> str:
