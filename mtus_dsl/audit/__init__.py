@@ -522,8 +522,9 @@ def _duckdb_query(con: Any, numbered: str, sources: list[Source], mapping: Mappi
     con.execute(f"CREATE TEMP VIEW mtus_cases AS SELECT __row AS id, {blanked}, {{{kept}}} AS __kept FROM "
                 f"(SELECT *, {identity} AS __id, {ok} AS __ok, {columns} FROM {numbered})")
     try:
-        decided = backend.decide_duckdb(schedule, con, source="mtus_cases", keep=("__kept",))
-        decided.create_view("mtus_sql", replace=True)
+        # A view of the query's text: a relation would be bound once more to become a view.
+        con.execute("CREATE TEMP VIEW mtus_sql AS "
+                    + backend.compile_sql(schedule, dialect="duckdb", source="mtus_cases", keep=("__kept",)))
     except Exception as error:  # the backend's query would not build: a bug, reported without a traceback
         raise AuditError(f"error: internal error (a bug in mtus-dsl, please report it): the SQL backend failed: "
                          f"{_first_line(error)}; --engine python decides without it") from None
