@@ -1224,7 +1224,9 @@ def _settle_columns(compiler: _Compiler, program: ir.Program,
         ifs = [(exp.EQ(this=_col("governing"), expression=exp.Literal.number(index[r.name])),
                 pick(r, allowances[r.name]))
                for r in program.rules if r.kind == "rule" and pick(r, allowances[r.name]) is not None]
-        return _case(ifs, default)
+        # A row no rule governs (most needs_information rows) leaves at once, not after a test per rule.
+        return _case([(_is_null(_col("governing")), default.copy() if default is not None else NULL.copy())],
+                     _case(ifs, default))
 
     third = [
         ("allowed", by_rule(lambda r, a: a.allowed)),
