@@ -26,6 +26,7 @@ import contextlib
 import datetime
 import importlib.metadata
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, assert_never
 
@@ -604,8 +605,12 @@ class _Compiler:
             default = None
         else:
             position = table.value_names.index(field)
-            ifs = [(self._row_match(keys, key), literal(values[position])) for key, values in table.rows]
             default = literal(table.otherwise[position]) if table.otherwise is not None else None
+            # A row giving what `otherwise` gives needs no branch (its key is the only one of its kind): the
+            # CASE tests only the rows that differ, on every row (most postsurgical periods are the default's).
+            once = Counter(key for key, _ in table.rows)
+            ifs = [(self._row_match(keys, key), literal(values[position])) for key, values in table.rows
+                   if default is None or once[key] > 1 or literal(values[position]) != default]
         found = self._lookup_found(lookup, env) if table.otherwise is None else None
         # Reading a field of no row (no match, no `otherwise`) is reading a field of none.
         error = _not(found.sql) if found is not None else None
