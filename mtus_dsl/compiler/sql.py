@@ -203,15 +203,13 @@ def _present(items: Sequence[tuple[exp.Expr, str]], first: Sequence[exp.Expr] = 
     # A concatenation of one-name lists, no lambda: several times faster than filtering out NULLs.
     parts = [*first, *(_case([(_is_true(cond), exp.Array(expressions=[exp.Literal.string(name)]))],
                               _array([], "VARCHAR")) for cond, name in items)]
-    if not parts:
-        return _array([], "VARCHAR")
-    # In one call where the dialect can: DuckDB's nested LIST_CONCATs cost a third more.
-    return _concat_balanced(parts, width=16)
+    return _concat_balanced(parts) if parts else _array([], "VARCHAR")
 
 
-def _concat_balanced(parts: Sequence[exp.Expr], width: int = 8) -> exp.Expr:
-    """Lists concatenated in groups of `width`: where a dialect concatenates two at a time, the text nests
-    about 2 * width deep, not len(parts) (a parser reading it back recurses per level)."""
+def _concat_balanced(parts: Sequence[exp.Expr], width: int = 16) -> exp.Expr:
+    """Lists concatenated in groups of `width`: in one call where the dialect can (DuckDB's nested LIST_CONCATs
+    cost a third more); where it concatenates two at a time, the text nests about 2 * width deep, not len(parts)
+    (a parser reading it back recurses per level)."""
     if len(parts) == 1:
         return parts[0]
     if len(parts) > width:
@@ -276,7 +274,7 @@ def _named(bits: Mapping[str, tuple[int, int]], group: int = 4) -> exp.Expr:
         shifted = exp.BitwiseRightShift(this=word, expression=exp.Literal.number(shift)) if shift else word
         index = exp.BitwiseAnd(this=_paren(shifted), expression=exp.Literal.number((1 << width) - 1))
         parts.append(_nth(table, exp.cast(index, exp.DataType.build("INT"))))  # Spark indexes by INT alone
-    return _concat_balanced(parts, width=16) if parts else _array([], "VARCHAR")
+    return _concat_balanced(parts) if parts else _array([], "VARCHAR")
 
 
 def _has_bits(word: exp.Expr, mask: int) -> exp.Expr:
@@ -861,14 +859,17 @@ class _Compiler:
 
     def in_scope(self, rule: str) -> exp.Expr:
         """The row's (service, body region) is one `rule` covers: its bucket is one of the rule's."""
-        found = self.bucket_of.get(rule, [])
-        if not found:
-            return FALSE.copy()
-        return exp.In(this=_col("bucket"), expressions=[exp.Literal.number(i) for i in found])
+        return _in_buckets(self.bucket_of.get(rule, []))
 
     def _applies(self, rule: str) -> Value:
         """`unless RULE` (engine.Facts.applies): its verdict, which is false outside the rule's scope."""
         return self.verdicts[rule]
+
+
+def _in_buckets(buckets: Iterable[int]) -> exp.Expr:
+    """The row's bucket is one of these (false for none)."""
+    found = [exp.Literal.number(i) for i in buckets]
+    return exp.In(this=_col("bucket"), expressions=found) if found else FALSE.copy()
 
 
 def _scope_predicate(pairs: Iterable[tuple[str, str]]) -> exp.Expr:
@@ -1145,8 +1146,7 @@ def _scoped(compiler: _Compiler, layers: Sequence[list[tuple[str, exp.Expr]]]
             fact = owner(alias)
             within = scope(fact) if fact is not None else None
             if within is not None:
-                buckets = [exp.Literal.number(i) for i in sorted(within)]
-                sql = _case([(exp.In(this=_col("bucket"), expressions=buckets) if buckets else FALSE.copy(), sql)])
+                sql = _case([(_in_buckets(sorted(within)), sql)])
             out.append((alias, sql))
         scoped.append(out)
     return scoped
@@ -1154,8 +1154,9 @@ def _scoped(compiler: _Compiler, layers: Sequence[list[tuple[str, exp.Expr]]]
 
 def _read_only(final: Sequence[exp.Expr], layers: Sequence[list[tuple[str, exp.Expr]]]
                ) -> list[list[tuple[str, exp.Expr]]]:
-    """The layers without the columns nothing reads: a set fact computed only for its layer (its members are
-    columns of their own), a word no bit of which is tested. DuckDB computes every column a `*` passes on."""
+    """The layers without the columns nothing reads: a set fact compiled only for its layer (its members are
+    columns of their own), a word no bit of which is tested. DuckDB prunes such columns itself; the query's
+    text is shorter without them, for every dialect and for a reader of the generated SQL."""
     read = {column.name for expr in final for column in expr.find_all(exp.Column)}
     kept: list[list[tuple[str, exp.Expr]]] = []
     for columns in reversed(layers):
