@@ -361,6 +361,12 @@ def test_duckdb_engine_with_the_sql_backend(corpus, cases, tmp_path):
     summary = audit_module.audit(corpus, str(source), str(output), engine="duckdb")
     assert summary.rows == summary.decided + summary.rejected == len(cases)
     _check(_rows(output), corpus, cases)
+    # Column for column (types included: its ENUM columns are written as text), the Python engine's table.
+    reference = tmp_path / "python.parquet"
+    audit_module.audit(corpus, str(source), str(reference), engine="python")
+    describe = "DESCRIBE SELECT * FROM read_parquet('{}')"
+    assert duckdb.sql(describe.format(output)).fetchall() == duckdb.sql(describe.format(reference)).fetchall()
+    assert _rows(output) == _rows(reference)
 
 
 # --- mtus decide: stdin, .ndjson, --no-trace; Schedule.decide_many -------------------------

@@ -210,6 +210,8 @@ def _decide(spark: Any, schedule: Schedule, rows: Any, fields: list[str], output
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
+    from mtus_dsl.audit import citation_columns
+
     cases = rows.where("__ok").select(F.col("__row").alias("id"), *(F.col(f"__t_{f}").alias(f) for f in fields))
     # Checkpointed: the query's plan is large, and Spark would plan it again inside every later step.
     answers = backend.decide_spark(schedule, spark, cases).localCheckpoint()
@@ -251,7 +253,7 @@ def _decide(spark: Any, schedule: Schedule, rows: Any, fields: list[str], output
                                    F.from_json("__problems", _PROBLEMS).alias("__problems"), "__failed")
     citations = {rule.name: rule.citation for rule in schedule.engine.plan.rules}
     cite = spark.createDataFrame(
-        [(n, c.document, c.edition, c.section, c.pages or c.subsection, str(c)) for n, c in citations.items()],
+        [(n, *citation_columns(c).values()) for n, c in citations.items()],
         "__c_rule STRING, __c_document STRING, __c_edition STRING, __c_section STRING, __c_pages STRING, "
         "__c_text STRING")
     text_of = F.create_map(*(x for n, c in citations.items() for x in (F.lit(n), F.lit(str(c))))) \
