@@ -220,7 +220,8 @@ def _concat_balanced(parts: Sequence[exp.Expr], width: int = 16) -> exp.Expr:
 
 def _bitor(words: Sequence[exp.Expr]) -> exp.Expr:
     """Integers ORed bit by bit (0 when none)."""
-    found = [w for w in words if w != ZERO]
+    # The same test can reach a word twice (a fact read by two terms of one guard): once is enough.
+    found = list(dict.fromkeys(w for w in words if w != ZERO))
     if not found:
         return ZERO.copy()
     if len(found) == 1:
