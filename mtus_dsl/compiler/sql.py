@@ -1202,7 +1202,9 @@ def _settle_columns(compiler: _Compiler, program: ir.Program,
             if verdict.error is not None:
                 ifs.append((verdict.error, exp.Literal.string(name)))
             ifs.append((_is_true(verdict.sql), NULL.copy()))
-        return _case(ifs) if any(v.error is not None for v in (verdicts[n] for n in key[0])) else None
+        while ifs and ifs[-1][1] == NULL:  # after the last guard that can fail, a guard holding changes nothing
+            ifs.pop()
+        return _case(ifs) if ifs else None
 
     def unknown_guards(key: tuple[tuple[str, ...], tuple[str, ...]]) -> exp.Expr | None:
         terms = [verdicts[name].unknown for name in key[0] if verdicts[name].unknown is not None]
