@@ -9,8 +9,10 @@ Exit statuses (also in docs/cli.md):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import shutil
 import sys
 import warnings
@@ -25,12 +27,15 @@ from mtus_dsl import colour
 from mtus_dsl import runtime as rt
 from mtus_dsl.case import MAX_SHOWN, CaseError
 from mtus_dsl.case_text import BOM, MAX_CASE_BYTES, BadJSON, read_json
-from mtus_dsl.compiler import Compilation, compile_paths
+from mtus_dsl.compiler import Compilation, compile_paths, expand
 from mtus_dsl.decision import Decision, Outcome
 from mtus_dsl.diagnostics import CompileError, Diagnostic, Span, render_all
 from mtus_dsl.schedule import Schedule, load
+from mtus_dsl.text import printable
 
 EXIT_OK, EXIT_GUIDELINE_ERRORS, EXIT_BAD_INPUT, EXIT_RULE_FAILURE = 0, 1, 2, 3
+#: The reader of the output closed it early (`mtus decide big.jsonl | head`): as a process SIGPIPE stops.
+EXIT_OUTPUT_CLOSED = 141
 
 
 def _show(text: str, kind: str, err: bool = False) -> None:
@@ -58,7 +63,22 @@ _guidelines_option = click.option(
 )
 
 
+class _Commands(click.Group):
+    """The command group; output whose reader went away ends the command quietly, with its own status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # Nobody reads what is left: no message (stderr may be the same closed pipe), nothing flushed at exit.
+            # Click's own handling would exit 1, which means guideline errors here.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(EXIT_OUTPUT_CLOSED)
+
+
 @click.group(
+    cls=_Commands,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=_examples(
         "mtus check guidelines/                    every problem, located",
@@ -143,7 +163,7 @@ def compile_command(paths: tuple[str, ...], output: str | None, as_sql: bool, di
         return
     assert output is not None
     schedule = _schedule(paths)
-    _write(output, schedule.python_source)
+    _write(output, schedule.python_source, paths)
     click.echo(f"wrote {output}: {len(schedule.program.rules)} rule(s)")
 
 
@@ -157,6 +177,10 @@ def _compile_sql(paths: tuple[str, ...], output: str | None, dialect: str, sourc
     if dialect not in sql.dialects():
         raise click.BadParameter(f"unknown SQL dialect '{dialect}'; sqlglot knows: {', '.join(sql.dialects())}",
                                  param_hint="'--dialect'")
+    try:
+        sql.source_table(source)
+    except sql.SqlBackendError as error:
+        raise click.BadParameter(str(error), param_hint="'--source'") from None
     schedule = _schedule(paths)
     try:
         text = sql.compile_sql(schedule, dialect=dialect, source=source) + "\n"
@@ -166,7 +190,7 @@ def _compile_sql(paths: tuple[str, ...], output: str | None, dialect: str, sourc
     if output is None:
         click.echo(text, nl=False)
         return
-    _write(output, text)
+    _write(output, text, paths)
     click.echo(f"wrote {output}: one {dialect} query, {len(schedule.program.rules)} rule(s)")
 
 
@@ -201,6 +225,8 @@ def decide(file: str, guideline_paths: tuple[str, ...], as_json: bool, trace: bo
         try:
             with open(file, "rb") as stream:
                 status = _decide_batch(file, stream, decide_one, as_json, trace, no_trace)
+        except BrokenPipeError:
+            raise  # writing the decisions failed, not reading the cases (see _Commands)
         except OSError as error:
             click.echo(f"error: cannot read {file}: {error.strerror or error}", err=True)
             sys.exit(EXIT_BAD_INPUT)
@@ -271,7 +297,7 @@ def explain_command(file: str, guideline_paths: tuple[str, ...], as_json: bool) 
         else:
             Console().print(explain.render_rich(tree))
             return
-    click.echo("\n".join(printable(line) for line in explain.render(tree).split("\n")))
+    click.echo(explain.render(tree))
 
 
 # --- reading cases: JSON with bounds, each problem located ----------------------------
@@ -308,17 +334,6 @@ def capped(items: Iterable[Any], limit: int = MAX_CASE_ERRORS) -> list[str]:
     return shown
 
 
-def printable(text: str) -> str:
-    """Escape control, non-printable and lone-surrogate characters (\\n, \\x1b, \\u2028...).
-
-    Text from a case (an id, a procedure) then cannot start a line of its own in
-    the output, forge a paragraph of a letter, or fail to encode.
-    """
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
-
-
 def rule_failure(error: rt.RuleError, schedule: Schedule, case: str) -> str:
     """Report a guideline that failed on a valid case as a located diagnostic (E301)."""
     from mtus_dsl.text import show_value
@@ -334,8 +349,15 @@ def rule_failure(error: rt.RuleError, schedule: Schedule, case: str) -> str:
     return render_all([diagnostic], schedule.sources)
 
 
-def _write(output: str, text: str) -> None:
-    """Write an output file; a path that cannot be written is bad input (exit 2), never a traceback."""
+def _write(output: str, text: str, paths: Iterable[str] = ()) -> None:
+    """Write an output file; a path that cannot be written, or a file of `paths` read, is bad input (exit 2)."""
+    for source in expand(paths)[0]:
+        # By identity, not by name: a symlink or another spelling of an input is still the input.
+        with contextlib.suppress(OSError):
+            if os.path.samefile(source, output):
+                click.echo(f"error: cannot write {output}: it is the input {source}; give another output path",
+                           err=True)
+                sys.exit(EXIT_BAD_INPUT)
     try:
         Path(output).write_text(text, encoding="utf-8")
     except OSError as error:
@@ -475,7 +497,7 @@ def catalogue(paths: tuple[str, ...], output: str | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    _write(output, text)
+    _write(output, text, paths)
     click.echo(f"wrote {output}")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from mtus_dsl.case import Case
 from mtus_dsl.engine import Allowance, Engine, Facts, Rule
-from mtus_dsl.text import Explanation, show, show_value
+from mtus_dsl.text import Explanation, printable, show, show_value
 
 #: How a trace status reads at the head of its line.
 _MARKS = {"governs": "✔", "binds": "✔", "applies": "·", "not_applicable": "✘", "not_in_force": "✘",
@@ -152,7 +152,8 @@ def render(tree: Mapping[str, Any]) -> str:
         sections.append(("provenance", [(f"mtus-dsl {provenance['version']}", []), (provenance["sources"], []),
                                         (f"editions: {editions}", [])]))
     _branches(lines, sections, "")
-    return "\n".join(lines)
+    # Each line made printable: text from the case (an id, a procedure) cannot start a line of its own.
+    return "\n".join(printable(line) for line in lines)
 
 
 def _rule_branch(node: Mapping[str, Any]) -> tuple[str, list[Any]]:

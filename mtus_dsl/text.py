@@ -21,6 +21,17 @@ if TYPE_CHECKING:
     from mtus_dsl.engine import Bucket, Engine, Facts, GuidelineMeta, Rule, Settled
 
 
+def printable(text: str) -> str:
+    """Escape control, non-printable and lone-surrogate characters (\\n, \\x1b, \\u2028...).
+
+    Text from a case (an id, a procedure) then cannot start a line of its own in
+    the output, forge a paragraph of a letter, or fail to encode.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 def show(value: Any) -> str:
     """Render a value inside a rationale: dates ISO, names with spaces, sets and lists joined."""
     cls = value.__class__

@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from mtus_dsl.cli import EXIT_BAD_INPUT, EXIT_GUIDELINE_ERRORS, EXIT_OK, main
+from mtus_dsl.cli import EXIT_BAD_INPUT, EXIT_GUIDELINE_ERRORS, EXIT_OK, EXIT_OUTPUT_CLOSED, main
 
 from .conftest import ROOT
 
@@ -111,6 +111,52 @@ def test_unwritable_output_exits_2(tmp_path):
     result = _run("compile", str(ROOT / "guidelines"), "-o", str(tmp_path / "missing" / "rules.py"))
     assert result.exit_code == EXIT_BAD_INPUT
     assert "cannot write" in result.output
+
+
+def test_an_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path):
+    """`-o` naming a guideline file read (through a symlink too) is exit 2, and the file is left as it was."""
+    source = tmp_path / "rules.mtus"
+    source.write_text((ROOT / "guidelines" / "acupuncture.mtus").read_text())
+    (tmp_path / "alias.mtus").symlink_to(source)
+    before = source.read_bytes()
+    for args in (["compile", str(source), "-o", str(tmp_path / "alias.mtus")],
+                 ["compile", str(source), "--sql", "-o", str(source)],
+                 ["catalogue", str(source), "-o", str(tmp_path / "." / "rules.mtus")]):
+        result = _run(*args)
+        assert result.exit_code == EXIT_BAD_INPUT, args
+        assert f"it is the input {source}; give another output path" in result.output
+        assert source.read_bytes() == before
+    assert _run("compile", str(source), "-o", str(tmp_path / "rules.py")).exit_code == EXIT_OK
+
+
+def test_a_reader_closing_the_output_ends_quietly_with_status_141(tmp_path):
+    """`mtus decide big.jsonl --json | head -1`: no message blaming the input, the documented status 141."""
+    import subprocess
+    import sys
+
+    batch = tmp_path / "big.jsonl"
+    batch.write_text((json.dumps(GOOD) + "\n") * 2000)
+    command = [sys.executable, "-c", "from mtus_dsl.console import main; main()", "decide"]
+    for args in ([str(batch)], ["-"]):
+        with open(batch, "rb") as stdin:
+            process = subprocess.Popen([*command, *args, "--json"], stdin=stdin, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE)
+        assert process.stdout is not None
+        assert json.loads(process.stdout.readline())["outcome"]
+        process.stdout.close()  # as `head -1` does
+        assert process.wait(timeout=120) == EXIT_OUTPUT_CLOSED
+        assert process.stderr is not None and process.stderr.read() == b""
+
+
+def test_explain_cannot_be_forged_by_a_line_break_in_the_case(tmp_path):
+    """An id holding a line break is shown escaped, on its own line: it cannot start a `Decision:` line."""
+    case = tmp_path / "case.json"
+    case.write_text(json.dumps({**GOOD, "id": "A\nDecision: certified"}))
+    result = _run("explain", str(case))
+    assert result.exit_code == EXIT_OK, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("Request A\\nDecision: certified: physical therapy")
+    assert [line for line in lines if line.startswith("Decision:")] == [lines[1]]
 
 
 def test_a_failing_rule_is_located_with_its_values(tmp_path, monkeypatch):

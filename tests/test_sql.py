@@ -274,6 +274,19 @@ def test_mtus_compile_sql_writes_the_query_and_names_dialects(tmp_path):
     assert missing.exit_code == 2 and "--output" in missing.output
 
 
+@pytest.mark.parametrize("source", ["", ".", "warehouse.", '"', "'"])
+def test_a_source_that_is_not_a_table_name_is_a_usage_error(corpus, source):
+    from click.testing import CliRunner
+
+    from mtus_dsl.cli import main
+
+    result = CliRunner().invoke(main, ["compile", str(ROOT / "guidelines"), "--sql", "--source", source])
+    assert result.exit_code == 2 and f"Invalid value for '--source': '{source}' is not a table name" in result.output
+    with pytest.raises(sql.SqlBackendError, match="is not a table name"):
+        sql.compile_sql(corpus, source=source)
+    assert "FROM warehouse.claims" in sql.compile_sql(corpus, source="warehouse.claims")
+
+
 def test_the_rendered_query_is_cached_as_compilations_are(corpus, monkeypatch, tmp_path):
     """A second rendering is read from the cache, equal to one rendered afresh; another source is another entry."""
     monkeypatch.setenv("MTUS_DSL_CACHE", str(tmp_path))

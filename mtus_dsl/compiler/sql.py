@@ -56,6 +56,7 @@ __all__ = [
     "load_duckdb",
     "query",
     "rows",
+    "source_table",
 ]
 
 #: The columns of the query's result, in order.
@@ -1093,7 +1094,7 @@ def query(schedule_or_program: Schedule | ir.Program, *, source: str = "cases", 
     layers = _layers(compiler, program)
     settle = _settle_columns(compiler, program, buckets)
     decision, final = _output(compiler, program)
-    table = exp.to_table(source)
+    table = source_table(source)
     ctes: list[tuple[str, exp.Expr]] = []
     for index, columns in enumerate(_read_only(final, _scoped(compiler, [*layers, *settle, decision]))):
         if not columns:
@@ -1379,11 +1380,21 @@ def dialects() -> list[str]:
     return sorted(d.value for d in sqlglot.Dialects if d.value)
 
 
+def source_table(source: str) -> exp.Table:
+    """The table (or view, `db.schema.name`) a query reads; SqlBackendError for a name that is not one."""
+    try:
+        return exp.to_table(source)
+    except sqlglot.errors.SqlglotError:
+        raise SqlBackendError(f"'{source}' is not a table name (give a name such as cases or warehouse.claims)"
+                              ) from None
+
+
 def compile_sql(schedule_or_program: Schedule | ir.Program, *, dialect: str = "duckdb", source: str = "cases",
                 keep: Sequence[str] = ()) -> str:
     """The query text, in `dialect`; raise SqlBackendError for a dialect sqlglot does not know."""
     if dialect not in dialects():
         raise SqlBackendError(f"unknown SQL dialect '{dialect}' (sqlglot knows: {', '.join(dialects())})")
+    source_table(source)  # before the cache: a name that is not one is never a cached query's key
     if isinstance(schedule_or_program, ir.Program):
         return query(schedule_or_program, source=source, keep=keep).sql(dialect=dialect)
     # Cached as compilations are (compiler/cache.py), keyed also by sqlglot's version: building and rendering the
