@@ -19,6 +19,7 @@ MAX_CASE_BYTES = 8 * 1024 * 1024
 BOM = b"\xef\xbb\xbf"
 _JSON_STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
 _JSON_TOKENS = re.compile(_JSON_STRING + r"|[\[\]{}]")
+_JSON_KEYS = re.compile(_JSON_STRING + r"|[\[\]{}:]")
 _JSON_NUMBERS = re.compile(_JSON_STRING + rf"|\d{{{MAX_INT_DIGITS + 1},}}")
 
 
@@ -35,7 +36,11 @@ class _TooLong(ValueError):
 
 
 class _Twice(ValueError):
-    pass
+    """A key given twice in one object (`key`)."""
+
+    def __init__(self, message: str, key: str):
+        super().__init__(message)
+        self.key = key
 
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -44,7 +49,7 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if len(found) != len(pairs):
         seen: set[str] = set()
         twice = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
-        raise _Twice(f"the key {json.dumps(twice)} is given twice; give each field once")
+        raise _Twice(f"the key {json.dumps(twice)} is given twice; give each field once", twice)
     return found
 
 
@@ -53,6 +58,48 @@ def _parse_int(digits: str) -> int:
     if count > MAX_INT_DIGITS:
         raise _TooLong(f"a number with {count} digits; a case's numbers have at most {MAX_INT_DIGITS}")
     return int(digits)
+
+
+def _second_key(text: str, key: str) -> int:
+    """Where `key` is given the second time in the first object that gives it twice (its offset in `text`).
+
+    Only on that error: the text is read again by json's pure-Python scanner,
+    which tells where each object starts, then that object's own keys are walked.
+    """
+    starts: list[int] = []
+
+    def parse_object(s_and_end: tuple[str, int], *args: Any) -> Any:
+        try:
+            return json.decoder.JSONObject(s_and_end, *args)  # type: ignore[attr-defined]
+        except _Twice:
+            if not starts:  # the innermost object fails first
+                starts.append(s_and_end[1] - 1)
+            raise
+
+    decoder = json.JSONDecoder(object_pairs_hook=_object, parse_int=_parse_int)
+    decoder.parse_object = parse_object  # type: ignore[attr-defined]
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)  # type: ignore[attr-defined]
+    try:
+        decoder.decode(text)
+    except (_Twice, ValueError):
+        pass
+    if not starts:
+        return 0
+    depth, seen, previous = 0, 0, None
+    for match in _JSON_KEYS.finditer(text, starts[0]):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+        elif token in "]}":
+            depth -= 1
+            if depth == 0:
+                break
+        elif token == ":" and depth == 1 and previous is not None and json.loads(previous.group()) == key:
+            seen += 1
+            if seen == 2:
+                return previous.start()
+        previous = match if token[0] == '"' else None
+    return starts[0]
 
 
 def read_json(raw: bytes, line: int = 1) -> Any:
@@ -87,7 +134,9 @@ def read_json(raw: bytes, line: int = 1) -> Any:
     try:
         return json.loads(text, parse_int=_parse_int, object_pairs_hook=_object)
     except _Twice as error:
-        raise BadJSON(f"not a case: {error}", line, 1) from None
+        at = _second_key(text, error.key)
+        where = line + text.count("\n", 0, at)
+        raise BadJSON(f"not a case: {error}", where, at - (text.rfind("\n", 0, at) + 1) + 1) from None
     except json.JSONDecodeError as error:
         raise BadJSON(f"not valid JSON: {error.msg}", line + error.lineno - 1, error.colno) from None
     except _TooLong as error:

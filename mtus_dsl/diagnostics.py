@@ -118,7 +118,9 @@ def render(diagnostic: Diagnostic, sources: Mapping[str, str]) -> str:
     out = [f"{where}{diagnostic.severity.value}[{diagnostic.code}]: {diagnostic.message}"]
     text = sources.get(span.path) if span else None
     if span and text is not None:
-        lines = text.splitlines()
+        # Lines as the parser counts them: at \n only (splitlines() would also break at a form feed or U+2028,
+        # and show another line than the one the diagnostic names).
+        lines = [line.removesuffix("\r") for line in text.split("\n")]
         if 1 <= span.line <= len(lines):
             source_line = lines[span.line - 1].expandtabs(1)
             if not source_line.isprintable():  # a NUL or escape would garble the terminal: one mark each

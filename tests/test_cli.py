@@ -159,6 +159,43 @@ def test_explain_cannot_be_forged_by_a_line_break_in_the_case(tmp_path):
     assert [line for line in lines if line.startswith("Decision:")] == [lines[1]]
 
 
+def test_a_guideline_file_that_is_not_utf8_is_located_at_its_bad_byte(tmp_path):
+    bad = tmp_path / "latin1.mtus"
+    bad.write_bytes("enum e: a, b\n# caf\u00e9 in Latin-1\n".encode("latin-1"))
+    result = _run("check", str(bad))
+    assert result.exit_code == EXIT_GUIDELINE_ERRORS
+    assert "latin1.mtus:2:6: error[E000]: not valid UTF-8: byte 0xe9" in result.output
+
+
+def test_the_excerpt_is_the_line_the_diagnostic_names(tmp_path):
+    """A form feed or U+2028 in a comment is no line break to the parser, nor to the excerpt under its message."""
+    for odd in ("\x0c", "\u2028"):
+        source = tmp_path / "odd.mtus"
+        source.write_text(f"# a{odd}b\nenum e: a, b\nfact f: boolean = zz\n", encoding="utf-8")
+        result = _run("check", str(source))
+        assert "odd.mtus:3:19: error[E102]" in result.output
+        assert "   3 | fact f: boolean = zz" in result.output, result.output
+
+
+def test_a_key_given_twice_is_located_where_it_is_given_again(tmp_path):
+    """At the second `"date"` of the surgery, not at 1:1; in a batch, at its line and column."""
+    text = json.dumps({**GOOD, "surgeries": [{"procedure": "meniscectomy", "body_region": "knee",
+                                              "date": "2015-07-16"}]}, indent=2)
+    text = text.replace('"date": "2015-07-16"', '"date": "2015-07-16", "date": "2015-07-17"')
+    case = tmp_path / "case.json"
+    case.write_text(text)
+    line = next(n for n, row in enumerate(text.split("\n"), 1) if '"date"' in row)
+    column = text.split("\n")[line - 1].rindex('"date"') + 1
+    result = _run("decide", str(case))
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert f"case.json:{line}:{column}: error: not a case: the key \"date\" is given twice" in result.output
+    batch = tmp_path / "cases.jsonl"
+    batch.write_text(json.dumps(GOOD) + "\n" + '{"quantity": 1, "b": {"x": 2}, "quantity": 3}\n')
+    result = _run("decide", str(batch))
+    expected = 'cases.jsonl:2: error: not a case: the key "quantity" is given twice; give each field once (column 32)'
+    assert expected in result.output
+
+
 def test_a_failing_rule_is_located_with_its_values(tmp_path, monkeypatch):
     """A division by zero on a valid case names the fact, its .mtus line and the values read; exit 3, no traceback.
 

@@ -188,6 +188,23 @@ def _expand(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[D
     return files, problems
 
 
+def not_utf8(file: Path, name: str) -> Diagnostic:
+    """E000 at the first byte of `file` that is not UTF-8: its line and column (in characters), and the byte."""
+    raw = file.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        start = error.start
+    else:  # changed since it was read: nothing to point at
+        start = 0
+    line_start = raw.rfind(b"\n", 0, start) + 1
+    line = raw.count(b"\n", 0, start) + 1
+    column = len(raw[line_start:start].decode("utf-8", "replace")) + 1
+    byte = raw[start:start + 1].hex()
+    return Diagnostic("E000", f"not valid UTF-8: byte 0x{byte}; a guideline file must be UTF-8 (save it as UTF-8)",
+                      Span(name, line, column, line, column + 1))
+
+
 def compile_paths(
     paths: Iterable[str | Path], *, label: tuple[Path, str] | None = None, use_cache: bool = True
 ) -> Compilation:
@@ -206,8 +223,11 @@ def compile_paths(
         try:
             # utf-8-sig: a byte order mark at the start (as some editors write) is dropped.
             sources[name] = file.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as error:
-            problems.append(Diagnostic("E000", f"cannot read '{file}': {error}", Span(str(file), 1, 1, 1, 1)))
+        except UnicodeDecodeError:
+            problems.append(not_utf8(file, name))
+        except OSError as error:
+            problems.append(Diagnostic("E000", f"cannot read '{file}': {error.strerror or error}",
+                                       Span(name, 1, 1, 1, 1)))
     if problems:
         return Compilation(None, tuple(problems), sources)
     return compile_sources(sources, use_cache=use_cache)
