@@ -196,6 +196,18 @@ def test_a_key_given_twice_is_located_where_it_is_given_again(tmp_path):
     assert expected in result.output
 
 
+def test_a_section_in_an_unknown_guideline_is_located_at_the_name(tmp_path):
+    """`in demo_202` where `demo_2020` is declared: E102 at the name with a suggestion, not 'belongs to none'."""
+    source = tmp_path / "sec.mtus"
+    source.write_text('guideline demo_2020 "Demo" edition "2020":\n    in force from 2020-01-01\n\n'
+                      'section s "S" in demo_202 page 1:\n    services massage\n    r: max_visits 6\n'
+                      '    q: max_visits 4\n')
+    result = _run("check", str(source))
+    assert result.exit_code == EXIT_GUIDELINE_ERRORS
+    assert "sec.mtus:4:18: error[E102]: unknown guideline 'demo_202'; did you mean 'demo_2020'?" in result.output
+    assert "E109" not in result.output and "1 error(s)" in result.output
+
+
 def test_a_failing_rule_is_located_with_its_values(tmp_path, monkeypatch):
     """A division by zero on a valid case names the fact, its .mtus line and the values read; exit 3, no traceback.
 

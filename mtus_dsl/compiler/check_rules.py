@@ -182,6 +182,14 @@ class RuleChecker(ExpressionChecker):
 
     def _rule(self, rule: n.Rule, section: n.Section, extra: list[tuple[ir.Expr, str]]) -> ir.RuleInfo | None:
         guideline = self.d.guidelines.get(section.guideline or "")
+        if guideline is None and section.guideline is not None and section.guideline_span is not None:
+            self.error(
+                "E102",
+                f"unknown guideline '{section.guideline}'{did_you_mean(section.guideline, self.d.guidelines)}",
+                section.guideline_span,
+                f"guidelines declared: {', '.join(sorted(self.d.guidelines)) or 'none'}",
+            )
+            return None
         if guideline is None:
             self.error(
                 "E109",

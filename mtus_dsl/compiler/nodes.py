@@ -502,6 +502,7 @@ class Section:
     unless: tuple[Expr, ...] = ()
     # `overrides SECTION_OR_GUIDELINE, ...`: its rules take precedence over theirs.
     overrides: tuple[tuple[str, Span], ...] = ()
+    guideline_span: Span | None = None  # the name in `in GUIDELINE`, when the section names its guideline
 
 
 @attrs.frozen
@@ -539,7 +540,7 @@ def dump(node: object, indent: int = 0) -> str:
     simple = []
     nested = []
     for f in attrs.fields(type(node)):  # type: ignore[arg-type]  # attrs.has() checked it above
-        if f.name == "span":
+        if f.name == "span" or f.name.endswith("_span"):
             continue
         value = _plain(getattr(node, f.name))
         if _has_node(value):

@@ -362,9 +362,9 @@ class _AstBuilder(lark.Transformer[Token, Any]):
     @lark.v_args(meta=True)
     def section(self, meta: Any, c: list[Any]) -> n.Section:
         name, title, *lines = c
-        guideline = self.current_guideline
+        guideline, guideline_span = self.current_guideline, None
         if lines and isinstance(lines[0], tuple) and lines[0][0] == "in":
-            guideline = lines.pop(0)[1]
+            _, guideline, guideline_span = lines.pop(0)
         pages = lines.pop(0) if lines and isinstance(lines[0], n.Pages) else None
         services: list[tuple[str, Span]] = []
         regions: list[tuple[str, Span]] = []
@@ -405,6 +405,7 @@ class _AstBuilder(lark.Transformer[Token, Any]):
             tuple(clauses["when"]),
             tuple(clauses["unless"]),
             tuple(clauses["overrides"]),
+            guideline_span,
         )
 
     def section_when(self, c: list[Any]) -> tuple[str, Any]:
@@ -419,8 +420,8 @@ class _AstBuilder(lark.Transformer[Token, Any]):
     def otherwise_rule(self, c: list[n.Rule]) -> n.Rule:
         return attrs.evolve(c[0], otherwise=True)
 
-    def section_of(self, c: list[Token]) -> tuple[str, str]:
-        return ("in", str(c[0]))
+    def section_of(self, c: list[Token]) -> tuple[str, str, Span]:
+        return ("in", str(c[0]), self._tok_span(c[0]))
 
     def services(self, c: list[Any]) -> tuple[str, Any]:
         return ("services", c[0])
