@@ -208,6 +208,19 @@ def test_a_section_in_an_unknown_guideline_is_located_at_the_name(tmp_path):
     assert "E109" not in result.output and "1 error(s)" in result.output
 
 
+def test_an_example_field_given_twice_is_an_error_at_the_second(tmp_path):
+    text = (ROOT / "guidelines" / "acupuncture.mtus").read_text()
+    marker = "    example defaults:\n"
+    assert marker in text
+    source = tmp_path / "twice.mtus"
+    source.write_text(text.replace(marker, marker + "        quantity: 3\n        quantity: 4\n", 1))
+    line = source.read_text().split("\n").index("        quantity: 4") + 1
+    result = _run("check", str(source))
+    assert result.exit_code == EXIT_GUIDELINE_ERRORS
+    assert (f"twice.mtus:{line}:9: error[E112]: example defaults: 'quantity' is given twice (first on line "
+            f"{line - 1}); give each field once") in result.output
+
+
 def test_a_failing_rule_is_located_with_its_values(tmp_path, monkeypatch):
     """A division by zero on a valid case names the fact, its .mtus line and the values read; exit 3, no traceback.
 

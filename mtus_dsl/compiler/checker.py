@@ -9,6 +9,7 @@ check_rules.py (rules, citations, exceptions, priority order) and this module
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from mtus_dsl import types as t
@@ -81,10 +82,26 @@ class Checker(RuleChecker):
         return tuple(out)
 
     # --- examples ------------------------------------------------------------------
+    def _given_once(self, givens: Iterable[n.Given], what: str) -> None:
+        """A field given twice is an error at the second, as in a JSON case: never silently the last one."""
+        first: dict[str, n.Given] = {}
+        for given in givens:
+            if given.name in first:
+                line = first[given.name].span.line
+                self.error("E112", f"{what}: '{given.name}' is given twice (first on line {line}); give each field "
+                           "once", given.span)
+            else:
+                first[given.name] = given
+
     def _examples(self) -> tuple[ir.ExampleInfo, ...]:
         schema = self._schema()
         out = []
+        checked_defaults: set[int] = set()
         for example, section in self.d.examples:
+            if section is not None and id(section) not in checked_defaults:
+                checked_defaults.add(id(section))
+                self._given_once(section.defaults, "example defaults")
+            self._given_once(example.given, f"example '{example.title}'")
             if example.expect is None:
                 continue
             givens = {g.name: g for g in (section.defaults if section else ())}
