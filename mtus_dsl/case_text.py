@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -51,6 +52,21 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         twice = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
         raise _Twice(f"the key {json.dumps(twice)} is given twice; give each field once", twice)
     return found
+
+
+class _OutOfRange(ValueError):
+    """A number too large for a float (`literal`, as written)."""
+
+    def __init__(self, literal: str):
+        super().__init__(f"the number {literal} is out of range; a case's numbers are far smaller")
+        self.literal = literal
+
+
+def _parse_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):  # 1e400 would be read as inf, and then reported as a number nobody wrote
+        raise _OutOfRange(literal)
+    return value
 
 
 def _parse_int(digits: str) -> int:
@@ -132,7 +148,8 @@ def read_json(raw: bytes, line: int = 1) -> Any:
             elif token in "]}":
                 depth -= 1
     try:
-        return json.loads(text, parse_int=_parse_int, object_pairs_hook=_object)
+        return json.loads(text, parse_int=_parse_int, parse_float=_parse_float,
+                          object_pairs_hook=_object)
     except _Twice as error:
         at = _second_key(text, error.key)
         where = line + text.count("\n", 0, at)
@@ -145,6 +162,11 @@ def read_json(raw: bytes, line: int = 1) -> Any:
             if match.group()[0] != '"':
                 at = match.start()
                 break
+        where = line + text.count("\n", 0, at)
+        raise BadJSON(f"not a case: {error}", where, at - (text.rfind("\n", 0, at) + 1) + 1) from None
+    except _OutOfRange as error:
+        at = next((m.start() for m in re.finditer(_JSON_STRING + "|" + re.escape(error.literal), text)
+                   if m.group()[0] != '"'), 0)
         where = line + text.count("\n", 0, at)
         raise BadJSON(f"not a case: {error}", where, at - (text.rfind("\n", 0, at) + 1) + 1) from None
     except RecursionError:  # pragma: no cover - the depth bound comes first

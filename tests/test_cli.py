@@ -221,6 +221,16 @@ def test_an_example_field_given_twice_is_an_error_at_the_second(tmp_path):
             f"{line - 1}); give each field once") in result.output
 
 
+def test_a_number_beyond_a_float_is_reported_as_written(tmp_path):
+    """1e400 is not 'the number inf': the message quotes it, at its place."""
+    case = tmp_path / "case.json"
+    case.write_text('{"request_date": "2015-09-23", "service": "massage",\n "body_region": "knee", "quantity": 1e400}')
+    result = _run("decide", str(case))
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "case.json:2:37: error: not a case: the number 1e400 is out of range" in result.output
+    assert "inf" not in result.output
+
+
 def test_a_failing_rule_is_located_with_its_values(tmp_path, monkeypatch):
     """A division by zero on a valid case names the fact, its .mtus line and the values read; exit 3, no traceback.
 
