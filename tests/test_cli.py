@@ -231,6 +231,18 @@ def test_a_number_beyond_a_float_is_reported_as_written(tmp_path):
     assert "inf" not in result.output
 
 
+def test_a_trial_larger_than_its_total_is_an_error(tmp_path):
+    source = tmp_path / "trial.mtus"
+    source.write_text('guideline demo "Demo" edition "1":\n    in force from 2020-01-01\n\n'
+                      'section massage "Massage" page 60:\n    services massage\n'
+                      '    general: trial 10, up to 5 with functional_improvement\n')
+    result = _run("check", str(source))
+    assert result.exit_code == EXIT_GUIDELINE_ERRORS
+    assert "trial.mtus:6:30: error[E117]: a trial of 10 is more than its 'up to' total of 5" in result.output
+    source.write_text(source.read_text().replace("up to 5", "up to 10"))
+    assert _run("check", str(source)).exit_code == EXIT_OK
+
+
 def test_a_failing_rule_is_located_with_its_values(tmp_path, monkeypatch):
     """A division by zero on a valid case names the fact, its .mtus line and the values read; exit 3, no traceback.
 

@@ -374,6 +374,16 @@ class RuleChecker(ExpressionChecker):
                 counting=counted,
             )
         if isinstance(action, n.Trial):
+            initial, total = _constant(action.initial), _constant(action.total)
+            if initial is not None and total is not None and 0 < total < initial:
+                self.error(
+                    "E117",
+                    f"a trial of {initial} is more than its 'up to' total of {total}, which counts the trial's "
+                    "units too",
+                    action.total.span,
+                    f"the total is all the units, the trial's included: write 'up to {initial + total}' if {total} "
+                    "more are meant, or a trial of at most the total",
+                )
             return ir.Trial(
                 unit,
                 initial=self._operand(action.initial, t.INTEGER, "a trial is a number of units") or _ERROR_OPERAND,
