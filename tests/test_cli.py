@@ -243,6 +243,14 @@ def test_a_trial_larger_than_its_total_is_an_error(tmp_path):
     assert _run("check", str(source)).exit_code == EXIT_OK
 
 
+def test_an_unterminated_string_says_so(tmp_path):
+    source = tmp_path / "string.mtus"
+    source.write_text('input x: boolean "unterminated\n')
+    result = _run("check", str(source))
+    assert "string.mtus:1:18: error[E003]: unexpected character '\"'" in result.output
+    assert "note: this string is never closed" in result.output
+
+
 def test_a_failing_rule_is_located_with_its_values(tmp_path, monkeypatch):
     """A division by zero on a valid case names the fact, its .mtus line and the values read; exit 3, no traceback.
 

@@ -298,6 +298,8 @@ def _syntax_diagnostic(error: Exception, source: str, path: str) -> tuple[Diagno
         hint = ""
         if char.isupper():
             hint = "names are lower_case_with_underscores; write codes after icd9/icd10"
+        elif char == '"':
+            hint = 'this string is never closed: a string ends with " on the same line (write \\" for a quote in it)'
         notes = (hint,) if hint else ()
         return Diagnostic(
             "E003", f"unexpected character {char!r}", Span(path, line, column, line, column + 1), notes=notes
