@@ -219,6 +219,9 @@ class ExpressionChecker(DeclarationChecker):
             right = self.expr(node.right, scope)
             for side, source in ((left, node.left), (right, node.right)):
                 self._expect(t.INTEGER, side.type.required(), source, "division needs integers")
+            if constant(node.right) == 0:
+                self.error("E121", f"'{self._text(node.span)}' divides by zero", node.right.span,
+                           "the divisor is 0 whatever the case: every case would fail here (E301)")
             result = attrs.evolve(t.INTEGER, optional=left.type.optional or right.type.optional)
             return ir.Div(left, right, node.rounding, result)
         if isinstance(node, n.Call):
@@ -336,3 +339,14 @@ class ExpressionChecker(DeclarationChecker):
             parts.append(part if isinstance(part, str) else self.expr(part, scope))
         return tuple(parts)
 
+
+def constant(node: n.Expr) -> int | None:
+    """The value of an integer expression of literals only (`10`, `2 * 6 - 12`), or None."""
+    if isinstance(node, n.IntLit):
+        return node.value
+    if isinstance(node, n.Arith):
+        left, right = constant(node.left), constant(node.right)
+        if left is None or right is None:
+            return None
+        return left + right if node.op == "+" else left - right if node.op == "-" else left * right
+    return None

@@ -12,7 +12,7 @@ from mtus_dsl.compiler.check_declarations import (
     _toposort,
     _unit,
 )
-from mtus_dsl.compiler.check_expressions import ExpressionChecker
+from mtus_dsl.compiler.check_expressions import ExpressionChecker, constant
 from mtus_dsl.decision import Citation
 from mtus_dsl.diagnostics import Span, did_you_mean
 
@@ -374,7 +374,7 @@ class RuleChecker(ExpressionChecker):
                 counting=counted,
             )
         if isinstance(action, n.Trial):
-            initial, total = _constant(action.initial), _constant(action.total)
+            initial, total = constant(action.initial), constant(action.total)
             if initial is not None and total is not None and 0 < total < initial:
                 self.error(
                     "E117",
@@ -413,7 +413,7 @@ class RuleChecker(ExpressionChecker):
                 f"'{node.right.value}  # the guideline says {text}'",
             )
             return
-        value = _constant(node)
+        value = constant(node)
         if value is not None and value <= 0:
             self.error(
                 "E117",
@@ -441,18 +441,6 @@ class RuleChecker(ExpressionChecker):
             return tuple(rules)
         return tuple(by_name[name] for name in order)
 
-
-
-def _constant(node: n.Expr) -> int | None:
-    """The value of an integer expression of literals only (`10`, `2 * 6 - 12`), or None."""
-    if isinstance(node, n.IntLit):
-        return node.value
-    if isinstance(node, n.Arith):
-        left, right = _constant(node.left), _constant(node.right)
-        if left is None or right is None:
-            return None
-        return left + right if node.op == "+" else left - right if node.op == "-" else left * right
-    return None
 
 
 def _overlap(a: tuple[set[str], set[str] | None], b: tuple[set[str], set[str] | None]) -> bool:
