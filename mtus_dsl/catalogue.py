@@ -9,10 +9,8 @@ expressions and the `#` comments next to them, which carry the status notes:
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import TypeVar, cast
 
 import attrs
@@ -45,8 +43,9 @@ _OUTCOME_WORDS = {
 class _File:
     """One parsed source file, with its lines for reading comments."""
 
+    # Its name in the compilation, which every command shows (a path given relative as given, one given
+    # absolute from its guideline root: compiler.source_name): never the current directory's.
     path: str
-    shown: str
     module: n.Module
     lines: tuple[str, ...]
 
@@ -64,24 +63,13 @@ def _files(compilation: Compilation) -> list[_File]:
     """The compilation's files with their AST: the parsed modules it kept (parsed again if it came from a cache)."""
     sources = compilation.sources
     paths = [p for p in sources if p != PRELUDE_NAME]
-    shown = _shown_paths(paths)
     parsed = {m.path: m for m in compilation.modules}
     files = []
     for path in paths:
         module = parsed.get(path) or parser.parse_module(sources[path], path)[0]
         if module is not None:
-            files.append(_File(path, shown[path], module, tuple(sources[path].split("\n"))))
+            files.append(_File(path, module, tuple(sources[path].split("\n"))))
     return files
-
-
-def _shown_paths(paths: Sequence[str]) -> dict[str, str]:
-    """Show paths relative to the parent of their common directory (guidelines/x.mtus), wherever they are."""
-    if not paths:
-        return {}
-    absolute = {p: Path(os.path.abspath(p)) for p in paths}
-    common = Path(os.path.commonpath([str(a.parent) for a in absolute.values()]))
-    base = common.parent
-    return {p: a.relative_to(base).as_posix() for p, a in absolute.items()}
 
 
 class _Catalogue:
@@ -199,7 +187,7 @@ class _Catalogue:
             self.line(f"- Takes precedence over: {names} (for the requests both address)")
         if declared is not None:
             file, node = declared
-            self.line(f"- Declared in: `{file.shown}` line {node.span.line}")
+            self.line(f"- Declared in: `{file.path}` line {node.span.line}")
             header = _header_comment(file.lines)
             self._notes(header + [line for line in _comment_above(file.lines, node.span.line) if line not in header])
         self.line()
@@ -223,7 +211,7 @@ class _Catalogue:
         self.line()
         services = ", ".join(_words(s) for s, _ in section.services) or "none"
         regions = ", ".join(_words(r) for r, _ in section.regions) or "every body region"
-        self.line(f"- Section `{section.name}` in `{file.shown}` line {section.span.line}")
+        self.line(f"- Section `{section.name}` in `{file.path}` line {section.span.line}")
         self.line(f"- Services: {services}; body regions: {regions}; counted in {section.unit or 'visits'}")
         first_section = self._items(file, n.Section)[0] is section
         notes = _comment_above(file.lines, section.span.line)
@@ -273,7 +261,7 @@ class _Catalogue:
             self.line(f"- **Cites:** {info.citation}")
         if rule.rationale is not None:
             self.line(f"- **Rationale:** “{_template(rule.rationale)}”")
-        self.line(f"- **Source:** `{file.shown}` line {rule.span.line}")
+        self.line(f"- **Source:** `{file.path}` line {rule.span.line}")
         self._notes(_comment_above(file.lines, rule.span.line) + _comments_inside(file.lines, rule.span.line))
         self.line()
 
@@ -358,7 +346,7 @@ class _Catalogue:
             for table in self._items(file, n.TableDecl):
                 self.line(f"### `{table.name}`")
                 self.line()
-                self.line(f"- Declared in `{file.shown}` line {table.span.line}")
+                self.line(f"- Declared in `{file.path}` line {table.span.line}")
                 self._notes(_comment_above(file.lines, table.span.line))
                 self.line()
                 columns = [f.name for f in table.keys] + [f.name for f in table.values]
@@ -394,7 +382,7 @@ class _Catalogue:
                 icd10 = "; ".join(_titled(code, titles) for code in condition.icd10) or "-"
                 self.line(
                     f"| `{condition.name}` | {_cell(condition.label)} | {icd9} | {icd10} | "
-                    f"`{file.shown}` line {condition.span.line} |"
+                    f"`{file.path}` line {condition.span.line} |"
                 )
         self.line()
 
@@ -418,7 +406,7 @@ class _Catalogue:
                     meaning += f" (never more than `{bound.other}`)"
                 self.line(
                     f"| `{item.name}` | {type_text(item.type)} | {_cell(meaning)} | {_reading(item)} | "
-                    f"`{file.shown}` line {item.span.line} |"
+                    f"`{file.path}` line {item.span.line} |"
                 )
         for file in self.files:
             for enum in self._items(file, n.EnumDecl):
@@ -443,7 +431,7 @@ class _Catalogue:
                     self.line()
                 self.line(f"- Type: {type_text(fact.type)}")
                 self.line(f"- Definition: `{_source(file, fact.expr.span)}`")
-                self.line(f"- Declared in `{file.shown}` line {fact.span.line}")
+                self.line(f"- Declared in `{file.path}` line {fact.span.line}")
                 self._notes(_comment_above(file.lines, fact.span.line))
                 self.line()
 

@@ -3,25 +3,82 @@
 The case schema is generated from the CaseSchema (the prelude's inputs and every
 input the guideline files add), so it is exactly what `Case.from_dict` accepts,
 except what a schema cannot say: a date that does not exist (2015-02-30) and
-an ICD code's exact shape are checked by validation, which names them.
+an ICD code's exact shape are checked by validation, which names them. The
+dates' bounds (FIRST_CASE_DATE to LAST_CASE_DATE) are in their pattern, as
+JSON Schema cannot compare dates.
 """
 
 from __future__ import annotations
 
+import datetime
+import re
 from typing import Any
 
-from mtus_dsl.case import CaseSchema
+from mtus_dsl.case import FIRST_CASE_DATE, LAST_CASE_DATE, CaseSchema
 from mtus_dsl.decision import Outcome
 from mtus_dsl.types import Type
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
-#: What `parse_date` accepts, as a pattern.
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 #: ICD-9-CM (722.10, V57.1, E888.9) or ICD-10-CM (M51.26); case-insensitive and trimmed by validation.
 CODE_PATTERN = (
     r"^\s*([0-9]{3}|[Vv][0-9]{2}|[Ee][0-9]{3})(\.[0-9]{1,2})?\s*$"
     r"|^\s*[A-Za-z][0-9][0-9A-Za-z](\.[0-9A-Za-z]{1,4})?\s*$"
 )
+
+
+
+def date_pattern(first: datetime.date, last: datetime.date) -> str:
+    """A pattern of the YYYY-MM-DD texts from `first` to `last`; `format: date` says which of them exist."""
+    whole_from = first.year if (first.month, first.day) == (1, 1) else first.year + 1
+    whole_to = last.year if (last.month, last.day) == (12, 31) else last.year - 1
+    parts = []
+    if first.year == last.year and whole_from > whole_to:  # part of one year
+        parts.append(f"{first.year:04d}-" + _between(_day(first), _day(last)))
+    else:
+        if whole_from > first.year:
+            parts.append(f"{first.year:04d}-" + _between(_day(first), "12-31"))
+        if whole_from <= whole_to:
+            parts.append(_between(f"{whole_from:04d}", f"{whole_to:04d}") + "-[0-9]{2}-[0-9]{2}")
+        if whole_to < last.year:
+            parts.append(f"{last.year:04d}-" + _between("01-01", _day(last)))
+    return "^" + _one_of(parts) + "$"
+
+
+def _day(date: datetime.date) -> str:
+    return f"{date.month:02d}-{date.day:02d}"
+
+
+def _between(low: str, high: str) -> str:
+    """A pattern of the texts from `low` to `high`, both of one shape: digits, and the same `-` between them.
+
+    Texts of one shape compare as their numbers do, so this is a range of numbers (or of
+    dates written YYYY-MM-DD); a digit is bounded only while the ones before it are at a bound.
+    """
+    if not low:
+        return ""
+    if low[0] == high[0]:
+        return low[0] + _between(low[1:], high[1:])
+    a, b, rest_low, rest_high = int(low[0]), int(high[0]), low[1:], high[1:]
+    zeros, nines = re.sub("[0-9]", "0", rest_low), re.sub("[0-9]", "9", rest_low)
+    lowest = a if rest_low == zeros else a + 1  # the first digits whose every rest is in range
+    highest = b if rest_high == nines else b - 1
+    parts = []
+    if lowest > a:
+        parts.append(low[0] + _between(rest_low, nines))
+    if lowest <= highest:
+        digit = str(lowest) if lowest == highest else f"[{lowest}-{highest}]"
+        parts.append(digit + _between(zeros, nines))
+    if highest < b:
+        parts.append(high[0] + _between(zeros, rest_high))
+    return _one_of(parts)
+
+
+def _one_of(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
+
+
+#: What a case's date may be (`parse_case_date`), as a pattern: YYYY-MM-DD within the validator's bounds.
+DATE_PATTERN = date_pattern(FIRST_CASE_DATE, LAST_CASE_DATE)
 
 
 def case_schema(schema: CaseSchema, title: str = "MTUS treatment request") -> dict[str, Any]:
@@ -95,6 +152,21 @@ _CITATION = {
     },
     "required": ["document", "edition", "section", "pages", "subsection", "regulation"],
 }
+_CLAUSE = {
+    "type": "object",
+    "properties": {
+        "text": {"type": "string"},
+        "value": {"enum": ["true", "false", "unknown"]},
+        "reads": {
+            "type": "array",
+            "items": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "string"}], "items": False,
+                      "minItems": 2},
+            "description": "each input or fact the clause read, and its value as shown",
+        },
+        "matched": {"type": ["string", "null"], "description": "the diagnoses that made a condition it names hold"},
+    },
+    "required": ["text", "value", "reads", "matched"],
+}
 _TRACE = {
     "type": "object",
     "properties": {
@@ -103,8 +175,20 @@ _TRACE = {
         "status": {"enum": ["governs", "applies", "binds", "not_applicable", "not_in_force", "unknown"]},
         "detail": {"type": "string"},
         "source": {"type": "string", "description": "path:line of the rule, relative to its guideline root"},
+        # Only when there are some (TraceEntry.to_dict), so not required.
+        "clauses": {"type": "array", "items": _CLAUSE, "description": "the clause that decided, or each of a "
+                    "governing rule's"},
     },
     "required": ["rule", "kind", "status", "detail", "source"],
+}
+_ASSUMPTION = {
+    "type": "object",
+    "properties": {
+        "field": {"type": "string"},
+        "value": {"description": "what the absent field was read as, in the case's JSON form"},
+        "reason": {"type": "string"},
+    },
+    "required": ["field", "value", "reason"],
 }
 _PROVENANCE = {
     "type": ["object", "null"],
@@ -118,7 +202,7 @@ _PROVENANCE = {
 
 
 def decision_schema() -> dict[str, Any]:
-    """Return the JSON Schema of a decision (`Decision.to_dict`, `mtus decide --json`)."""
+    """Return the JSON Schema of a decision (`Decision.to_dict`, `mtus decide --json` with or without --no-trace)."""
     return {
         "$schema": DRAFT,
         "title": "MTUS decision",
@@ -133,9 +217,11 @@ def decision_schema() -> dict[str, Any]:
             "rationale": {"type": "string"},
             "missing": _STRINGS,
             "rules": _STRINGS,
-            "trace": {"type": "array", "items": _TRACE},
+            "assumed": {"type": "array", "items": _ASSUMPTION, "description": "on the record: absent inputs read"},
+            "trace": {"type": "array", "items": _TRACE, "description": "absent from `mtus decide --json --no-trace`"},
             "provenance": _PROVENANCE,
         },
+        # Every field `to_dict` writes, but the trace: `--no-trace` leaves it out.
         "required": ["id", "outcome", "requested", "unit", "approved", "citations", "rationale", "missing", "rules",
-                     "trace", "provenance"],
+                     "assumed", "provenance"],
     }

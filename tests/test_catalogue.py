@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import re
+
+import pytest
 from click.testing import CliRunner
 
 from mtus_dsl.catalogue import COMMAND, render
 from mtus_dsl.cli import main
-from mtus_dsl.compiler import compile_paths, compile_sources
+from mtus_dsl.compiler import PRELUDE_NAME, compile_paths, compile_sources
 
 from .conftest import ROOT
 
@@ -69,3 +73,34 @@ def test_catalogue_refuses_guidelines_with_errors(tmp_path):
     result = CliRunner().invoke(main, ["catalogue", str(bad)])
     assert result.exit_code == 1
     assert "no catalogue was written" in result.output
+
+
+_BASE = 'guideline g "G" edition "1":\n    in force from 2010-01-01\n\nsection s "S" pages 3:\n    services massage\n' \
+        "    r: max_visits 4\n"
+
+
+def _declared_in(*args: str) -> set[str]:
+    """The file names `mtus catalogue ARGS` shows."""
+    result = CliRunner().invoke(main, ["catalogue", *args])
+    assert result.exit_code == 0, result.output
+    return set(re.findall(r"in:? `([^`]+)` line", result.output))
+
+
+@pytest.mark.parametrize("where", ["root", "folder", "mut", "repository"])
+def test_catalogue_names_files_as_the_other_commands_do(tmp_path, monkeypatch, where):
+    """A file is named as `check`, `decide` and `compile` name it, wherever the command runs from."""
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "base.mtus").write_text(_BASE, encoding="utf-8")
+    (tmp_path / "mut").mkdir()
+    (tmp_path / "mut" / "base.mtus").write_text(_BASE, encoding="utf-8")
+    monkeypatch.chdir({"root": "/", "folder": folder, "mut": tmp_path / "mut", "repository": ROOT}[where])
+    # Absolute: from the guideline root (the file itself, or the folder given); relative: as given.
+    cases = {str(folder / "base.mtus"): "base.mtus", str(folder): "x/base.mtus"}
+    if where == "mut":
+        cases["base.mtus"] = "base.mtus"
+    if where == "folder":
+        cases[os.path.join("..", "mut", "base.mtus")] = os.path.join("..", "mut", "base.mtus")
+    for given, name in cases.items():
+        assert _declared_in(given) == {name}, given
+        assert set(compile_paths([given]).sources) - {PRELUDE_NAME} == {name}  # what check, decide and compile show

@@ -210,6 +210,43 @@ def test_junit_xml_and_json_reports(tmp_path):
     assert check["counterexample"]["decision"]["outcome"] == "certify"
 
 
+def test_junit_xml_is_well_formed_when_a_title_holds_a_control_character(tmp_path):
+    """A control character XML 1.0 cannot hold (valid in a .mtus string) is written as a visible escape."""
+    path = _write(
+        tmp_path,
+        """
+        general: max_visits 10
+
+        example "wrong \x01 one":
+            request_date: 2015-01-01
+            service: physical_therapy
+            body_region: knee
+            quantity: 10
+            prior_visits: 0
+            expect certify 9 by general
+
+        example "right \x1b[31m\x7f one":
+            request_date: 2015-01-01
+            service: physical_therapy
+            body_region: knee
+            quantity: 10
+            prior_visits: 0
+            expect certify 10 by general
+        """,
+    )
+    _checks_clean(path)
+    report = tmp_path / "report.xml"
+    result = _mtus_test(path, "--junit-xml", report, "-k", "example")
+    assert result.exit_code == 1, result.output
+    root = ElementTree.parse(report).getroot()  # raised ParseError before
+    wrong, right = root.iter("testcase")
+    assert wrong.get("name") == "example: wrong \\x01 one"
+    assert right.get("name") == "example: right \\x1b[31m\x7f one"  # DEL is a character XML holds: kept
+    failure = wrong.find("failure")
+    assert failure is not None and "example: wrong \\x01 one" in failure.text
+    assert right.find("failure") is None
+
+
 def test_coverage_reports_sections_and_fail_under_fails(tmp_path):
     """`--coverage` prints each section's rules, caps, exceptions, pages and outcomes; `--fail-under` fails under it."""
     path = _write(

@@ -568,6 +568,17 @@ def results_json(
     return data
 
 
+#: The characters XML 1.0 cannot hold: its Char production leaves out the C0 controls but tab, newline and
+#: carriage return, the surrogates and U+FFFE, U+FFFF. A title may hold them (a .mtus string can), and a
+#: parser refuses the whole file over one, even written as a character reference (&#1;).
+_NOT_XML = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(text: str) -> str:
+    """Write each character XML 1.0 cannot hold as a visible escape (\\x01), keeping every other character."""
+    return _NOT_XML.sub(lambda found: ascii(found.group())[1:-1], text)
+
+
 def write_junit(path: str, results: Sequence[CheckResult], program: ir.Program, seconds: float) -> None:
     """Write the results as JUnit XML: one testsuite per file, one testcase per check, a failure element each."""
     root = ElementTree.Element("testsuites", name="mtus test", time=f"{seconds:.3f}")
@@ -588,5 +599,10 @@ def write_junit(path: str, results: Sequence[CheckResult], program: ir.Program, 
                 failure.text = render_result(result, program, indent="")
     root.set("tests", str(len(results)))
     root.set("failures", str(sum(not r.passed for r in results)))
+    # Every text written (names, messages, paths, counterexamples) is made one XML can hold: well-formed always.
+    for element in root.iter():
+        element.attrib = {name: xml_text(value) for name, value in element.attrib.items()}
+        if element.text is not None:
+            element.text = xml_text(element.text)
     ElementTree.indent(root)
     ElementTree.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
