@@ -18,7 +18,8 @@ rules below without a change here. The layout:
   line's indentation), a comment after code stays after that code.
 
 format_source checks that the result parses to the same AST as the input (spans aside)
-before it returns it, so formatting can never change what a file means.
+before it returns it, so formatting can never change what a file means. A byte order mark
+at the start is accepted, as the compiler accepts it, and dropped (as `\r\n` becomes `\n`).
 """
 
 from __future__ import annotations
@@ -59,10 +60,13 @@ _GLUED = {("(", "call"), ("[", "lookup"), ("-", "page_range")}
 _GLUED_AFTER = {("-", "page_range"), ("-", "neg_int_lit")}
 
 _COMMENT_OR_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*')
+#: A byte order mark, which some editors write first; compile_paths drops it (utf-8-sig), so fmt does.
+BOM = "\ufeff"
+_BOM_BYTES = BOM.encode("utf-8")
 
 
 class FormatError(Exception):
-    """A file that cannot be formatted because it has syntax errors; carries them."""
+    """A file that cannot be formatted: it has syntax errors or is not UTF-8; carries the located diagnostics."""
 
     def __init__(self, diagnostics: list[Diagnostic]):
         self.diagnostics = diagnostics
@@ -77,7 +81,8 @@ def format_source(text: str, path: str = "<text>") -> str:
     """Return `text` in the canonical layout; raise FormatError (syntax errors) or FormatBug."""
     from mtus_dsl.compiler import parser
 
-    text = text.replace("\r\n", "\n")
+    # The canonical file has no BOM: a file that starts with one is (re)formatted, as one with `\r\n` is.
+    text = text.removeprefix(BOM).replace("\r\n", "\n")
     if not text.endswith("\n"):
         text += "\n"
     before, diagnostics = parser.parse_module(text, path)
@@ -94,6 +99,8 @@ def format_source(text: str, path: str = "<text>") -> str:
 
 def without_spans(node: Any) -> Any:
     """A node as nested tuples with every Span left out: two parses of the same meaning compare equal."""
+    # Recursion is safe here, unlike on the concrete tree: the parser refuses an AST nested deeper than
+    # syntax.MAX_DEPTH, and brackets, which nest without limit, leave no node in the AST.
     if isinstance(node, Span):
         return None
     if attrs.has(type(node)):
@@ -103,6 +110,32 @@ def without_spans(node: Any) -> Any:
     if isinstance(node, dict):
         return tuple((key, without_spans(value)) for key, value in node.items())
     return node
+
+
+def decode_source(raw: bytes, path: str) -> str:
+    """A file's text from its bytes (a BOM kept: format_source drops it); raise FormatError if it is not UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise FormatError([_not_utf8(raw, error.start, path)]) from None
+
+
+def _not_utf8(raw: bytes, at: int, path: str) -> Diagnostic:
+    """The diagnostic for a byte that is not UTF-8, at the line and column (in characters) where it stands."""
+    # Counted after the BOM, as every other position in a file is (compile_paths reads utf-8-sig).
+    before = raw[len(_BOM_BYTES) if raw.startswith(_BOM_BYTES) else 0 : at].decode("utf-8")  # valid up to `at`
+    line, column = before.count("\n") + 1, len(before) - before.rfind("\n")
+    return Diagnostic(
+        "E000",
+        f"cannot read the file: it is not UTF-8 (byte 0x{raw[at]:02x})",
+        Span(path, line, column, line, column + 1, len(before), len(before) + 1),
+        notes=("a .mtus file is UTF-8 text; save it as UTF-8",),
+    )
+
+
+def _quoted(raw: bytes) -> str:
+    """The text a diagnostic quotes a file's line from: positions count after a BOM, a bad byte shows as U+FFFD."""
+    return raw.decode("utf-8", "replace").removeprefix(BOM)
 
 
 def diff(path: str, old: str, new: str) -> str:
@@ -221,11 +254,19 @@ def _comments(text: str) -> dict[int, str]:
 
 def _leaves(node: lark.Tree[Token] | Token, parent: str) -> Iterator[_Leaf]:
     """Every token of the tree in order, with the name of the construct it belongs to."""
-    if isinstance(node, Token):
-        yield _Leaf(node, parent)
-        return
-    for child in node.children:
-        yield from _leaves(child, str(node.data))
+    # A stack, not recursion: brackets nest as deep as the author likes (the parser bounds only the AST's
+    # depth, where brackets leave no node), and each is a level of the concrete tree.
+    stack: list[tuple[str, Iterator[lark.Tree[Token] | Token]]] = [(parent, iter([node]))]
+    while stack:
+        construct, children = stack[-1]
+        for child in children:
+            if isinstance(child, Token):
+                yield _Leaf(child, construct)
+            else:
+                stack.append((str(child.data), iter(child.children)))
+                break
+        else:
+            stack.pop()
 
 
 def _order_clauses(tree: lark.Tree[Token]) -> None:
@@ -325,23 +366,30 @@ def run_command(
     show_diff: bool,
     out: Callable[[str], None],
     err: Callable[[str], None],
-    stdin: Callable[[], str] | None = None,
+    stdin: Callable[[], str | bytes] | None = None,
 ) -> int:
     """`mtus fmt`: format files in place, or with --check/--diff only report; return the exit status.
 
-    0: every file is (now) formatted; 1: a file has syntax errors or cannot be read, or (--check,
-    --diff) would be reformatted.
+    0: every file is (now) formatted; 1: a file has syntax errors or cannot be read (is not UTF-8),
+    or (--check, --diff) would be reformatted. `-` with other paths raises click.UsageError (status 2).
     """
     from mtus_dsl.compiler import expand
     from mtus_dsl.diagnostics import render_all
 
+    if "-" in paths and paths != ("-",):
+        import click
+
+        # Standard input goes to standard output and files are rewritten in place: no mix of the two
+        # means one thing (`- -` would read standard input twice), so this is a usage error, not a file.
+        raise click.UsageError("'-' (standard input) must be the only PATH", click.get_current_context(silent=True))
     if paths == ("-",):
         assert stdin is not None
-        text = stdin()
+        raw = _stdin_bytes(stdin)
         try:
+            text = decode_source(raw, "<stdin>")
             formatted = format_source(text, "<stdin>")
         except FormatError as error:
-            err(render_all(error.diagnostics, {"<stdin>": text}))
+            err(render_all(error.diagnostics, {"<stdin>": _quoted(raw)}))
             return 1
         except FormatBug as error:
             err(f"error: {error} (a bug in mtus fmt; please report it)")
@@ -360,16 +408,21 @@ def run_command(
     for file in files:
         name = str(file)
         try:
-            text = file.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            reason = "it is not UTF-8" if isinstance(error, UnicodeDecodeError) else error.strerror or str(error)
-            err(f"{name}: error[E000]: cannot read the file: {reason}")
+            raw = file.read_bytes()
+        except OSError as error:
+            err(f"{name}: error[E000]: cannot read the file: {error.strerror or error}")
+            status = 1
+            continue
+        try:
+            text = decode_source(raw, name)
+        except FormatError as error:
+            err(render_all(error.diagnostics, {name: _quoted(raw)}))
             status = 1
             continue
         try:
             formatted = format_source(text, name)
         except FormatError as error:
-            err(render_all(error.diagnostics, {name: text}))
+            err(render_all(error.diagnostics, {name: _quoted(raw)}))
             err(f"error: {name} has syntax errors; it was left as it is")
             status = 1
             continue
@@ -379,7 +432,8 @@ def run_command(
             continue
         if formatted == text:
             continue
-        changed.append(name)
+        # Said, because a diff cannot show it: the mark is invisible on the line it removes.
+        changed.append(f"{name} (its byte order mark is dropped)" if text.startswith(BOM) else name)
         if show_diff:
             out(diff(name, text, formatted))
         if check or show_diff:
@@ -401,3 +455,14 @@ def run_command(
     if status == 0 and not changed:
         err(f"{len(files)} file(s) already formatted")
     return status
+
+
+def _stdin_bytes(stdin: Callable[[], str | bytes]) -> bytes:
+    """Standard input as the bytes it held, however the stream decoded them, so they are checked as a file's are."""
+    try:
+        data = stdin()
+    except UnicodeDecodeError as error:  # a strict text stream: read() had all the bytes, and stopped at a bad one
+        return bytes(error.object)
+    # A text stream under a C or POSIX locale decodes with surrogateescape: each byte that is not UTF-8
+    # arrives as a lone surrogate (U+DCFF for 0xff), which encodes back to that byte.
+    return data if isinstance(data, bytes) else data.encode("utf-8", "surrogateescape")

@@ -271,3 +271,67 @@ def test_a_missing_path_is_reported(tmp_path):
     """A path that does not exist is E000, status 1."""
     result = CliRunner().invoke(main, ["fmt", str(tmp_path / "nope.mtus")])
     assert result.exit_code == 1 and "error[E000]: no such file or directory" in result.output
+
+
+def test_brackets_nested_deeper_than_the_recursion_limit_format():
+    """Brackets leave no node in the AST, so check accepts any depth of them; fmt walks the tree without recursion."""
+    text = f'fact f: boolean = {"(" * 3000}true{")" * 3000}\n'
+    assert _parses(text)
+    assert fmt.format_source(text) == text
+    _same_meaning(text.replace("true", "true and\n    false"))
+
+
+def test_a_byte_order_mark_is_accepted_and_dropped(tmp_path):
+    """A file that starts with a BOM formats as check reads it; the canonical file has none, so --check lists it."""
+    assert fmt.format_source("\ufeff# c\nenum e:  a, b\n") == "# c\nenum e: a, b\n"
+    marked = tmp_path / "marked.mtus"
+    marked.write_bytes(b"\xef\xbb\xbf# c\nenum e: a, b\n")
+    result = CliRunner().invoke(main, ["fmt", "--check", str(marked)])
+    assert result.exit_code == 1 and f"would reformat {marked} (its byte order mark is dropped)" in result.output
+    result = CliRunner().invoke(main, ["fmt", str(marked)])
+    assert result.exit_code == 0 and marked.read_bytes() == b"# c\nenum e: a, b\n"
+    result = CliRunner().invoke(main, ["fmt", "-"], input=b"\xef\xbb\xbfenum e: a, b\n")
+    assert result.exit_code == 0 and result.output == "enum e: a, b\n"
+
+
+@pytest.mark.parametrize("paths", [["-", "base.mtus"], ["base.mtus", "-"], ["-", "-"]])
+def test_standard_input_must_be_the_only_path(tmp_path, paths):
+    """`-` with other paths is a usage error (status 2), not a file named `-` that does not exist."""
+    (tmp_path / "base.mtus").write_text(TIDY)
+    with CliRunner().isolated_filesystem(tmp_path):
+        result = CliRunner().invoke(main, ["fmt", *paths], input=TIDY)
+    assert result.exit_code == 2, result.output
+    assert "'-' (standard input) must be the only PATH" in result.output and "E000" not in result.output
+
+
+def test_a_file_that_is_not_utf8_is_reported_at_its_first_bad_byte(tmp_path):
+    """The line and column (in characters, after a BOM) of the first byte that is not UTF-8, the file left alone."""
+    latin = tmp_path / "lat.mtus"
+    latin.write_bytes(b"enum e: a, b\n# caf\xe9 cr\xe8me\n")
+    result = CliRunner().invoke(main, ["fmt", str(latin)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{latin}:2:6: error[E000]: cannot read the file: it is not UTF-8 (byte 0xe9)" in result.output
+    assert latin.read_bytes() == b"enum e: a, b\n# caf\xe9 cr\xe8me\n"
+    with pytest.raises(fmt.FormatError) as error:
+        fmt.decode_source("\ufeffenum é: a\n".encode() + b"\xff", "x.mtus")
+    assert str(error.value.diagnostics[0].span) == "x.mtus:2:1"
+    with pytest.raises(fmt.FormatError) as error:
+        fmt.decode_source(b"\xef\xbb\xbf# \xc3\xa9\xff", "x.mtus")
+    assert str(error.value.diagnostics[0].span) == "x.mtus:1:4"
+
+
+@pytest.mark.parametrize(
+    "stdin",
+    [
+        lambda: b"\xff\xfe".decode("utf-8", "surrogateescape"),  # a stream under a C locale
+        lambda: b"\xff\xfe".decode("utf-8"),  # a strict stream: read() raises
+        lambda: b"\xff\xfe",  # the bytes themselves
+    ],
+    ids=["surrogateescape", "strict", "bytes"],
+)
+def test_standard_input_that_is_not_utf8_is_reported_located(stdin):
+    """Standard input that is not UTF-8 is said to be so at 1:1, not an unexpected character U+DCFF."""
+    errors: list[str] = []
+    status = fmt.run_command(("-",), check=False, show_diff=False, out=errors.append, err=errors.append, stdin=stdin)
+    assert status == 1
+    assert errors[0].startswith("<stdin>:1:1: error[E000]: cannot read the file: it is not UTF-8 (byte 0xff)")
