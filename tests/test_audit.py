@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import types
 from pathlib import Path
 from typing import Any
@@ -253,6 +254,10 @@ def test_mapping_file_errors_are_located(text, message, tmp_path, monkeypatch):
          ["-o", "o.csv", "--errors", "o.csv"], "o.csv: error: the errors file cannot be the output too"),
         ("t.csv", "request_date,service,body_region,quantity\n2015-09-23,massage,knee,4\n", ["-o", "t.csv"],
          "t.csv: error: the input cannot be overwritten by the audit"),
+        # The default group pattern is the table's: its file is named, not a mapping file there is not.
+        ("t.csv", "request_date,service,body_region,quantity,surgeries_1_procedure,surgeries_1_body_region\n"
+         "2015-08-27,physical_therapy,knee,12,meniscectomy,knee\n", [],
+         "t.csv: error: group 1 of 'surgeries' lacks the column(s) surgeries_1_date"),
     ],
 )
 def test_bad_inputs_are_located(name, content, args, message, tmp_path, monkeypatch):
@@ -426,7 +431,7 @@ def test_example_table_and_the_docs_run(corpus, tmp_path, monkeypatch):
 @pytest.mark.parametrize("engine", ["python", "duckdb"])
 def test_jsonl_lines_that_are_not_cases_are_rejected_one_by_one_as_decide_rejects_them(engine, cases, tmp_path):
     """Not JSON, not an object, a key twice: each such line is one rejected row with decide's message; the file's
-    other lines are still decided (a blank line is skipped by both)."""
+    other lines are still decided (a blank line is skipped by both, and a row's number is its line's)."""
     if engine == "duckdb":
         pytest.importorskip("mtus_dsl.compiler.sql")
     good = json.dumps(cases[0])
@@ -440,7 +445,7 @@ def test_jsonl_lines_that_are_not_cases_are_rejected_one_by_one_as_decide_reject
     assert len(expected) == 4 and "is given twice" in expected[1]
     result = _run("audit", str(source), "-o", str(tmp_path / "out.jsonl"), "--engine", engine)
     assert result.exit_code == EXIT_BAD_INPUT, result.output
-    assert [json.loads(line)["row"] for line in (tmp_path / "out.jsonl").read_text().splitlines()] == [1, 6]
+    assert [json.loads(line)["row"] for line in (tmp_path / "out.jsonl").read_text().splitlines()] == [1, 7]
     errors = [json.loads(line) for line in (tmp_path / "out.errors.jsonl").read_text().splitlines()]
     assert [(e["row"], e["field"], e["message"]) for e in errors] == [
         (row, "", message) for row, message in zip([2, 3, 4, 5], expected)]
@@ -456,6 +461,14 @@ def test_jsonl_lines_that_are_not_cases_are_rejected_one_by_one_as_decide_reject
         ("t.csv", b"request_date,servic\xff\n", "t.csv: error: not valid UTF-8: byte 0xff at byte 20"),
         ("t.jsonl", b'{"request_date": "2015-09-23"}\n{"service": "mass\xffage"}\n',
          "t.jsonl: error: cannot read it as jsonl: line 2: invalid unicode"),
+        # A bad byte in a data row near the top is that row's, not the header's.
+        ("t.csv", b"request_date,service,body_region,quantity,id\n2015-01-01,physical_therapy,knee,12,caf\xe9\n",
+         "t.csv: error: cannot read a row: line 2: invalid unicode"),
+        # An unterminated quote: DuckDB's cause, and the row where it starts.
+        ("t.csv", 'request_date,service,body_region,quantity,id\n2015-01-01,physical_therapy,knee,12,"abc\n'
+         "2015-01-01,physical_therapy,knee,12,x\n",
+         't.csv: error: cannot read a row: line 2: value with unterminated quote found: '
+         '2015-01-01,physical_therapy,knee,12,"abc'),
     ],
 )
 def test_unreadable_tables_stop_with_the_line(name, content, message, tmp_path, monkeypatch):
@@ -579,3 +592,170 @@ def test_a_jsonl_of_the_cases_own_fields_is_read_as_decide_reads_it(engine, case
     _run("audit", str(source), "-o", str(tmp_path / "out.jsonl"), "--engine", engine)
     errors = [json.loads(line) for line in (tmp_path / "out.errors.jsonl").read_text().splitlines()]
     assert [(e["field"] + ": " if e["field"] else "") + e["message"] for e in errors] == [s["error"] for s in said]
+
+
+_V = {"request_date": "2015-01-01", "service": "physical_therapy", "body_region": "knee", "quantity": 12}
+_CSV_V = "request_date,service,body_region,quantity"
+
+
+@pytest.mark.parametrize("how", ["symlink", "hardlink", "mapping", "mapping-errors"])
+def test_no_input_is_overwritten_through_another_name(how, tmp_path, monkeypatch):
+    """The input and the mapping file are compared with the outputs as files, not as names: a link to one is it."""
+    monkeypatch.chdir(tmp_path)
+    original = f"{_CSV_V}\n2015-01-01,physical_therapy,knee,12\n"
+    Path("in.csv").write_text(original)
+    Path("map.jsonl").write_text("[columns]\n")
+    if how == "symlink":
+        Path("alias.csv").symlink_to("in.csv")
+        args, blamed, kept = ["alias.csv", "-o", "in.csv"], "alias.csv: error: the input cannot be overwritten", "in.csv"
+    elif how == "hardlink":
+        Path("copy.csv").hardlink_to("in.csv")
+        args, blamed, kept = ["in.csv", "-o", "out.csv", "--errors", "copy.csv"], "the input cannot be overwritten", \
+            "in.csv"
+    elif how == "mapping":
+        args, blamed, kept = ["in.csv", "--mapping", "map.jsonl", "-o", "map.jsonl"], \
+            "map.jsonl: error: the mapping file cannot be overwritten by the audit", "map.jsonl"
+    else:
+        Path("link.jsonl").symlink_to("map.jsonl")
+        args, blamed, kept = ["in.csv", "--mapping", "map.jsonl", "-o", "o.jsonl", "--errors", "link.jsonl"], \
+            "map.jsonl: error: the mapping file cannot be overwritten by the audit", "map.jsonl"
+    before = Path(kept).read_text()
+    result = _run("audit", *args, "--engine", "python")
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert blamed in result.output
+    assert Path(kept).read_text() == before
+
+
+def _decide_lines(source: Path) -> tuple[list[int], list[tuple[int, str]]]:
+    """`mtus decide`'s answer for a JSONL file: (the lines it decided, (line, message) for those it rejected)."""
+    said = [json.loads(line) for line in _run("decide", str(source), "--json", "--no-trace").output.splitlines()
+            if line.startswith("{")]
+    rejected = [(s["line"], s["error"]) for s in said if "error" in s]
+    return [number for number in range(1, len(source.read_bytes().split(b"\n")) + 1)
+            if number not in dict(rejected) and source.read_bytes().split(b"\n")[number - 1].strip()], rejected
+
+
+def _audit_lines(source: Path, tmp_path: Path, *args: str) -> tuple[list[int], list[tuple[int, str]], Any]:
+    """`mtus audit`'s answer for a JSONL file, as _decide_lines gives decide's, and the command's result."""
+    output = tmp_path / "out.jsonl"
+    result = _run("audit", str(source), "-o", str(output), *args)
+    decided = [json.loads(line)["row"] for line in output.read_text().splitlines()]
+    said: dict[int, list[str]] = {}
+    for line in (tmp_path / "out.errors.jsonl").read_text().splitlines():
+        error = json.loads(line)
+        said.setdefault(error["row"], []).append((error["field"] + ": " if error["field"] else "") + error["message"])
+    return decided, [(row, "; ".join(problems)) for row, problems in said.items()], result
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_every_jsonl_line_decide_reads_is_one_row_with_decides_answer(engine, tmp_path):
+    """Lines split on line feeds only, as decide splits them: a raw carriage return (JSON whitespace between tokens,
+    a bad character in a string) or a raw \\x01 stays in its line, a lone surrogate escape is read as decide reads
+    it, and each row's number is its line's (blank lines first). Rows in = rows out + rows rejected."""
+    if engine == "duckdb":
+        pytest.importorskip("mtus_dsl.compiler.sql")
+    good = json.dumps(_V)
+    lines = ["", "  ", good, '{"id": "a\\ud800", ' + good[1:], '{"id": "b",\r' + good[1:],
+             '{"id": "c\rd", ' + good[1:], '{"id": "e\x01f", ' + good[1:], "", good]
+    source = tmp_path / "odd.jsonl"
+    source.write_bytes("\n".join(lines).encode() + b"\n")
+    decided, rejected = _decide_lines(source)
+    assert decided == [3, 4, 5, 9] and [line for line, _ in rejected] == [6, 7]
+    got, errors, result = _audit_lines(source, tmp_path, "--engine", engine)
+    assert (got, errors) == (decided, rejected), result.output
+    assert "6 rows: 4 decided, 2 rejected" in result.output
+
+
+@pytest.mark.parametrize("text", ["hello\n[1]\n", json.dumps(_V, indent=2) + "\n", "\n{}\n"])
+def test_a_jsonl_file_with_no_case_line_is_rows_rejected_as_decide_rejects_them(text, tmp_path):
+    """No line is an object with keys (text, a list, a pretty-printed JSON file): each line is still one row,
+    rejected with decide's message, not a table missing its columns."""
+    source = tmp_path / "none.jsonl"
+    source.write_text(text)
+    decided, rejected = _decide_lines(source)
+    got, errors, result = _audit_lines(source, tmp_path)
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    # Decide reads a line with its line feed: an error at its end is placed in column 1 of the next line.
+    def unplaced(said: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        return [(line, re.sub(r" \(column \d+\)$", "", message)) for line, message in said]
+    assert (got, unplaced(errors)) == (decided, unplaced(rejected)) and got == []
+    assert len({line for line, _ in rejected}) == sum(1 for line in text.split("\n") if line.strip())
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_column_names_are_the_tables_whatever_their_case_or_spelling(engine, corpus, tmp_path, monkeypatch):
+    """Names differing only in case are different columns, a name like the audit's own (`__ok`) or an empty key
+    is the table's, and a stray key's advice is a mapping file that works."""
+    if engine == "duckdb":
+        pytest.importorskip("mtus_dsl.compiler.sql")
+    monkeypatch.chdir(tmp_path)
+    Path("cc.csv").write_text(f"{_CSV_V},Quantity,__ok,__t_service,__row,__c1\n"
+                              "2015-01-01,physical_therapy,knee,12,5,zz,massage,x,y\n")
+    Path("cc.toml").write_text('ignore = ["Quantity", "__ok", "__t_service", "__row", "__c1"]\n')
+    result = _run("audit", "cc.csv", "--mapping", "cc.toml", "-o", "cc.jsonl", "--engine", engine)
+    assert result.exit_code == EXIT_OK, result.output
+    [row] = [json.loads(line) for line in Path("cc.jsonl").read_text().splitlines()]
+    expected = _expected(corpus, _V)
+    assert {k: row[k] for k in ("outcome", "requested", "approved")} == \
+        {k: expected[k] for k in ("outcome", "requested", "approved")}
+    good = json.dumps(_V)
+    Path("ck.jsonl").write_text(f"{good}\n{good[:-1]}, \"Quantity\": 3}}\n")
+    result = _run("audit", "ck.jsonl", "-o", "ck.out.jsonl", "--engine", engine)
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "ck.jsonl: error: column 'Quantity' is not a case field; did you mean 'quantity'?" in result.output
+    for key in ['a"b\\', ""]:
+        Path("k.jsonl").write_text(f"{good[:-1]}, {json.dumps(key)}: 3}}\n")
+        result = _run("audit", "k.jsonl", "-o", "k.out.jsonl", "--engine", engine)
+        assert result.exit_code == EXIT_BAD_INPUT
+        advice = result.output.split("leave it out (", 1)[1].split(") in a mapping file", 1)[0]
+        Path("k.toml").write_text(advice + "\n")
+        result = _run("audit", "k.jsonl", "--mapping", "k.toml", "-o", "k.out.jsonl", "--engine", engine)
+        assert result.exit_code == EXIT_OK, (key, advice, result.output)
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_json_in_a_csv_cell_is_read_as_decide_reads_json(engine, tmp_path):
+    """Too deep, a number too long, a key given twice, an object where a list belongs: one rejected row each, with
+    decide's message for the same case; the other rows are decided."""
+    if engine == "duckdb":
+        pytest.importorskip("mtus_dsl.compiler.sql")
+    surgery = '{"procedure": "meniscectomy", "body_region": "knee", "date": "2015-07-16"}'
+    cells = {"diagnoses": ["[" * 1000 + "]" * 1000, "[" + "9" * 5000 + "]"],
+             "surgeries": ["[" + surgery[:-1] + ', "body_region": "knee"}]', surgery]}
+    rows, expected = [], []
+    for field, values in cells.items():
+        for value in values:
+            rows.append((field, value))
+            case = tmp_path / "case.json"
+            case.write_text(json.dumps(_V)[:-1] + f', "{field}": {value}}}')
+            said = _run("decide", str(case), "--json", "--no-trace").output
+            expected.append(said.split(": error: ", 1)[1].strip())
+    source = tmp_path / "cells.csv"
+    source.write_text(f"{_CSV_V},diagnoses,surgeries\n" + "".join(
+        "2015-01-01,physical_therapy,knee,12," + ('"' + value.replace('"', '""') + '",' if field == "diagnoses"
+                                                 else ',"' + value.replace('"', '""') + '"') + "\n"
+        for field, value in rows) + "2015-01-01,physical_therapy,knee,12,724.4,\n")
+    result = _run("audit", str(source), "-o", str(tmp_path / "out.jsonl"), "--engine", engine)
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert "5 rows: 1 decided, 4 rejected" in result.output
+    errors = [json.loads(line) for line in (tmp_path / "out.errors.jsonl").read_text().splitlines()]
+    assert [e["row"] for e in errors] == [1, 2, 3, 4]
+    for error, said in zip(errors, expected):
+        # The JSON's column is not given: the case's JSON is the audit's, made of the cells.
+        assert said.startswith((error["field"] + ": " if error["field"] else "") + error["message"]), (error, said)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no named pipes")
+def test_a_named_pipe_is_read_as_decide_reads_it(tmp_path):
+    """A FIFO holds its table once: it is read (copied first, as standard input is), not told it does not exist."""
+    import os
+    import threading
+
+    fifo = tmp_path / "cases.jsonl"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text(json.dumps(_V) + "\n"))
+    writer.start()
+    result = _run("audit", str(fifo), "-o", str(tmp_path / "out.jsonl"), "--engine", "python")
+    writer.join()
+    assert result.exit_code == EXIT_OK, result.output
+    assert "1 rows: 1 decided, 0 rejected" in result.output

@@ -29,7 +29,6 @@ import attrs
 from mtus_dsl import runtime as rt
 from mtus_dsl.audit.mapping import (
     RAW,
-    TEXT,
     AuditError,
     Mapping,
     Source,
@@ -155,53 +154,147 @@ def default_errors_path(output: str) -> str:
 _EMPTY = ("the file is empty", "the file is empty; a CSV file needs its header row")
 
 
-def _distinct(input_path: str, output: str, errors: str) -> None:
-    """Refuse an errors file that is the output, or an output or errors file that is the input."""
-    if os.path.abspath(errors) == os.path.abspath(output):
+def _same(one: str, other: str) -> bool:
+    """Whether two paths name one file: by identity when both exist (a symbolic or hard link is the file it names),
+    else by their real paths (an output not written yet, a link to a file not there yet)."""
+    try:
+        return os.path.samefile(one, other)
+    except (OSError, ValueError):
+        return os.path.realpath(one) == os.path.realpath(other)
+
+
+def _distinct(input_path: str, output: str, errors: str, mapping: str | None = None) -> None:
+    """Refuse an errors file that is the output, or an output or errors file that is the input or the mapping file."""
+    if _same(errors, output):
         raise AuditError(f"{errors}: error: the errors file cannot be the output too; give --errors another name")
-    if input_path != "-" and os.path.abspath(input_path) in (os.path.abspath(output), os.path.abspath(errors)):
+    if input_path != "-" and (_same(input_path, output) or _same(input_path, errors)):
         raise AuditError(f"{input_path}: error: the input cannot be overwritten by the audit; write elsewhere")
+    if mapping is not None and (_same(mapping, output) or _same(mapping, errors)):
+        raise AuditError(f"{mapping}: error: the mapping file cannot be overwritten by the audit; write elsewhere")
 
 
-def _reader(fmt: str, path: str, con: Any) -> tuple[str, dict[str, str]]:
-    """(the SQL table expression that reads the input, its columns {name: DuckDB type}, RAW and TEXT left out)."""
+def _reader(fmt: str, path: str, name: str, con: Any, work: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """(the SQL table expression that reads the input, numbered (`__row`), its columns {name: DuckDB type}, RAW and
+    TEXT left out, and the name each column has in the expression).
+
+    The expression names the table's columns by position (`__c1`, `__c2`, ...), whatever the file calls them:
+    DuckDB's names ignore case, and none of a table's names can then clash with the audit's own.
+    """
     location = literal(path)
     if os.path.getsize(path) == 0:
         raise AuditError(_EMPTY[fmt == "csv"])
     if fmt == "csv":
         # The delimiter is told by the ending, not guessed: a guess on a ragged file reads one wide column.
-        delimiter = "\t" if path.lower().endswith(".tsv") else ","
-        with open(path, encoding="utf-8-sig", newline="") as stream:
-            header = next(csv.reader(stream, delimiter=delimiter), [])
+        delimiter = "\t" if name.lower().endswith(".tsv") else ","
+        header = _header(path, delimiter)
         if len(set(header)) != len(header) or not all(header):
             raise AuditError("the header row must name every column once (a column is blank or named twice)")
-        names = ", ".join(f"{literal(name)}: 'VARCHAR'" for name in header)
-        reader = (f"read_csv({location}, header = true, auto_detect = false, delim = {literal(delimiter)}, "
-                  f"quote = '\"', escape = '\"', columns = {{{names}}})")
-    elif fmt == "parquet":
-        reader = f"read_parquet({location})"
+        names = ", ".join(f"{literal(_column(i))}: 'VARCHAR'" for i in range(len(header)))
+        numbered = (f"(SELECT row_number() OVER () AS __row, * FROM read_csv({location}, header = true, "
+                    f"auto_detect = false, delim = {literal(delimiter)}, quote = '\"', escape = '\"', "
+                    f"columns = {{{names}}}))")
+        return numbered, dict.fromkeys(header, "VARCHAR"), {column: _column(i) for i, column in enumerate(header)}
+    if fmt == "jsonl":
+        return _jsonl_reader(path, con, work)
+    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({location})").fetchall()
+    table = {str(row[0]): str(row[1]) for row in described}
+    aliases = ", ".join(_column(i) for i in range(len(table)))
+    if "file_row_number" in table:
+        numbered = f"(SELECT row_number() OVER () AS __row, * FROM read_parquet({location}) AS __table({aliases}))"
     else:
-        reader = _jsonl_reader(location, con)
-    described = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
-    return reader, {str(row[0]): str(row[1]) for row in described if row[0] not in (RAW, TEXT)}
+        # Parquet numbers its rows as it reads them, in parallel (row_number() OVER () reads on one thread).
+        numbered = (f"(SELECT file_row_number + 1 AS __row, * EXCLUDE (file_row_number) "
+                    f"FROM read_parquet({location}, file_row_number = true) AS __table({aliases}))")
+    return numbered, table, {column: _column(i) for i, column in enumerate(table)}
 
 
-def _jsonl_reader(location: str, con: Any) -> str:
+def _column(index: int) -> str:
+    """The name the reader gives the table's column at `index` (0-based)."""
+    return f"__c{index + 1}"
+
+
+def _header(path: str, delimiter: str) -> list[str]:
+    """A CSV file's header row; raise AuditError when it is not UTF-8 (a later row's bad byte is DuckDB's to tell,
+    with its line)."""
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as stream:
+        header = next(csv.reader(stream, delimiter=delimiter), [])
+    try:
+        "".join(header).encode("utf-8")
+    except UnicodeEncodeError:
+        # The file's first bad byte is the header's: find where it is in the bytes.
+        with open(path, "rb") as raw:
+            head = raw.read(4 * sum(len(column) + 3 for column in header))
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise AuditError(f"not valid UTF-8: byte 0x{head[error.start:error.start + 1].hex()} at byte "
+                             f"{error.start + 1} of the header row (the file must be UTF-8)") from None
+    return header
+
+
+#: Bytes DuckDB's line reader would take for a line's end (a carriage return not before a line feed) or a cell's
+#: (its delimiter, \x01), or not keep (NUL): `mtus decide` splits a batch on line feeds only.
+_ODD_BYTES = (b"\x00", b"\x01")
+
+
+def _odd_lines(path: str) -> bool:
+    """Whether a JSONL file has a byte that DuckDB's line reader would split or cut a line on (_ODD_BYTES)."""
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1 << 24):
+            if chunk.endswith(b"\r"):
+                chunk += stream.read(1)
+            if any(odd in chunk for odd in _ODD_BYTES) or chunk.count(b"\r") != chunk.count(b"\r\n"):
+                return True
+    return False
+
+
+def _quoted_lines(path: str, work: str) -> str:
+    """A JSONL file's lines written as a quoted CSV of (line number, line) in `work`, split on line feeds only as
+    `mtus decide` splits them: its path. For a file DuckDB's line reader would misread (_odd_lines)."""
+    quoted = os.path.join(work, "lines.csv")
+    with open(path, "rb") as source, open(quoted, "w", encoding="utf-8", newline="") as target:
+        writer = csv.writer(target, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        number = 0
+        while line := source.readline(MAX_CASE_BYTES + 2):
+            number += 1
+            if len(line.removesuffix(b"\n")) > MAX_CASE_BYTES:
+                raise AuditError(f"cannot read it as jsonl: line {number}: longer than {MAX_CASE_BYTES} bytes")
+            try:
+                text = line.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise AuditError(f"cannot read it as jsonl: line {number}: invalid unicode: byte "
+                                 f"0x{line[error.start:error.start + 1].hex()} (the file must be UTF-8)") from None
+            writer.writerow((number, text.removesuffix("\n")))
+    return quoted
+
+
+def _jsonl_reader(path: str, con: Any, work: str) -> tuple[str, dict[str, str], dict[str, str]]:
     """JSONL read line by line as text: a line that is not a JSON object (or names a key twice) is one bad row,
     kept whole in RAW for the Python engine to reject as `mtus decide` does, never a failed file.
 
     Every field is read as JSON: a string stays a string, so types are checked as
     for `mtus decide`. The keys come from every object line, not a sample: a key
-    first seen late is never ignored. Blank lines are skipped, as by `mtus decide`.
+    first seen late is never ignored. Blank lines are skipped, as by `mtus decide`;
+    a row's number is its line's, as in decide's messages.
     """
-    # No field delimiter (a JSON line has no raw control character) and no quoting: each line is one cell.
-    lines = (f"(SELECT __line FROM read_csv({location}, columns = {{'__line': 'VARCHAR'}}, header = false, "
-             f"auto_detect = false, delim = {literal(chr(1))}, quote = '', escape = '', strict_mode = false, "
-             f"max_line_size = {MAX_CASE_BYTES + 2}) WHERE trim(__line, {literal(' ' + chr(9) + chr(13))}) <> '')")
+    blank = literal(" " + chr(9) + chr(13))
+    if _odd_lines(path):
+        lines = (f"(SELECT __row, __line FROM read_csv({literal(_quoted_lines(path, work))}, columns = {{'__row': "
+                 f"'BIGINT', '__line': 'VARCHAR'}}, header = false, auto_detect = false, delim = ',', quote = '\"', "
+                 f"escape = '\"', new_line = '\\n', max_line_size = {2 * MAX_CASE_BYTES + 64}) "
+                 f"WHERE trim(__line, {blank}) <> '')")
+    else:
+        # No field delimiter (a JSON line has no raw control character) and no quoting: each line is one cell.
+        lines = (f"(SELECT * FROM (SELECT row_number() OVER () AS __row, __line FROM read_csv({literal(path)}, "
+                 f"columns = {{'__line': 'VARCHAR'}}, header = false, auto_detect = false, delim = {literal(chr(1))}, "
+                 f"quote = '', escape = '', strict_mode = false, max_line_size = {MAX_CASE_BYTES + 2})) "
+                 f"WHERE trim(__line, {blank}) <> '')")
     checked = f"(SELECT __line, {clean_object('__line')} AS __object FROM {lines})"
     keys = [str(row[0]) for row in con.execute(
         f"SELECT DISTINCT unnest(json_keys(__line)) AS k FROM {checked} WHERE __object ORDER BY k").fetchall()]
-    return f"({jsonl_rows(keys, lines, '__line')})"
+    names = [_column(i) for i in range(len(keys))]
+    return (f"({jsonl_rows(keys, lines, '__line', keep=('__row',), names=names)})", dict.fromkeys(keys, "JSON"),
+            dict(zip(keys, names)))
 
 
 class _Rows:
@@ -254,7 +347,13 @@ class _Rows:
                 return _REJECTED, None, [("", f"{error.message} (column {error.column})")], False
         else:
             assert text is not None
-            data = {k: v for k, v in json.loads(text).items() if v is not None}
+            # The case the columns make is read as decide reads a case: a cell's JSON may be nested too deep, hold
+            # a number too long or give a key twice.
+            try:
+                data = read_json(text.encode("utf-8"))
+            except BadJSON as error:
+                return _REJECTED, None, [("", error.message)], False
+            data = {k: v for k, v in data.items() if v is not None}
         case_id = data.get("id") if isinstance(data, dict) else None
         try:
             decision = self.decide_one(data)
@@ -276,7 +375,8 @@ class _Rows:
         if cited is None:
             cited = self.cited[rules] = self.cite(rules)
         return json.dumps({
-            "id": decision.id,
+            # A lone surrogate (a JSON escape of a case's) spelled out: DuckDB reads no such JSON.
+            "id": _text(decision.id) if decision.id is not None else None,
             "service": data.get("service"),
             "body_region": data.get("body_region"),
             "outcome": decision.outcome.value,
@@ -288,7 +388,7 @@ class _Rows:
             "missing": decision.missing,
             # Each assumption as `field = value` (its value as JSON): the reason is the field's declaration's.
             "assumed": tuple(f"{a.field} = {json.dumps(a.to_dict()['value'])}" for a in decision.assumed),
-            "rationale": decision.rationale if self.rationale else None,
+            "rationale": _text(decision.rationale) if self.rationale else None,
             "trace": json.dumps([t.to_dict() for t in decision.trace]) if self.trace else None,
             "rejected": False,
         })
@@ -365,7 +465,7 @@ def audit(
                                mapping or Mapping(), on_record, rationale, trace, stdin, redecide)
     _writable(output)
     _writable(errors)
-    _distinct(input_path, output, errors)
+    _distinct(input_path, output, errors, mapping.path if mapping is not None else None)
     if engine not in ENGINES:
         raise AuditError(f"error: unknown engine '{engine}' (engines: {', '.join(ENGINES)})")
     backend = sql_backend()
@@ -379,8 +479,19 @@ def audit(
         with _spooled_stdin(stdin) as spooled:
             return _audit(schedule, spooled, "<stdin>", in_format, output, out_format, errors, errors_format,
                           mapping, chosen, decide, rationale, trace, progress, threads, backend, redecide)
-    if not os.path.isfile(input_path):
+    if os.path.isdir(input_path):
+        raise AuditError(f"{input_path}: error: cannot read it: it is a directory")
+    if not os.path.exists(input_path):
         raise AuditError(f"{input_path}: error: no such file")
+    if not os.path.isfile(input_path):
+        # A pipe (or a device) is read once, as `mtus decide` reads it: copied first, as standard input is.
+        try:
+            stream = open(input_path, "rb")
+        except OSError as error:
+            raise AuditError(f"{input_path}: error: cannot read it: {error.strerror or error}") from None
+        with stream, _spooled_stdin(stream) as spooled:
+            return _audit(schedule, spooled, input_path, in_format, output, out_format, errors, errors_format,
+                          mapping, chosen, decide, rationale, trace, progress, threads, backend, redecide)
     return _audit(schedule, input_path, input_path, in_format, output, out_format, errors, errors_format, mapping,
                   chosen, decide, rationale, trace, progress, threads, backend, redecide)
 
@@ -401,7 +512,7 @@ def _audit_on_spark(schedule: Schedule, input_path: str, output: str, errors: st
                              "a file of that name is in the way; remove it or write elsewhere")
         if not spark.remote(path):
             _writable_folder(path)
-    _distinct(input_path, output, errors)
+    _distinct(input_path, output, errors, mapping.path)
     if input_path == "-":
         with _spooled_stdin(stdin) as spooled:
             return spark.audit_spark(schedule, spooled, "<stdin>", in_format, output, out_format, errors,
@@ -429,18 +540,17 @@ def _audit(schedule: Schedule, path: str, name: str, in_format: str, output: str
     con.execute("SET disabled_optimizers = 'in_clause'")
     try:
         try:
-            reader, table = _reader(in_format, path, con)
+            numbered, table, renamed = _reader(in_format, path, name, con, work)
         except duckdb.Error as error:
             raise AuditError(f"{name}: error: cannot read it as {in_format}: {_first_line(error)}") from None
         except AuditError as error:
             raise AuditError(f"{name}: error: {error}") from None
-        except UnicodeDecodeError as error:
-            byte = error.object[error.start:error.start + 1].hex()
-            raise AuditError(f"{name}: error: not valid UTF-8: byte 0x{byte} at byte {error.start + 1} of the "
-                             "header row (the file must be UTF-8)") from None
         except OSError as error:
             raise AuditError(f"{name}: error: cannot read it: {error.strerror or error}") from None
-        sources = plan_sources(schedule.schema, table, mapping, name)
+        # A JSONL file with no object line has no columns: each of its lines is a row rejected as decide rejects it.
+        sources = plan_sources(schedule.schema, table, mapping, name) if table or in_format != "jsonl" else []
+        raw = raw_line(in_format, sources, mapping)
+        sources = [_reading(source, renamed) for source in sources]
         decided_parquet = os.path.join(work, "decided.parquet")
         errors_jsonl = os.path.join(work, "errors.jsonl")
         with open(errors_jsonl, "w", encoding="utf-8") as errors_stream:
@@ -451,13 +561,7 @@ def _audit(schedule: Schedule, path: str, name: str, in_format: str, output: str
             # `raw`: a JSONL line that is not a clean object, read by the Python engine itself (text is then NULL).
             con.execute(f"CREATE TEMP MACRO mtus_decide(row, text, raw) AS "
                         f"from_json(mtus_decide_json(row, text, raw), {literal(decision_struct())})")
-            raw = raw_line(in_format, sources, mapping)
-            numbered = f"(SELECT row_number() OVER () AS __row, * FROM {reader})"
-            if in_format == "parquet" and "file_row_number" not in table:
-                # Parquet numbers its rows as it reads them, in parallel (row_number() OVER () reads on one thread).
-                numbered = (f"(SELECT file_row_number + 1 AS __row, * EXCLUDE (file_row_number) "
-                            f"FROM read_parquet({literal(path)}, file_row_number = true))")
-            if engine == "python":
+            if engine == "python" or not sources:
                 query = _python_query(numbered, sources, mapping, schedule, raw)
             else:
                 # The SQL backend neither explains nor decides on the record: then every row goes to Python.
@@ -484,13 +588,25 @@ def _audit(schedule: Schedule, path: str, name: str, in_format: str, output: str
             os.unlink(output + ".partial")
 
 
+def _reading(source: Source, renamed: dict[str, str]) -> Source:
+    """A source reading the columns of the reader's expression (named by position, see _reader)."""
+    return attrs.evolve(source, column=renamed[source.column] if source.column is not None else None,
+                        groups=tuple(tuple((field, renamed[column], column_type)
+                                           for field, column, column_type in group) for group in source.groups))
+
+
 def _first_line(error: Exception) -> str:
-    """DuckDB's message without its advice: the first line, and for a CSV error the line it found."""
-    lines = str(error).strip().split("\n")
-    found = re.match(r".*CSV Error on Line: (\d+)", lines[0])
-    if found and len(lines) > 2:
-        return f"line {found.group(1)}: {lines[2].lower()}: {lines[1].removeprefix('Original Line: ')}"
-    return lines[0]
+    """DuckDB's message without its advice: the first line, and for a CSV error its line, cause and row."""
+    text = str(error).strip()
+    found = re.match(r".*CSV Error on Line: (\d+)\n(?:Original Line: )?", text)
+    if found:
+        # The row as found (the first of its lines: a cell with an unterminated quote runs on), then the cause:
+        # the last line before the advice.
+        body = re.split(r"\n\s*\nPossible |\nPossible |\n\n  file = ", text[found.end():], maxsplit=1)[0].rstrip()
+        row, _, cause = body.rpartition("\n")
+        if row:
+            return f"line {found.group(1)}: {cause.strip().rstrip('.').lower()}: {row.split(chr(10), 1)[0]}"
+    return text.split("\n", 1)[0]
 
 
 def _python_query(numbered: str, sources: list[Source], mapping: Mapping, schedule: Schedule, raw: str) -> str:

@@ -144,7 +144,7 @@ def plan_sources(schema: CaseSchema, table: MappingABC[str, str], mapping: Mappi
         record = _record_of(spec.type, schema)
         if record is not None and ((mapped and "{n}" in mapped) or (not mapped and spec.name not in table)):
             pattern = mapped or spec.name + "_{n}_{field}"
-            groups = _groups(pattern, record, table, mapping, spec.name)
+            groups = _groups(pattern, record, table, mapping, spec.name, input_name)
             if groups:
                 used.update(column for group in groups for _, column, _ in group)
                 sources.append(Source(spec.name, spec.type, groups=groups))
@@ -169,9 +169,10 @@ def plan_sources(schema: CaseSchema, table: MappingABC[str, str], mapping: Mappi
     fields = schema.field_names()
     for column in table:
         if column not in used and column not in mapping.ignore:
+            toml = json.dumps(column, ensure_ascii=False)  # a TOML basic string: its escapes are JSON's
             raise AuditError(
                 f"{input_name}: error: column '{column}' is not a case field{did_you_mean(column, fields)}; "
-                f"map it to one ([columns] FIELD = \"{column}\") or leave it out (ignore = [\"{column}\"]) "
+                f"map it to one ([columns] FIELD = {toml}) or leave it out (ignore = [{toml}]) "
                 "in a mapping file (--mapping)"
             )
     return sources
@@ -184,7 +185,8 @@ def _record_of(type_: Type, schema: CaseSchema) -> tuple[tuple[str, Type], ...] 
 
 
 def _groups(
-    pattern: str, record: tuple[tuple[str, Type], ...], table: MappingABC[str, str], mapping: Mapping, field: str
+    pattern: str, record: tuple[tuple[str, Type], ...], table: MappingABC[str, str], mapping: Mapping, field: str,
+    input_name: str,
 ) -> tuple[tuple[tuple[str, str, str], ...], ...]:
     if "{n}" not in pattern or "{field}" not in pattern:
         raise AuditError(f"{mapping.where(field)}: error: a group pattern needs both {{n}} and {{field}}, "
@@ -198,7 +200,9 @@ def _groups(
             break
         if len(present) < len(names):
             absent = [column for column in names.values() if column not in table]
-            raise AuditError(f"{mapping.where(field)}: error: group {n} of '{field}' lacks the column(s) "
+            # The table's fault when the pattern is the default one, the mapping file's when it gave the pattern.
+            blamed = mapping.where(field) if field in mapping.columns else input_name
+            raise AuditError(f"{blamed}: error: group {n} of '{field}' lacks the column(s) "
                              f"{', '.join(absent)} (each group needs one column per field: "
                              f"{', '.join(name for name, _ in record)})")
         groups.append(tuple((name, names[name], table[names[name]]) for name, _ in record))
@@ -243,10 +247,16 @@ def _scalar_json(column: str, column_type: str, type_: Type) -> str:
     return f"to_json({column})"
 
 
-def _list_json(column: str, column_type: str, delimiter: str) -> str:
-    """The JSON value of a list cell: an array as it is; text holding a JSON array, or items split on the delimiter."""
+def _list_json(column: str, column_type: str, delimiter: str, records: bool = False) -> str:
+    """The JSON value of a list cell: an array as it is; text holding a JSON array, or items split on the delimiter.
+
+    A list of records has no delimited form: its text is JSON, or a string that Case.from_dict rejects as a string
+    (so a bare object is told it is not a list, as `mtus decide` tells it).
+    """
     if not _is_text(column_type):
         return column if column_type == "JSON" else f"to_json({column})"
+    if records:
+        return f"CASE WHEN json_valid({column}) THEN {column}::JSON ELSE to_json({column}) END"
     return (f"CASE WHEN {column} IS NULL THEN NULL "
             f"WHEN starts_with(ltrim({column}), '[') AND json_valid({column}) THEN {column}::JSON "
             f"ELSE to_json(list_transform(string_split({column}, {literal(delimiter)}), lambda x: trim(x))) END")
@@ -277,7 +287,7 @@ def field_json(source: Source, mapping: Mapping, schema: CaseSchema) -> str:
     assert source.column is not None
     column = quote(source.column)
     if type_.kind in ("list", "set"):
-        value = _list_json(column, source.column_type, mapping.delimiter)
+        value = _list_json(column, source.column_type, mapping.delimiter, _record_of(type_, schema) is not None)
     else:
         value = _scalar_json(column, source.column_type, type_)
     if empty_is_none:
@@ -307,17 +317,22 @@ def clean_object(line: str) -> str:
             f"THEN len(json_keys({line})) = len(list_distinct(json_keys({line}))) END END, false)")
 
 
-def jsonl_rows(keys: list[str], source: str, line: str, keep: tuple[str, ...] = ()) -> str:
+def jsonl_rows(keys: list[str], source: str, line: str, keep: tuple[str, ...] = (),
+               names: list[str] | None = None) -> str:
     """A query over `source`'s JSONL lines (its text column `line`): the `keep` columns, each key's value as JSON
-    (NULL on a line that is not a clean object), RAW, the line itself when it is not one, and TEXT, every line.
+    (NULL on a line that is not a clean object) named as in `names` (by default the key), RAW, the line itself when
+    it is not one, and TEXT, every line.
 
-    Raise AuditError for a key named RAW or TEXT.
+    Raise AuditError for a key named RAW or TEXT when the columns are named by their keys.
     """
-    for kept in (RAW, TEXT):
-        if kept in keys:
-            raise AuditError(f"a line names the key '{kept}', which the audit keeps for itself; rename it")
-    paths = "[" + ", ".join(literal("$." + json.dumps(key)) for key in keys) + "]"
-    columns = "".join(f"CAST(__values[{i}] AS JSON) AS {quote(key)}, " for i, key in enumerate(keys, 1))
+    if names is None:
+        names = keys
+        for kept in (RAW, TEXT):
+            if kept in keys:
+                raise AuditError(f"a line names the key '{kept}', which the audit keeps for itself; rename it")
+    # A JSON pointer names the empty key, which a `$."..."` path cannot (DuckDB refuses a zero-length name).
+    paths = "[" + ", ".join(literal("$." + json.dumps(key) if key else "/") for key in keys) + "]"
+    columns = "".join(f"CAST(__values[{i}] AS JSON) AS {quote(name)}, " for i, name in enumerate(names, 1))
     # One parse a line for all its keys (json_extract of a list of paths).
     parsed = (f"(SELECT *, CASE WHEN __object THEN json_extract({line}, {paths}) END AS __values "
               f"FROM (SELECT *, {clean_object(line)} AS __object FROM {source}))")
