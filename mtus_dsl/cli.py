@@ -388,7 +388,7 @@ def _decide_batch(file: str, stream: BinaryIO, decide_one: Any, as_json: bool, t
                 raise BadJSON(f"the line is longer than {MAX_CASE_BYTES} bytes; a case is much smaller", number, 1)
             if number > 1 and line.startswith(BOM):
                 raise BadJSON("a byte order mark (BOM) is allowed only at the start of the file", number, 1)
-            data = read_json(line, number)
+            data = read_json(line.rstrip(b"\r\n"), number)  # an error at its end is on this line, not the next
             decision = decide_one(data)
         except BadJSON as error:
             problem, code = f"{error.message} (column {error.column})", EXIT_BAD_INPUT

@@ -251,6 +251,14 @@ def test_an_unterminated_string_says_so(tmp_path):
     assert "note: this string is never closed" in result.output
 
 
+def test_a_truncated_batch_line_is_located_at_its_end(tmp_path):
+    """Python's reader puts the end of `{"request_date":"2015-01-01"` at column 29: so does `mtus decide`."""
+    batch = tmp_path / "cut.jsonl"
+    batch.write_text('{"request_date":"2015-01-01"\n')
+    result = _run("decide", str(batch))
+    assert "cut.jsonl:1: error: not valid JSON: Expecting ',' delimiter (column 29)" in result.output
+
+
 def test_a_failing_rule_is_located_with_its_values(tmp_path, monkeypatch):
     """A division by zero on a valid case names the fact, its .mtus line and the values read; exit 3, no traceback.
 
