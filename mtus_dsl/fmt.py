@@ -125,11 +125,11 @@ def _not_utf8(raw: bytes, at: int, path: str) -> Diagnostic:
     # Counted after the BOM, as every other position in a file is (compile_paths reads utf-8-sig).
     before = raw[len(_BOM_BYTES) if raw.startswith(_BOM_BYTES) else 0 : at].decode("utf-8")  # valid up to `at`
     line, column = before.count("\n") + 1, len(before) - before.rfind("\n")
+    # The words of mtus check's E000 (compiler.not_utf8, docs/errors.md): one message for one problem.
     return Diagnostic(
         "E000",
-        f"cannot read the file: it is not UTF-8 (byte 0x{raw[at]:02x})",
+        f"not valid UTF-8: byte 0x{raw[at]:02x}; a guideline file must be UTF-8 (save it as UTF-8)",
         Span(path, line, column, line, column + 1, len(before), len(before) + 1),
-        notes=("a .mtus file is UTF-8 text; save it as UTF-8",),
     )
 
 

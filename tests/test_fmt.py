@@ -254,7 +254,7 @@ def test_fmt_reads_standard_input():
     ("content", "expected"),
     [
         (b"fact x boolean = true\n", "error[E001]"),
-        (b"\xff\xfe", "it is not UTF-8"),
+        (b"\xff\xfe", "not valid UTF-8: byte 0xff"),
     ],
 )
 def test_bad_files_are_reported_with_status_1(tmp_path, content, expected):
@@ -294,12 +294,12 @@ def test_a_byte_order_mark_is_accepted_and_dropped(tmp_path):
     assert result.exit_code == 0 and result.output == "enum e: a, b\n"
 
 
-@pytest.mark.parametrize("paths", [["-", "base.mtus"], ["base.mtus", "-"], ["-", "-"]])
+@pytest.mark.parametrize("paths", [["-", "FILE"], ["FILE", "-"], ["-", "-"]])
 def test_standard_input_must_be_the_only_path(tmp_path, paths):
     """`-` with other paths is a usage error (status 2), not a file named `-` that does not exist."""
-    (tmp_path / "base.mtus").write_text(TIDY)
-    with CliRunner().isolated_filesystem(tmp_path):
-        result = CliRunner().invoke(main, ["fmt", *paths], input=TIDY)
+    base = tmp_path / "base.mtus"
+    base.write_text(TIDY)
+    result = CliRunner().invoke(main, ["fmt", *(str(base) if path == "FILE" else path for path in paths)], input=TIDY)
     assert result.exit_code == 2, result.output
     assert "'-' (standard input) must be the only PATH" in result.output and "E000" not in result.output
 
@@ -310,7 +310,7 @@ def test_a_file_that_is_not_utf8_is_reported_at_its_first_bad_byte(tmp_path):
     latin.write_bytes(b"enum e: a, b\n# caf\xe9 cr\xe8me\n")
     result = CliRunner().invoke(main, ["fmt", str(latin)])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert f"{latin}:2:6: error[E000]: cannot read the file: it is not UTF-8 (byte 0xe9)" in result.output
+    assert f"{latin}:2:6: error[E000]: not valid UTF-8: byte 0xe9; a guideline file must be UTF-8" in result.output
     assert latin.read_bytes() == b"enum e: a, b\n# caf\xe9 cr\xe8me\n"
     with pytest.raises(fmt.FormatError) as error:
         fmt.decode_source("\ufeffenum é: a\n".encode() + b"\xff", "x.mtus")
@@ -334,4 +334,4 @@ def test_standard_input_that_is_not_utf8_is_reported_located(stdin):
     errors: list[str] = []
     status = fmt.run_command(("-",), check=False, show_diff=False, out=errors.append, err=errors.append, stdin=stdin)
     assert status == 1
-    assert errors[0].startswith("<stdin>:1:1: error[E000]: cannot read the file: it is not UTF-8 (byte 0xff)")
+    assert errors[0].startswith("<stdin>:1:1: error[E000]: not valid UTF-8: byte 0xff; a guideline file must be UTF-8")

@@ -197,7 +197,8 @@ def not_utf8(file: Path, name: str) -> Diagnostic:
         start = error.start
     else:  # changed since it was read: nothing to point at
         start = 0
-    line_start = raw.rfind(b"\n", 0, start) + 1
+    # Positions count after a BOM, as compile_paths reads the file (utf-8-sig) and mtus fmt counts them.
+    line_start = max(raw.rfind(b"\n", 0, start) + 1, 3 if raw.startswith(b"\xef\xbb\xbf") else 0)
     line = raw.count(b"\n", 0, start) + 1
     column = len(raw[line_start:start].decode("utf-8", "replace")) + 1
     byte = raw[start:start + 1].hex()
