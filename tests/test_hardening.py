@@ -252,6 +252,28 @@ def test_an_unclosed_brace_in_a_rationale_is_located():
     assert mtus_dsl.loads({"x.mtus": text}).program.rules
 
 
+def test_a_brace_that_closes_no_placeholder_is_located():
+    assert _diagnostics(HEAD + '    general: max_visits 6\n        rationale "{requested} of } visits"\n') == [
+        "x.mtus:7:35: E006: this '}' closes no placeholder"
+    ]
+
+
+def test_an_unknown_escape_is_located_and_the_known_ones_are_read():
+    """A backslash means one thing: an escape the docs list, or E003 at the backslash (Python keeps \\q as written)."""
+    assert _diagnostics(HEAD + '    general: max_visits 6\n        rationale "six \\q visits"\n') == [
+        "x.mtus:7:24: E003: unknown escape '\\q' in this string"
+    ]
+    assert _diagnostics(HEAD.replace('"Massage"', '"Mass\\age"') + "    general: max_visits 6\n")[0].endswith(
+        "E003: unknown escape '\\a' in this string")
+    import mtus_dsl
+
+    text = HEAD + '    general: max_visits 6\n' + r'''        rationale "\" \\ \' \t \x41 \u00e9 \N{BULLET} {requested}"''' + '\n'
+    schedule = mtus_dsl.loads({"x.mtus": text})
+    decision = schedule.decide({"request_date": "2021-01-01", "service": "massage", "body_region": "knee", "prior_visits": 0,
+                                "quantity": 4})
+    assert decision.rationale.startswith("\" \\ ' \t A \u00e9 \u2022 4")
+
+
 def test_a_nul_in_a_string_is_named():
     assert _diagnostics(HEAD + '    general: max_visits 6\n        rationale "six \x00 visits"\n') == [
         "x.mtus:7:24: E003: unexpected character '\\x00' (a NUL) in this string"

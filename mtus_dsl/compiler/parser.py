@@ -52,6 +52,16 @@ def parse_template(value: str, span: Span) -> tuple[n.Template, list[Diagnostic]
                 notes=("close the placeholder with '}', or write {{ for a literal brace",),
             )
         )
+    stray = _stray_brace(value)
+    if stray is not None:
+        diagnostics.append(
+            Diagnostic(
+                "E006",
+                "this '}' closes no placeholder",
+                _offset_span(span, '"' + value[:stray], 1),
+                notes=("write }} for a literal brace",),
+            )
+        )
     for match in re.finditer(r"\{\{|\}\}|\{([^{}]*)\}", value):
         parts.append(value[pos : match.start()])
         pos = match.end()
@@ -102,6 +112,14 @@ def _unclosed_brace(value: str) -> int | None:
     return None
 
 
+def _stray_brace(value: str) -> int | None:
+    """The offset of the first '}' that closes no placeholder and is not written }}, or None."""
+    for match in re.finditer(r"\{\{|\}\}|\{[^{}]*\}|\}", value):
+        if match.group() == "}":
+            return match.start()
+    return None
+
+
 def _offset_span(base: Span, prefix: str, width: int) -> Span:
     inner = Span(base.path, 1, 1, 1, 1 + width, 0, width)
     return inner.shifted(prefix, base)
@@ -110,11 +128,12 @@ def _offset_span(base: Span, prefix: str, width: int) -> Span:
 class _BadString(Exception):
     """A string literal whose escapes mean nothing (\\x4, \\N{NOPE}), or holding a NUL: E003, never a crash."""
 
-    def __init__(self, token: str, reason: str, nul: int | None = None):
+    def __init__(self, token: str, reason: str, nul: int | None = None, escape: int | None = None):
         super().__init__(reason)
         self.token = token
         self.reason = reason
         self.nul = nul
+        self.escape = escape
 
     def diagnostic(self, builder: _AstBuilder) -> Diagnostic:
         """Locate the string (in the file, or inside a placeholder); a NUL character at its place."""
@@ -128,6 +147,16 @@ class _BadString(Exception):
                              start=span.start + self.nul, end=span.start + self.nul + 1),
                 notes=("a .mtus file is text: remove the NUL, or write \\x00 if it is meant",),
             )
+        if self.escape is not None:
+            column = span.column + self.escape
+            return Diagnostic(
+                "E003",
+                f"unknown escape '{self.token[self.escape:self.escape + 2]}' in this string",
+                attrs.evolve(span, column=column, end_line=span.line, end_column=column + 2,
+                             start=span.start + self.escape, end=span.start + self.escape + 2),
+                notes=("write \\\\ for a backslash; the escapes are \\\", \\\\, \\', \\n, \\t, \\r, \\xhh, \\uhhhh, "
+                       "\\Uhhhhhhhh and \\N{name}",),
+            )
         return Diagnostic(
             "E003",
             f"unexpected character after a backslash in this string ({self.reason})",
@@ -136,12 +165,23 @@ class _BadString(Exception):
         )
 
 
+#: A backslash and the character after it.
+_ESCAPE = re.compile(r"\\(.)")
+#: The characters a backslash may stand before in a string (the rest, \q, \a or \0, are E003).
+_ESCAPES = frozenset('\\"\'ntrxuUN')
+
+
 def _unquote(token: str) -> str:
     if "\0" in token:  # literal_eval refuses it, as "source code cannot contain null bytes"
         raise _BadString(token, "a NUL character", nul=token.index("\0"))
+    # Python keeps an unknown escape (\q) as written, with a warning: here it is an error, so that a backslash
+    # means one thing (the escapes of a Python string, less its octal and one-letter control forms).
+    for escape in _ESCAPE.finditer(token):
+        if escape.group(1) not in _ESCAPES:
+            raise _BadString(token, "an unknown escape", escape=escape.start())
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # \q: an unknown escape stays as written
+            warnings.simplefilter("ignore")
             with PYTHON_AST:
                 value = pyast.literal_eval(token)
     except (SyntaxError, ValueError) as error:
