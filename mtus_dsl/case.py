@@ -105,7 +105,11 @@ class FieldError:
     type: str = "invalid"
 
     def __str__(self) -> str:
-        return f"{self.field}: {self.message}" if self.field else self.message
+        if not self.field:
+            return self.message
+        # An unknown field's name is what the case gave: a name of a megabyte is not repeated whole.
+        field = self.field if len(self.field) <= MAX_QUOTED else f"{self.field[:MAX_QUOTED]}..."
+        return f"{field}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
         """Return the problem as JSON-ready data: loc (a list), type, msg, field."""
@@ -119,6 +123,9 @@ def _problem(loc: Loc, type_: str, message: str) -> FieldError:
 
 #: How many problems a CaseError's message shows before "... and N more" (`errors` keeps them all).
 MAX_SHOWN = 20
+#: How many characters of a value (or of an unknown field's name) a message shows: a 422 answer
+#: does not repeat a megabyte back.
+MAX_QUOTED = 80
 
 
 class CaseError(ValueError):
@@ -145,6 +152,10 @@ class FrozenValues(dict[str, Any]):
         raise TypeError("a case's values cannot be changed; build a new case")
 
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _frozen
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        # Immutable, so hashable (a Case and a Record are): equal values, equal hashes.
+        return hash(frozenset(self.items()))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (FrozenValues, (dict(self),))
@@ -233,6 +244,9 @@ class Case:
     def from_dict(cls, data: Any, schema: CaseSchema) -> Case:
         """Validate `data` against `schema`; raise CaseError naming every bad field."""
         errors: list[FieldError] = []
+        if not isinstance(schema, CaseSchema):
+            raise TypeError(f"Case.from_dict(data, schema) takes a CaseSchema (schedule.schema, or a compiled "
+                            f"module's schema), not {type(schema).__name__}")
         if not isinstance(data, Mapping):
             raise CaseError([_problem((), "not_an_object", f"a case must be a JSON object, not {_json_kind(data)}")])
         specs = {i.name: i for i in schema.inputs}
@@ -310,9 +324,9 @@ def _direct_problems(case_id: Any, values: Any) -> list[FieldError]:
         )
     request_date = values.get("request_date")
     if request_date.__class__ is not datetime.date:
-        errors.append(
-            _problem(("request_date",), "wrong_type", f"expected a datetime.date, not {_json_kind(request_date)}")
-        )
+        given = ("a datetime (its .date() is the day)" if isinstance(request_date, datetime.datetime)
+                 else _json_kind(request_date))
+        errors.append(_problem(("request_date",), "wrong_type", f"expected a datetime.date, not {given}"))
     for name in ("service", "body_region"):
         if values.get(name).__class__ is not str:
             errors.append(_problem((name,), "wrong_type", f"expected a string, not {_json_kind(values.get(name))}"))
@@ -324,10 +338,13 @@ def _to_json(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Record):
         return {name: _to_json(v) for name, v in value.values.items()}
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, list)):
         return [_to_json(v) for v in value]
     if isinstance(value, frozenset):
         return sorted((_to_json(v) for v in value), key=repr)
+    if isinstance(value, Mapping):
+        # A record given as a plain dict in a case built directly: its dates are written as validation reads them.
+        return {name: _to_json(v) for name, v in value.items()}
     return value
 
 
@@ -386,39 +403,41 @@ def _convert(raw: Any, type_: Type, where: Loc, schema: CaseSchema, errors: list
             if (low is not None and raw < low) or (high is not None and raw > high):
                 errors.append(_problem(where, "out_of_range", f"{raw} is out of range; {_describe(type_, schema)}"))
                 return _BAD
-            return raw
+            # An int subclass (an IntEnum) is read as the integer, as the generated validator reads an int.
+            return raw if raw.__class__ is int else int.__int__(raw)
     elif kind == "date":
         if isinstance(raw, str):
             date = parse_date(raw)
             if date is not None:
                 if FIRST_CASE_DATE <= date <= LAST_CASE_DATE:
                     return date
-                errors.append(_problem(where, "date_out_of_range", f"'{raw}' is out of range; {_DATE_RANGE}"))
+                errors.append(_problem(where, "date_out_of_range", f"{_quoted(raw)} is out of range; {_DATE_RANGE}"))
                 return _BAD
-            message = f"'{raw}' is not a date; write YYYY-MM-DD, for example 2015-09-23"
+            message = f"{_quoted(raw)} is not a date; write YYYY-MM-DD, for example 2015-09-23"
             errors.append(_problem(where, "not_a_date", message))
             return _BAD
     elif kind == "text":
         if isinstance(raw, str):
-            return raw
+            return raw if raw.__class__ is str else str.__str__(raw)
     elif kind == "code":
         if isinstance(raw, str):
             code = parse_code(raw)
             if code is not None:
                 return code
-            message = f"'{raw}' is not an ICD-9-CM or ICD-10-CM code (for example 722.10 or M51.26)"
+            message = f"{_quoted(raw)} is not an ICD-9-CM or ICD-10-CM code (for example 722.10 or M51.26)"
             errors.append(_problem(where, "not_a_code", message))
             return _BAD
     elif kind == "enum":
         members = schema.enums.get(type_.name or "", ())
         if isinstance(raw, str):
             if raw in members:
-                return raw
+                return raw if raw.__class__ is str else str.__str__(raw)
             errors.append(
                 _problem(
                     where,
                     "not_a_member",
-                    f"'{raw}' is not a known {type_.name}{did_you_mean(raw, members)} (allowed: {', '.join(members)})",
+                    f"{_quoted(raw)} is not a known {type_.name}{did_you_mean(raw, members)} (allowed: "
+                    f"{', '.join(members)})",
                 )
             )
             return _BAD
@@ -505,12 +524,25 @@ def _json_kind(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"the number {value}"
     if isinstance(value, str):
-        return f"the string '{value}'"
+        return f"the string {_quoted(value)}"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, Mapping):
         return "an object"
+    if isinstance(value, datetime.date):
+        # Only in a dict: a case's dates are JSON text (a Case built directly takes datetime.date).
+        day = value.date() if isinstance(value, datetime.datetime) else value
+        return f"a {type(value).__name__} object (write it as text: '{day.isoformat()}')"
     return type(value).__name__
+
+
+
+def _quoted(text: str) -> str:
+    """A value as a message shows it: in quotes, control characters escaped, cut short past MAX_QUOTED."""
+    cut = text[:MAX_QUOTED]
+    if not cut.isprintable():
+        cut = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in cut)
+    return f"'{cut}...' ({len(text)} characters)" if len(text) > MAX_QUOTED else f"'{cut}'"
 
 
 def _show(value: Any) -> str:

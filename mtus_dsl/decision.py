@@ -60,9 +60,13 @@ class Citation:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Citation:
-        """Read a citation back from `to_dict`'s form."""
-        return cls(str(data["document"]), str(data["edition"]), str(data["section"]),
-                   data.get("pages"), data.get("subsection"), data.get("regulation"))
+        """Read a citation back from `to_dict`'s form; raise ValueError naming a field that is wrong."""
+        return cls._read(_Json(data, "", "a citation"))
+
+    @classmethod
+    def _read(cls, j: _Json) -> Citation:
+        return cls(j.text("document"), j.text("edition"), j.text("section"),
+                   j.text("pages", None), j.text("subsection", None), j.text("regulation", None))
 
 
 @attrs.frozen
@@ -81,9 +85,17 @@ class Clause:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Clause:
-        """Read a clause back from `to_dict`'s form."""
-        reads = tuple((str(name), str(value)) for name, value in data.get("reads", ()))
-        return cls(str(data["text"]), str(data["value"]), reads, data.get("matched"))
+        """Read a clause back from `to_dict`'s form; raise ValueError naming a field that is wrong."""
+        return cls._read(_Json(data, "", "a clause"))
+
+    @classmethod
+    def _read(cls, j: _Json) -> Clause:
+        reads = []
+        for index, pair in enumerate(j.items("reads")):
+            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
+                j.fail(f"reads[{index}]", f"expected [name, value], two strings, not {_kind(pair)}")
+            reads.append((pair[0], pair[1]))
+        return cls(j.text("text"), j.text("value"), tuple(reads), j.text("matched", None))
 
 
 @attrs.frozen
@@ -107,18 +119,37 @@ class TraceEntry:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TraceEntry:
-        """Read a trace entry back from `to_dict`'s form."""
-        clauses = tuple(Clause.from_dict(c) for c in data.get("clauses", ()))
-        return cls(str(data["rule"]), str(data["kind"]), str(data["status"]), str(data["detail"]),
-                   str(data["source"]), clauses)
+        """Read a trace entry back from `to_dict`'s form; raise ValueError naming a field that is wrong."""
+        return cls._read(_Json(data, "", "a trace entry"))
+
+    @classmethod
+    def _read(cls, j: _Json) -> TraceEntry:
+        return cls(j.text("rule"), j.text("kind"), j.text("status"), j.text("detail"), j.text("source"),
+                   j.objects("clauses", "a clause", Clause._read))
+
+
+def _json_key(value: Any) -> Any:
+    """A value as its JSON form, hashable: an assumption read back from JSON equals the one written."""
+    return _hashable(_json(value))
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value
 
 
 @attrs.frozen
 class Assumption:
-    """What a decision on the record read an absent input as, and why."""
+    """What a decision on the record read an absent input as, and why.
+
+    It compares (and hashes) by its value's JSON form: `()` and `[]`, a date and its YYYY-MM-DD text.
+    """
 
     field: str
-    value: Any
+    value: Any = attrs.field(eq=_json_key)
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,14 +158,21 @@ class Assumption:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Assumption:
-        """Read an assumption back from `to_dict`'s form (its value as JSON gives it)."""
-        return cls(str(data["field"]), data.get("value"), str(data["reason"]))
+        """Read an assumption back from `to_dict`'s form (its value as JSON gives it); raise ValueError."""
+        return cls._read(_Json(data, "", "an assumption"))
+
+    @classmethod
+    def _read(cls, j: _Json) -> Assumption:
+        return cls(j.text("field"), j.data.get("value"), j.text("reason"))
 
 
 def _json(value: Any) -> Any:
     if isinstance(value, datetime.date):
         return value.isoformat()
-    if isinstance(value, (tuple, list, frozenset)):
+    if isinstance(value, (frozenset, set)):
+        # In one order, whatever the process's string hashing: the same decision writes the same JSON.
+        return sorted((_json(v) for v in value), key=repr)
+    if isinstance(value, (tuple, list)):
         return [_json(v) for v in value]
     values = getattr(value, "values", None)
     if isinstance(values, Mapping):
@@ -306,22 +344,111 @@ class Decision:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Decision:
-        """Read a decision back from its JSON form (`to_dict`), as a client of a service would."""
-        provenance = data.get("provenance")
+        """Read a decision back from its JSON form (`to_dict`), as a client of a service would.
+
+        Raise ValueError naming the field that is wrong (`requested: expected a whole number, ...`);
+        fields other than outcome, requested and approved may be absent.
+        """
+        j = _Json(data, "", "a decision")
+        outcome = j.text("outcome")
+        if outcome not in _OUTCOMES:
+            j.fail("outcome", f"{outcome!r:.80} is not an outcome (allowed: {', '.join(_OUTCOMES)})")
+        provenance = None
+        if j.data.get("provenance") is not None:
+            p = _Json(j.data["provenance"], "provenance", "a provenance")
+            provenance = Provenance(p.text("version"), p.text("sources"), p.texts("editions"))
         return cls(
-            data.get("id"),
-            Outcome(data["outcome"]),
-            int(data["requested"]),
-            int(data["approved"]),
-            tuple(Citation.from_dict(c) for c in data.get("citations", ())),
-            str(data.get("rationale", "")),
-            tuple(data.get("missing", ())),
-            tuple(TraceEntry.from_dict(t) for t in data.get("trace", ())),
-            tuple(data.get("rules", ())),
-            str(data.get("unit", "units")),
-            tuple(Assumption.from_dict(a) for a in data.get("assumed", ())),
-            None if provenance is None else Provenance.from_dict(provenance),
+            j.text("id", None),
+            Outcome(outcome),
+            j.integer("requested"),
+            j.integer("approved"),
+            j.objects("citations", "a citation", Citation._read),
+            j.text("rationale", ""),
+            j.texts("missing"),
+            j.objects("trace", "a trace entry", TraceEntry._read),
+            j.texts("rules"),
+            j.text("unit", "units"),
+            j.objects("assumed", "an assumption", Assumption._read),
+            provenance,
         )
+
+
+_OUTCOMES = tuple(o.value for o in Outcome)
+_REQUIRED: Any = object()
+
+
+class _Json:
+    """One JSON object read back as part of a decision: each wrong field is a ValueError saying where and what."""
+
+    def __init__(self, data: Any, where: str, what: str):
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{where}: expected {what} as a JSON object, not {_kind(data)}" if where
+                             else f"{what} must be a JSON object, not {_kind(data)}")
+        self.data: Mapping[str, Any] = data
+        self.where = where
+
+    def fail(self, key: str, message: str) -> Any:
+        raise ValueError(f"{self.where}.{key}: {message}" if self.where else f"{key}: {message}")
+
+    def _get(self, key: str, default: Any, expected: str, nullable: bool = True) -> Any:
+        """The value of `key`: `default` when absent (or null, if it may be), else a ValueError."""
+        value = self.data.get(key)
+        if value is None:
+            if default is _REQUIRED:
+                self.fail(key, f"is required; expected {expected}")
+            if key in self.data and not nullable:
+                self.fail(key, f"expected {expected}, not null")
+            return default
+        return value
+
+    def text(self, key: str, default: Any = _REQUIRED) -> Any:
+        value = self._get(key, default, "a string", default is None)
+        if value is not default and not isinstance(value, str):
+            self.fail(key, f"expected a string, not {_kind(value)}")
+        return value
+
+    def integer(self, key: str) -> int:
+        value = self._get(key, _REQUIRED, "a whole number")
+        if value.__class__ is not int:
+            self.fail(key, f"expected a whole number, not {_kind(value)}")
+        number: int = value
+        return number
+
+    def items(self, key: str) -> list[Any]:
+        value = self._get(key, [], "a list", nullable=False)
+        if not isinstance(value, (list, tuple)):
+            self.fail(key, f"expected a list, not {_kind(value)}")
+        return list(value)
+
+    def texts(self, key: str) -> tuple[str, ...]:
+        values = self.items(key)
+        for index, value in enumerate(values):
+            if not isinstance(value, str):
+                self.fail(f"{key}[{index}]", f"expected a string, not {_kind(value)}")
+        return tuple(values)
+
+    def objects(self, key: str, what: str, read: Any) -> Any:
+        at = f"{self.where}.{key}" if self.where else key
+        return tuple(read(_Json(item, f"{at}[{index}]", what)) for index, item in enumerate(self.items(key)))
+
+
+def _kind(value: Any) -> str:
+    """A JSON value as a message names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) and abs(value) >= 10**30:
+        return "a number of more than 30 digits"  # not printed: Python will not print one of 4,300
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {value!r:.80}"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
 
 
 _set = object.__setattr__

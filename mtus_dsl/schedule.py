@@ -67,8 +67,21 @@ class Schedule:
 
         A bad case raises CaseError when its turn comes (the decisions before it were
         already yielded); to collect bad cases and go on, use `mtus audit` or catch it per case.
+        One case (a dict or a Case), a string or anything not iterable raises TypeError at once.
         """
-        decide = self.decide
+        if isinstance(cases, (Mapping, Case, str, bytes)):
+            what = "one case" if isinstance(cases, (Mapping, Case)) else f"a {type(cases).__name__}"
+            raise TypeError(f"decide_many() takes an iterable of cases, not {what}; to decide one case, call "
+                            "decide(case)")
+        try:
+            iterator = iter(cases)
+        except TypeError:
+            raise TypeError(f"decide_many() takes an iterable of cases (a list, a generator, ...), not "
+                            f"{type(cases).__name__}") from None
+        return self._decide_each(iterator, on_record)
+
+    def _decide_each(self, cases: Iterator[Case | Mapping[str, Any]], on_record: bool) -> Iterator[Decision]:
+        decide = self.engine.decide
         for case in cases:
             yield decide(case, on_record)
 
@@ -90,23 +103,51 @@ def load(paths: str | Path | Iterable[str | Path] | None = None) -> Schedule:
     if paths is None:
         corpus = default_guidelines()
         return Schedule(compile_paths([corpus], label=(corpus, "guidelines")))
-    if isinstance(paths, (str, Path)):
-        return Schedule(compile_paths([paths]))
     if isinstance(paths, (bytes, bytearray)):
         # A path as bytes (os.fsencode) is one path, not a list of byte values.
-        return Schedule(compile_paths([os.fsdecode(bytes(paths))]))
-    paths = list(paths)
+        paths = os.fsdecode(bytes(paths))
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    elif isinstance(paths, Mapping):
+        raise _usage("load() takes paths of guideline files; to compile texts given as {name: text}, "
+                     "call loads()")
+    try:
+        paths = list(paths)
+    except TypeError:
+        raise _usage(f"load() takes one path (a str or a Path) or an iterable of paths, not "
+                     f"{type(paths).__name__} ({paths!r:.80})") from None
     if not paths:
-        message = "no guideline files given (load() with no argument loads the shipped corpus)"
-        raise CompileError([Diagnostic("E000", message, None)], {})
+        raise _usage("no guideline files given (load() with no argument loads the shipped corpus)")
     wrong = [p for p in paths if not isinstance(p, (str, Path, os.PathLike))]
     if wrong:
-        message = (f"a guideline path is a str or a Path, not {type(wrong[0]).__name__} ({wrong[0]!r}); "
-                   "load() takes one path or an iterable of paths")
-        raise CompileError([Diagnostic("E000", message, None)], {})
+        raise _usage(f"a guideline path is a str or a Path, not {type(wrong[0]).__name__} ({wrong[0]!r:.80}); "
+                     "load() takes one path or an iterable of paths")
+    if any(isinstance(p, str) and not p for p in paths):
+        # Path("") is the working directory: an unset setting read as "" would load whatever is there.
+        raise _usage("a guideline path is empty; give a file or directory ('.' for the working directory)")
     return Schedule(compile_paths(paths))
 
 
 def loads(sources: Mapping[str, str]) -> Schedule:
-    """Compile guideline texts given as {name: text} (a leading BOM is dropped); raise CompileError on errors."""
+    """Compile guideline texts given as {name: text} (a leading BOM is dropped); raise CompileError on errors.
+
+    An empty mapping is an error (E000), as `load([])` is; so is a name or text that is not a str.
+    """
+    if not isinstance(sources, Mapping):
+        raise _usage(f"loads() takes guideline texts by name, a {{name: text}} mapping, not "
+                     f"{type(sources).__name__}; to read files, call load()")
+    if not sources:
+        raise _usage("no guideline texts given (loads() takes {name: text}; load() with no argument loads the "
+                     "shipped corpus)")
+    for name, text in sources.items():
+        if not isinstance(name, str):
+            raise _usage(f"a guideline's name must be a str, not {type(name).__name__} ({name!r:.80})")
+        if not isinstance(text, str):
+            hint = " (decode it: text.decode('utf-8'))" if isinstance(text, (bytes, bytearray)) else ""
+            raise _usage(f"the text of {name!r:.80} must be a str, not {type(text).__name__}{hint}")
     return Schedule(compile_sources({name: text.removeprefix("\ufeff") for name, text in sources.items()}))
+
+
+def _usage(message: str) -> CompileError:
+    """A call of load() or loads() that names no guidelines it can read: one E000, located nowhere."""
+    return CompileError([Diagnostic("E000", message, None)], {})

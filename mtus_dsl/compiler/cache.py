@@ -7,8 +7,8 @@ compiler's own code and the Python version. Each entry carries a checksum of
 its content, verified before anything in it is used: an entry that does not
 verify, cannot be read or does not load is ignored and rebuilt, so a damaged
 cache costs time, never a different decision. The directory is
-$MTUS_DSL_CACHE (default ~/.cache/mtus-dsl), created readable by its user only;
-MTUS_DSL_CACHE=off (any case) disables caching.
+$MTUS_DSL_CACHE (default ~/.cache/mtus-dsl; a leading ~ is the home folder),
+created readable by its user only; MTUS_DSL_CACHE=off (any case) disables caching.
 """
 
 from __future__ import annotations
@@ -34,11 +34,15 @@ _OFF = ("off", "0", "false", "no", "none")
 
 def directory() -> Path | None:
     """Where cache entries are kept; None when caching is off."""
-    configured = os.environ.get("MTUS_DSL_CACHE")
-    if configured is not None and configured.strip().lower() in _OFF:
+    configured = (os.environ.get("MTUS_DSL_CACHE") or "").strip()
+    if configured.lower() in _OFF:
         return None
     if configured:
-        folder = Path(configured)
+        # "~" as a shell would read it: a setting made without a shell (a service's unit, ENV) is not expanded.
+        try:
+            folder = Path(configured).expanduser()
+        except RuntimeError:  # ~name of no such user: a folder of that name, as given
+            folder = Path(configured)
     else:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         folder = Path(base) / "mtus-dsl"
