@@ -138,6 +138,11 @@ class CaseError(ValueError):
             shown.append(f"... and {len(self.errors) - MAX_SHOWN} more")
         super().__init__("; ".join(shown))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Made again from its problems (not its message): a CaseError raised in a worker process
+        # (multiprocessing, concurrent.futures) or copied says the same thing.
+        return (CaseError, (self.errors,))
+
     def to_dicts(self) -> list[dict[str, Any]]:
         """Every problem as JSON-ready data (`FieldError.to_dict`): the body of an HTTP 422 answer."""
         return [e.to_dict() for e in self.errors]
@@ -319,9 +324,10 @@ def _direct_problems(case_id: Any, values: Any) -> list[FieldError]:
         errors.append(_problem(("id",), "wrong_type", f"must be a string, not {_json_kind(case_id)}"))
     quantity = values.get("quantity")
     if quantity.__class__ is not int or not 1 <= quantity <= 1000:
-        errors.append(
-            _problem(("quantity",), "wrong_type", f"expected a whole number from 1 to 1000, not {_json_kind(quantity)}")
-        )
+        given = _json_kind(quantity)
+        if isinstance(quantity, int) and not isinstance(quantity, bool) and quantity.__class__ is not int:
+            given = f"a {type(quantity).__name__} (an int subclass: give int(quantity))"
+        errors.append(_problem(("quantity",), "wrong_type", f"expected a whole number from 1 to 1000, not {given}"))
     request_date = values.get("request_date")
     if request_date.__class__ is not datetime.date:
         given = ("a datetime (its .date() is the day)" if isinstance(request_date, datetime.datetime)

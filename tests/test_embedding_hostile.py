@@ -237,3 +237,33 @@ def test_a_decision_read_from_json_that_is_not_an_object():
             Decision.from_dict(wrong)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="^outcome: is required"):
         Decision.from_dict({})
+
+
+# --- exceptions across processes --------------------------------------------------------------
+
+
+def test_a_case_error_pickles_and_copies_as_itself(corpus, seed_case):
+    # A CaseError raised in a worker process reaches its parent pickled: its message once came back
+    # as the letters of the old message joined by "; ".
+    import copy
+
+    with pytest.raises(CaseError) as caught:
+        corpus.decide({**seed_case, "service": "physio", "quantity": 0})
+    error = caught.value
+    for again in (pickle.loads(pickle.dumps(error)), copy.copy(error), copy.deepcopy(error)):
+        assert type(again) is CaseError
+        assert str(again) == str(error)
+        assert again.errors == error.errors
+        assert again.to_dicts() == error.to_dicts()
+
+
+def test_a_case_built_directly_with_an_int_subclass_says_so():
+    class Quantity(enum.IntEnum):
+        TWELVE = 12
+
+    values = {"request_date": datetime.date(2015, 9, 23), "service": "physical_therapy", "body_region": "knee",
+              "quantity": Quantity.TWELVE}
+    with pytest.raises(CaseError, match=r"not a Quantity \(an int subclass: give int\(quantity\)\)"):
+        Case(None, values)
+    with pytest.raises(CaseError, match=r"expected a datetime\.date, not a datetime \(its \.date\(\) is the day\)"):
+        Case(None, {**values, "quantity": 12, "request_date": datetime.datetime(2015, 9, 23, 8, 0)})
