@@ -226,6 +226,13 @@ def test_mapping_file_renames_columns_groups_and_ignores(corpus, tmp_path):
         ('[columns]\nquantity = "unit"\n', "mapping.toml:2: error: the table has no column 'unit' for 'quantity'"),
         ('delimiter = ", "\n', "mapping.toml:1: error: 'delimiter' must be one character"),
         ('empty_is_none = ["quantity"]\n', "mapping.toml:1: error: 'quantity' is not a list field"),
+        # A column both ignored and read: mapped to a field, or the field of its name.
+        ('ignore = ["notes", "units"]\n\n[columns]\nquantity = "units"\n',
+         "mapping.toml:1: error: column 'units' is both ignored and mapped to 'quantity' (mapping.toml:4); remove "
+         'one of them: "units" from ignore, or quantity = "units" from [columns]'),
+        ('ignore = ["service"]\n[columns]\nquantity = "units"\n',
+         "mapping.toml:1: error: column 'service' is both ignored and read as the field 'service', whose name it "
+         "has; remove it from ignore, or map 'service' to another column under [columns]"),
     ],
 )
 def test_mapping_file_errors_are_located(text, message, tmp_path, monkeypatch):
@@ -711,6 +718,29 @@ def test_column_names_are_the_tables_whatever_their_case_or_spelling(engine, cor
         Path("k.toml").write_text(advice + "\n")
         result = _run("audit", "k.jsonl", "--mapping", "k.toml", "-o", "k.out.jsonl", "--engine", engine)
         assert result.exit_code == EXIT_OK, (key, advice, result.output)
+
+
+def test_a_column_a_group_reads_cannot_be_ignored_too(corpus, tmp_path, monkeypatch):
+    """An ignored column that a group of columns reads (by the default pattern or the mapping's), or that a Mapping
+    made in Python maps, is the mapping's mistake, at its `ignore` line: nothing is read."""
+    monkeypatch.chdir(tmp_path)
+    groups = "surgeries_1_procedure,surgeries_1_body_region,surgeries_1_date"
+    Path("g.csv").write_text(f"{_CSV_V},{groups}\n2015-01-01,physical_therapy,knee,12,,,\n")
+    Path("g.toml").write_text('# leave out the dates\nignore = ["surgeries_1_date"]\n')
+    result = _run("audit", "g.csv", "--mapping", "g.toml", "-o", "g.out.csv", "--engine", "python")
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert ("g.toml:2: error: column 'surgeries_1_date' is both ignored and read as 'date' of group 1 of "
+            "'surgeries' (the default pattern 'surgeries_{n}_{field}'); remove it from ignore: a group needs a "
+            "column for each field of its record") in result.output
+    Path("g.toml").write_text('ignore = ["surgeries_1_date"]\n[columns]\nsurgeries = "surgeries_{n}_{field}"\n')
+    result = _run("audit", "g.csv", "--mapping", "g.toml", "-o", "g.out.csv", "--engine", "python")
+    assert "read as 'date' of group 1 of 'surgeries' (the pattern 'surgeries_{n}_{field}')" in result.output
+    mapping = audit_module.Mapping(columns={"quantity": "units"}, ignore=("units",))
+    Path("u.csv").write_text("request_date,service,body_region,units\n2015-01-01,physical_therapy,knee,12\n")
+    with pytest.raises(audit_module.AuditError, match=r"^the mapping: error: column 'units' is both ignored and "
+                                                      r"mapped to 'quantity'; remove one of them"):
+        audit_module.audit(corpus, "u.csv", "u.out.csv", mapping=mapping, engine="python")
+    assert not Path("g.out.csv").exists() and not Path("u.out.csv").exists()
 
 
 @pytest.mark.parametrize("engine", ["python", "duckdb"])

@@ -95,6 +95,9 @@ def read_mapping(path: str, schema: CaseSchema) -> Mapping:
         if not isinstance(column, str) or not column:
             raise AuditError(f"{probe.where(field)}: error: the column of '{field}' must be a non-empty string")
     ignore = _strings(data, "ignore", probe)
+    for field, column in columns.items():
+        if column in ignore:
+            raise AuditError(f"{probe.where('ignore')}: error: {_ignored_and_read(column, field, probe.where(field))}")
     empty = _strings(data, "empty_is_none", probe)
     lists = [spec.name for spec in schema.inputs if spec.type.kind in ("list", "set")]
     for field in empty:
@@ -110,6 +113,17 @@ def read_mapping(path: str, schema: CaseSchema) -> Mapping:
             "a quote or a space, for example \";\" or \"|\""
         )
     return Mapping(dict(columns), tuple(ignore), delimiter, tuple(empty), path, text)
+
+
+def _ignored_and_read(column: str, field: str, mapped: str | None = None) -> str:
+    """The message for a column both left out (ignore) and mapped to a field (`mapped`: where, "" when the mapping
+    is no file), or read as the field of its name (`mapped` None)."""
+    toml = json.dumps(column, ensure_ascii=False)  # a TOML basic string: its escapes are JSON's
+    if mapped is not None:
+        return (f"column '{column}' is both ignored and mapped to '{field}'{f' ({mapped})' if mapped else ''}; "
+                f"remove one of them: {toml} from ignore, or {field} = {toml} from [columns]")
+    return (f"column '{column}' is both ignored and read as the field '{field}', whose name it has; remove it "
+            f"from ignore, or map '{field}' to another column under [columns]")
 
 
 def _strings(data: dict[str, Any], key: str, probe: Mapping) -> list[str]:
@@ -137,7 +151,8 @@ class Source:
 def plan_sources(schema: CaseSchema, table: MappingABC[str, str], mapping: Mapping, input_name: str) -> list[Source]:
     """Match the table's columns ({name: DuckDB type}) to the case fields; raise AuditError for what does not fit."""
     specs: list[InputSpec] = [InputSpec("id", Type("text"), False, None), *schema.inputs]
-    used: set[str] = set()
+    # Each column read -> (its field, and for a group: the group's number and the record's field).
+    used: dict[str, tuple[str, int, str] | tuple[str, None, None]] = {}
     sources = []
     for spec in specs:
         mapped = mapping.columns.get(spec.name)
@@ -146,13 +161,14 @@ def plan_sources(schema: CaseSchema, table: MappingABC[str, str], mapping: Mappi
             pattern = mapped or spec.name + "_{n}_{field}"
             groups = _groups(pattern, record, table, mapping, spec.name, input_name)
             if groups:
-                used.update(column for group in groups for _, column, _ in group)
+                used.update((column, (spec.name, n, name)) for n, group in enumerate(groups, 1)
+                            for name, column, _ in group)
                 sources.append(Source(spec.name, spec.type, groups=groups))
                 continue
         else:
             column = mapped or spec.name
             if column in table:
-                used.add(column)
+                used[column] = (spec.name, None, None)
                 sources.append(Source(spec.name, spec.type, column, table[column]))
                 continue
             if mapped:
@@ -166,6 +182,9 @@ def plan_sources(schema: CaseSchema, table: MappingABC[str, str], mapping: Mappi
                 f"(columns: {', '.join(table)}); name a column '{spec.name}', or map one in a mapping file: "
                 f"[columns] {spec.name} = \"COLUMN\""
             )
+    for column in mapping.ignore:
+        if column in used:
+            raise AuditError(f"{mapping.where('ignore')}: error: {_ignored_but_read(column, used[column], mapping)}")
     fields = schema.field_names()
     for column in table:
         if column not in used and column not in mapping.ignore:
@@ -176,6 +195,20 @@ def plan_sources(schema: CaseSchema, table: MappingABC[str, str], mapping: Mappi
                 "in a mapping file (--mapping)"
             )
     return sources
+
+
+def _ignored_but_read(column: str, reader: tuple[str, int, str] | tuple[str, None, None], mapping: Mapping) -> str:
+    """The message for an ignored column that a field reads: mapped to it, named as it, or one of its groups."""
+    field, group, name = reader
+    if group is not None:
+        pattern = f"the pattern '{mapping.columns[field]}'" if field in mapping.columns else \
+            f"the default pattern '{field}_{{n}}_{{field}}'"
+        return (f"column '{column}' is both ignored and read as '{name}' of group {group} of '{field}' "
+                f"({pattern}); remove it from ignore: a group needs a column for each field of its record")
+    # A mapped one is refused by read_mapping already, unless the Mapping was made in Python.
+    if mapping.columns.get(field) == column:
+        return _ignored_and_read(column, field, mapping.where(field) if mapping.path is not None else "")
+    return _ignored_and_read(column, field)
 
 
 def _record_of(type_: Type, schema: CaseSchema) -> tuple[tuple[str, Type], ...] | None:
