@@ -150,15 +150,16 @@ class _OverBudget(Exception):
 
 
 def resolve(engine: Engine, values: Mapping[str, Any], bucket: Bucket, settled: Settled,
-            first_difference: bool = False) -> Resolution:
+            first_difference: bool = False, facts: Facts | None = None) -> Resolution:
     """Complete the inputs an unknown answer depends on; return the leaves and the inputs that matter.
 
     With `first_difference`, stop at the first leaf whose answer differs from
     another's (enough to know the answer is needs_information, not which inputs).
+    `facts`: those `settled` was settled on, whose derived facts each completion keeps where it can.
     """
     search = _Search(engine, values, bucket, first_difference)
     try:
-        search.explore({}, settled)
+        search.explore({}, settled, facts)
     except _OverBudget:
         # Past the budget, ask for every input some partial completion still needed: more than
         # the answer may need, never less (the three-valued answer names only the first rule's).
@@ -217,7 +218,7 @@ class _Search:
                 assert side is not None
                 self.relations.setdefault(side, []).append(relation)
 
-    def explore(self, chosen: dict[str, Any], settled: Settled) -> None:
+    def explore(self, chosen: dict[str, Any], settled: Settled, parent: Facts | None) -> None:
         open_inputs = [name for name in settled.missing if name not in chosen and name in self.specs] \
             if settled.outcome is Outcome.NEEDS_INFORMATION else []
         # An absent input its chosen partner would close (read as nothing) may still be anything.
@@ -233,6 +234,10 @@ class _Search:
         # The values chosen before kept every relation: only those `name` takes part in can break now.
         relations = self.relations.get(name, ())
         known = {**self.values, **{k: v for k, v in chosen.items() if v is not ABSENT}}
+        # A derived fact that cannot read `name` has the value it had before `name` was chosen: each
+        # completion starts from those, and derives again only what `name` can change.
+        kept = self.engine.kept(name)
+        inherited = {k: v for k, v in parent.items() if k in kept} if parent is not None else {}
         for value in domains[name]:
             branch = {**chosen, name: value}
             merged = dict(known)
@@ -244,6 +249,8 @@ class _Search:
             if self.spent > BUDGET:
                 raise _OverBudget
             facts = self.engine.facts_class(merged)
+            if inherited:
+                facts.update(inherited)
             error = None
             try:
                 result = self.engine.settle(facts, self.bucket, self.values["quantity"])
@@ -253,7 +260,7 @@ class _Search:
             self.asked |= {name for name in result.missing if name in self.specs}
             if error is None and (result.outcome is Outcome.NEEDS_INFORMATION or self.opened(branch)):
                 # Settled, but a partner just chosen opened an input that may still change it.
-                self.explore(branch, result)
+                self.explore(branch, result, facts)
                 continue
             self.leaves.append(Leaf(branch, result, facts, error))
             if self.first_difference and _answer(result) != _answer(self.leaves[0].settled):

@@ -104,6 +104,8 @@ class Fact:
     explain: Callable[[Facts, Any], str | None] | None = None
     source: str = ""  # path:line:col
     reads: tuple[str, ...] = ()
+    #: Every input it can read, transitively (lower.fact_inputs); None: not known, so any input may change it.
+    inputs: tuple[str, ...] | None = None
 
 
 @attrs.frozen
@@ -277,6 +279,15 @@ class Engine:
             },
         )
         self.validate: Callable[[Any], Case] = plan.validate or (lambda data: Case.from_dict(data, self.schema))
+        self._kept: dict[str, frozenset[str]] = {}
+
+    def kept(self, name: str) -> frozenset[str]:
+        """The derived facts that keep their value when the input `name` is completed: none can read it."""
+        kept = self._kept.get(name)
+        if kept is None:
+            kept = self._kept[name] = frozenset(
+                fact.name for fact in self.plan.facts if fact.inputs is not None and name not in fact.inputs)
+        return kept
 
     # --- the entry points -----------------------------------------------------------
     def case(self, data: Case | Mapping[str, Any]) -> Case:
@@ -318,7 +329,7 @@ class Engine:
         settled = self.settle(facts, bucket, case.values["quantity"])
         if settled.outcome is not Outcome.NEEDS_INFORMATION:
             return False
-        return completions.resolve(self, case.values, bucket, settled).exhausted
+        return completions.resolve(self, case.values, bucket, settled, facts=facts).exhausted
 
     def three_valued(self, case: Case | Mapping[str, Any]) -> Decision:
         """Decide by three-valued logic alone, not searching unknown inputs: needs_information whenever a rule
@@ -397,7 +408,7 @@ class Engine:
         what was assumed.
         """
         assumed: list[Assumption] = []
-        resolution = completions.resolve(self, values, bucket, settled, first_difference and not on_record)
+        resolution = completions.resolve(self, values, bucket, settled, first_difference and not on_record, facts=facts)
         while on_record and resolution.missing:
             # Read one absent input at a time, the one that settles the most: a reading the answer
             # turns out not to need is never assumed.
@@ -413,7 +424,7 @@ class Engine:
                 trial = self.settle(trial_facts, bucket, read["quantity"])
                 after = None
                 if trial.outcome is Outcome.NEEDS_INFORMATION:
-                    after = completions.resolve(self, read, bucket, trial)
+                    after = completions.resolve(self, read, bucket, trial, facts=trial_facts)
                 score = (len(after.missing) if after is not None else 0, len(took), self.declared[name])
                 if best is None or score < best[0]:
                     best = (score, read, took, trial_facts, trial, after)

@@ -201,7 +201,7 @@ section toy "Toy section" pages 7:
     assert passed.exit_code == 0, passed.output
     # An engine that answers as three-valued logic does, not searching, and says it searched: it asks for
     # `documented`. (Past the search budget the property does not claim exactness, so that is not the plant.)
-    def three_valued(engine, values, bucket, settled, first_difference=False):
+    def three_valued(engine, values, bucket, settled, first_difference=False, facts=None):
         return completions.Resolution((), settled.missing, False)
 
     monkeypatch.setattr(completions, "resolve", three_valued)

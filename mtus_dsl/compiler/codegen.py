@@ -26,7 +26,7 @@ from mtus_dsl import engine
 from mtus_dsl import runtime as rt
 from mtus_dsl.case import CaseSchema, InputSpec, Reading, Record, Relation
 from mtus_dsl.compiler import ir
-from mtus_dsl.compiler.lower import boundaries, fact_source, guideline_meta, reads, rule_fields
+from mtus_dsl.compiler.lower import boundaries, fact_inputs, fact_source, guideline_meta, reads, rule_fields
 from mtus_dsl.compiler.pysource import SourceWriter, comment
 from mtus_dsl.compiler.validator import write_validator
 from mtus_dsl.completions import Boundaries
@@ -393,6 +393,7 @@ class _Generator:
 
     def __init__(self, program: ir.Program, sources: Mapping[str, str]):
         self.program = program
+        self.fact_inputs = fact_inputs(program)
         self.lines = {name: text.splitlines() for name, text in sources.items()}
         self.constants = _Constants()
         self.body = SourceWriter()
@@ -507,7 +508,8 @@ class _Generator:
                         w.line(f"return {fn.template(template)}")
                 w.line("return None")
         w.line()
-        data = f"{fact.name!r}, {derive}, {explain}, {fact_source(fact)!r}, {literal(reads([fact.expr]))}"
+        data = (f"{fact.name!r}, {derive}, {explain}, {fact_source(fact)!r}, {literal(reads([fact.expr]))}, "
+                f"inputs={literal(self.fact_inputs[fact.name])}")
         w.line(f"{_ident('_fact_', fact.name)} = _Fact({data})")
 
     def rule(self, rule: ir.RuleInfo) -> None:

@@ -12,7 +12,15 @@ from typing import Any, assert_never
 from mtus_dsl import engine as en
 from mtus_dsl import runtime as rt
 from mtus_dsl.compiler import ir
-from mtus_dsl.compiler.lower import boundaries, build_table, fact_source, guideline_meta, reads, rule_fields
+from mtus_dsl.compiler.lower import (
+    boundaries,
+    build_table,
+    fact_inputs,
+    fact_source,
+    guideline_meta,
+    reads,
+    rule_fields,
+)
 from mtus_dsl.provenance import Provenance, version
 from mtus_dsl.text import show
 
@@ -98,8 +106,9 @@ class Interpreter:
     def plan(self) -> en.Plan:
         """Return the decision plan whose guards, limits and facts this interpreter evaluates."""
         program = self.program
+        inputs = fact_inputs(program)
         facts = tuple(
-            en.Fact(f.name, self._deriver(f), self._explainer(f), fact_source(f), reads([f.expr]))
+            en.Fact(f.name, self._deriver(f), self._explainer(f), fact_source(f), reads([f.expr]), inputs[f.name])
             for f in program.facts
         )
         rules = tuple(

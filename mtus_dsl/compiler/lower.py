@@ -80,6 +80,35 @@ def rule_fields(rule: ir.RuleInfo, program: ir.Program | None = None) -> dict[st
     }
 
 
+def fact_inputs(program: ir.Program) -> dict[str, tuple[str, ...]]:
+    """Each fact's inputs: all it can read, through other facts and the rules it names (`unless RULE`).
+
+    What the needs_information search needs to know a fact keeps its value when one input is completed.
+    """
+    facts = {f.name: f.expr for f in program.facts}
+    rules = {r.name: r for r in program.rules}
+    found: dict[str, tuple[str, ...]] = {}
+    for name in facts:
+        inputs: set[str] = set()
+        seen_facts, seen_rules = {name}, set[str]()
+        pending: list[ir.Expr] = [facts[name]]
+        while pending:
+            for node in ir.walk(pending.pop()):
+                if isinstance(node, ir.Input):
+                    inputs.add(node.name)
+                elif isinstance(node, ir.Fact) and node.name not in seen_facts and node.name in facts:
+                    seen_facts.add(node.name)
+                    pending.append(facts[node.name])
+                elif isinstance(node, ir.Applies) and node.rule not in seen_rules and node.rule in rules:
+                    seen_rules.add(node.rule)
+                    rule = rules[node.rule]
+                    # Whether a rule applies also turns on its scope and its edition's dates.
+                    inputs.update(("request_date", "service", "body_region"))
+                    pending.extend(e for e in (*rule.when, *rule.unless) if e is not None)
+        found[name] = tuple(sorted(inputs))
+    return found
+
+
 def fact_source(fact: ir.FactInfo) -> str:
     """Where a fact is defined, as a RuleError names it."""
     return f"{fact.origin}:{fact.origin.column}"
