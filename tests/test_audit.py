@@ -492,10 +492,11 @@ def test_unreadable_tables_stop_with_the_line(name, content, message, tmp_path, 
 
 
 def test_a_jsonl_key_first_seen_late_is_read(cases, corpus, tmp_path):
-    """A JSONL key that only a late line has is seen (not left out because an early sample lacked it)."""
+    """A JSONL key that only a late line has is seen (not left out because an early sample lacked it), at its line."""
     late = {**cases[0], "prior_visit": 3}
     source = _jsonl(tmp_path / "c.jsonl", [cases[0]] * 30_000 + [late])
-    with pytest.raises(audit_module.AuditError, match="column 'prior_visit' is not a case field; did you mean"):
+    with pytest.raises(audit_module.AuditError, match=r"c.jsonl:30001: error: column 'prior_visit' \(a key on line "
+                                                      r"30001\) is not a case field; did you mean"):
         audit_module.audit(corpus, str(source), str(tmp_path / "out.parquet"), engine="python")
 
 
@@ -709,7 +710,8 @@ def test_column_names_are_the_tables_whatever_their_case_or_spelling(engine, cor
     Path("ck.jsonl").write_text(f"{good}\n{good[:-1]}, \"Quantity\": 3}}\n")
     result = _run("audit", "ck.jsonl", "-o", "ck.out.jsonl", "--engine", engine)
     assert result.exit_code == EXIT_BAD_INPUT
-    assert "ck.jsonl: error: column 'Quantity' is not a case field; did you mean 'quantity'?" in result.output
+    assert "ck.jsonl:2: error: column 'Quantity' (a key on line 2) is not a case field; did you mean 'quantity'?" \
+        in result.output
     for key in ['a"b\\', ""]:
         Path("k.jsonl").write_text(f"{good[:-1]}, {json.dumps(key)}: 3}}\n")
         result = _run("audit", "k.jsonl", "-o", "k.out.jsonl", "--engine", engine)
@@ -718,6 +720,34 @@ def test_column_names_are_the_tables_whatever_their_case_or_spelling(engine, cor
         Path("k.toml").write_text(advice + "\n")
         result = _run("audit", "k.jsonl", "--mapping", "k.toml", "-o", "k.out.jsonl", "--engine", engine)
         assert result.exit_code == EXIT_OK, (key, advice, result.output)
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_an_empty_jsonl_key_is_placed_at_its_lines_and_only_left_out(engine, corpus, tmp_path, monkeypatch):
+    """A key "" (even with a null value) is a column no field has and none can be mapped from: the audit stops at
+    its first line, counting its lines, with the one fix a mapping file has (no impossible `[columns] FIELD = ""`);
+    `ignore = [""]` then decides every line, the key left out."""
+    if engine == "duckdb":
+        pytest.importorskip("mtus_dsl.compiler.sql")
+    monkeypatch.chdir(tmp_path)
+    good = json.dumps(_V)
+    Path("e.jsonl").write_text(f'{good}\n\n{{"": 1, {good[1:]}\n{{"": null, {good[1:]}\n')
+    result = _run("audit", "e.jsonl", "-o", "e.out.jsonl", "--engine", engine)
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert ('e.jsonl:3: error: column "" (a key with an empty name, on 2 lines, the first line 3) is not a case '
+            'field and cannot be mapped to one; leave it out (ignore = [""]) in a mapping file (--mapping), or '
+            "remove it from the lines") in result.output
+    assert "FIELD" not in result.output and not Path("e.out.jsonl").exists()
+    Path("one.jsonl").write_text(f'{good}\n{{"": {{"a": [1]}}, {good[1:]}\n')
+    result = _run("audit", "one.jsonl", "-o", "one.out.jsonl", "--engine", engine)
+    assert 'one.jsonl:2: error: column "" (a key with an empty name, on line 2) is not a case field' in result.output
+    assert "or remove it from the line\n" in result.output
+    Path("e.toml").write_text('ignore = [""]\n')
+    result = _run("audit", "e.jsonl", "--mapping", "e.toml", "-o", "e.out.jsonl", "--engine", engine)
+    assert result.exit_code == EXIT_OK, result.output
+    rows = _rows(Path("e.out.jsonl"))
+    assert [r["row"] for r in rows] == [1, 3, 4]
+    assert all(r["outcome"] == _expected(corpus, _V)["outcome"] for r in rows)
 
 
 def test_a_column_a_group_reads_cannot_be_ignored_too(corpus, tmp_path, monkeypatch):
@@ -789,3 +819,20 @@ def test_a_named_pipe_is_read_as_decide_reads_it(tmp_path):
     writer.join()
     assert result.exit_code == EXIT_OK, result.output
     assert "1 rows: 1 decided, 0 rejected" in result.output
+
+
+def test_an_ignored_empty_jsonl_key_is_left_out_on_spark_too(tmp_path, monkeypatch):
+    """The empty key names no DuckDB column: on Spark, an ignored one is left out as on DuckDB, not a failed audit."""
+    pytest.importorskip("pyspark", reason="the Spark engine needs pyspark (the 'spark' or 'test' extra)")
+    import shutil
+
+    if shutil.which("java") is None:
+        pytest.skip("the Spark engine needs a Java runtime")
+    pytest.importorskip("mtus_dsl.compiler.sql")
+    monkeypatch.chdir(tmp_path)
+    good = json.dumps(_V)
+    Path("e.jsonl").write_text(f'{good}\n{{"": 1, {good[1:]}\n')
+    Path("e.toml").write_text('ignore = [""]\n')
+    result = _run("audit", "e.jsonl", "--mapping", "e.toml", "-o", "e.out.jsonl", "--engine", "spark")
+    assert result.exit_code == EXIT_OK, result.output
+    assert "2 rows: 2 decided, 0 rejected" in result.output

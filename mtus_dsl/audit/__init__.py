@@ -548,7 +548,8 @@ def _audit(schedule: Schedule, path: str, name: str, in_format: str, output: str
         except OSError as error:
             raise AuditError(f"{name}: error: cannot read it: {error.strerror or error}") from None
         # A JSONL file with no object line has no columns: each of its lines is a row rejected as decide rejects it.
-        sources = plan_sources(schedule.schema, table, mapping, name) if table or in_format != "jsonl" else []
+        locate = _locator(con, numbered, renamed) if in_format == "jsonl" else None
+        sources = plan_sources(schedule.schema, table, mapping, name, locate) if table or in_format != "jsonl" else []
         raw = raw_line(in_format, sources, mapping)
         sources = [_reading(source, renamed) for source in sources]
         decided_parquet = os.path.join(work, "decided.parquet")
@@ -586,6 +587,20 @@ def _audit(schedule: Schedule, path: str, name: str, in_format: str, output: str
         shutil.rmtree(work, ignore_errors=True)
         with contextlib.suppress(OSError):
             os.unlink(output + ".partial")
+
+
+def _locator(con: Any, numbered: str, renamed: dict[str, str]) -> Callable[[str], tuple[int, int] | None]:
+    """Where a JSONL file's key is: (the first line that has it, how many lines have it), for a stray key's message
+    (one more pass over the file, only when the audit stops for it)."""
+    def locate(key: str) -> tuple[int, int] | None:
+        # A key a line gives is a JSON value there, `null` too; a line without it reads NULL.
+        query = f"SELECT min(__row), count(*) FROM {numbered} WHERE {quote(renamed[key])} IS NOT NULL"
+        try:
+            first, count = con.execute(query).fetchall()[0]
+        except Exception:  # DuckDB's errors: the message is told without the line rather than not at all
+            return None
+        return (int(first), int(count)) if first is not None else None
+    return locate
 
 
 def _reading(source: Source, renamed: dict[str, str]) -> Source:

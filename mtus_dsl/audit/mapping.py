@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections.abc import Callable
 from collections.abc import Mapping as MappingABC
 from pathlib import Path
 from typing import Any
@@ -148,8 +149,16 @@ class Source:
     groups: tuple[tuple[tuple[str, str, str], ...], ...] = ()
 
 
-def plan_sources(schema: CaseSchema, table: MappingABC[str, str], mapping: Mapping, input_name: str) -> list[Source]:
-    """Match the table's columns ({name: DuckDB type}) to the case fields; raise AuditError for what does not fit."""
+#: Where a JSONL file's key is: (the first line that has it, how many lines have it), or None when not told.
+Locate = Callable[[str], tuple[int, int] | None]
+
+
+def plan_sources(schema: CaseSchema, table: MappingABC[str, str], mapping: Mapping, input_name: str,
+                 locate: Locate | None = None) -> list[Source]:
+    """Match the table's columns ({name: DuckDB type}) to the case fields; raise AuditError for what does not fit.
+
+    `locate`: where a JSONL file's key is, so that a stray key is placed at its first line.
+    """
     specs: list[InputSpec] = [InputSpec("id", Type("text"), False, None), *schema.inputs]
     # Each column read -> (its field, and for a group: the group's number and the record's field).
     used: dict[str, tuple[str, int, str] | tuple[str, None, None]] = {}
@@ -188,12 +197,7 @@ def plan_sources(schema: CaseSchema, table: MappingABC[str, str], mapping: Mappi
     fields = schema.field_names()
     for column in table:
         if column not in used and column not in mapping.ignore:
-            toml = json.dumps(column, ensure_ascii=False)  # a TOML basic string: its escapes are JSON's
-            raise AuditError(
-                f"{input_name}: error: column '{column}' is not a case field{did_you_mean(column, fields)}; "
-                f"map it to one ([columns] FIELD = {toml}) or leave it out (ignore = [{toml}]) "
-                "in a mapping file (--mapping)"
-            )
+            raise AuditError(_stray(column, fields, input_name, locate))
     return sources
 
 
@@ -209,6 +213,26 @@ def _ignored_but_read(column: str, reader: tuple[str, int, str] | tuple[str, Non
     if mapping.columns.get(field) == column:
         return _ignored_and_read(column, field, mapping.where(field) if mapping.path is not None else "")
     return _ignored_and_read(column, field)
+
+
+def _stray(column: str, fields: list[str], input_name: str, locate: Locate | None) -> str:
+    """The message for a column that is neither read nor ignored: placed at its first line in a JSONL file."""
+    found = locate(column) if locate is not None else None
+    where, lines, count = input_name, "", 0
+    if found is not None:
+        first, count = found
+        where = f"{input_name}:{first}"
+        lines = f"on line {first}" if count == 1 else f"on {count} lines, the first line {first}"
+    if not column:
+        # No field has an empty name, and a mapping file maps no field from one: it can only be left out.
+        what = f"a key with an empty name, {lines}" if lines else "an empty name"
+        fix = f", or remove it from the line{'s' if count > 1 else ''}" if lines else ""
+        return (f"{where}: error: column \"\" ({what}) is not a case field and cannot be mapped to one; leave it out "
+                f"(ignore = [\"\"]) in a mapping file (--mapping){fix}")
+    toml = json.dumps(column, ensure_ascii=False)  # a TOML basic string: its escapes are JSON's
+    return (f"{where}: error: column '{column}'{f' (a key {lines})' if lines else ''} is not a case field"
+            f"{did_you_mean(column, fields)}; map it to one ([columns] FIELD = {toml}) or leave it out "
+            f"(ignore = [{toml}]) in a mapping file (--mapping)")
 
 
 def _record_of(type_: Type, schema: CaseSchema) -> tuple[tuple[str, Type], ...] | None:

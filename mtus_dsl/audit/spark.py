@@ -125,7 +125,10 @@ def _read(spark: Any, fmt: str, path: str, name: str) -> tuple[Any, dict[str, st
     # object line, a line that is not a clean object kept whole (RAW) for the Python engine to reject.
     frame = spark.read.text(path).where(F.trim("value") != "")
     keys = sorted(str(row[0]) for row in frame.select(F.explode(F.json_object_keys("value"))).distinct().collect())
-    return frame, {key: "JSON" for key in keys}, jsonl_rows(keys, "batch", "value", keep=("__mid",))
+    # The empty key names no DuckDB column: the table has it (plan_sources refuses it unless it is ignored, and an
+    # ignored key is never read), the mapped rows leave it out.
+    return frame, {key: "JSON" for key in keys}, jsonl_rows([key for key in keys if key], "batch", "value",
+                                                            keep=("__mid",))
 
 
 def audit_spark(schedule: Schedule, path: str, name: str, in_format: str, output: str, out_format: str,
