@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import enum
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import attrs
 
@@ -78,6 +79,12 @@ class CompileError(Exception):
         self.diagnostics = tuple(diagnostics)
         self.sources = dict(sources)
         super().__init__(render_all(self.diagnostics, self.sources))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Made again from its diagnostics and sources (the default would call __init__ with the rendered
+        # message alone, which fails): a CompileError raised in a worker process (multiprocessing,
+        # concurrent.futures) or copied is itself. The state keeps what was added since (add_note()).
+        return (type(self), (self.diagnostics, self.sources), self.__dict__)
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:

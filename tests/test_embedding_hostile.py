@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import enum
 import json
+import os
 import pickle
 import re
 
@@ -267,3 +268,158 @@ def test_a_case_built_directly_with_an_int_subclass_says_so():
         Case(None, values)
     with pytest.raises(CaseError, match=r"expected a datetime\.date, not a datetime \(its \.date\(\) is the day\)"):
         Case(None, {**values, "quantity": 12, "request_date": datetime.datetime(2015, 9, 23, 8, 0)})
+
+
+def _compile_error_in_a_worker(text: str) -> None:
+    mtus_dsl.loads({"bad.mtus": text})
+
+
+def test_a_compile_error_pickles_and_copies_as_itself():
+    # A CompileError raised in a worker process reaches its parent pickled: it once failed to unpickle
+    # (`__init__() missing 1 required positional argument: 'sources'`), which broke the pool.
+    import concurrent.futures
+    import copy
+    import multiprocessing
+
+    with pytest.raises(CompileError) as caught:
+        mtus_dsl.loads({"bad.mtus": "fact x: boolean = maybe\n"})
+    with pytest.raises(CompileError) as usage:
+        mtus_dsl.load([])
+    for error in (caught.value, usage.value):
+        error.add_note("while loading the tenant's guidelines")
+        for again in (pickle.loads(pickle.dumps(error)), copy.copy(error), copy.deepcopy(error)):
+            assert type(again) is CompileError
+            assert str(again) == str(error) and again.args == error.args
+            assert again.diagnostics == error.diagnostics
+            assert again.sources == error.sources
+            assert again.__notes__ == ["while loading the tenant's guidelines"]
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        with pytest.raises(CompileError) as from_worker:
+            pool.submit(_compile_error_in_a_worker, "fact x: boolean = maybe\n").result(timeout=120)
+    assert [d.code for d in from_worker.value.diagnostics] == ["E102"]
+    assert str(from_worker.value) == str(caught.value)
+
+
+# --- what load() is given: special files, a file given twice --------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists("/dev/null"), reason="needs POSIX files")
+def test_load_of_a_device_or_a_pipe_says_what_it_is(tmp_path):
+    # Both exist: "no such file or directory" was wrong. A pipe would make reading it wait for a writer.
+    pipe = tmp_path / "rules.mtus"
+    os.mkfifo(pipe)
+    for given, kind in (("/dev/null", "a character device"), (str(pipe), "a named pipe")):
+        with pytest.raises(CompileError) as caught:
+            mtus_dsl.load(given)
+        assert [d.code for d in caught.value.diagnostics] == ["E000"]
+        assert caught.value.diagnostics[0].message == (
+            f"'{given}' is {kind}, not a regular file: give a .mtus file or a directory of them")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_pipe_named_mtus_in_a_directory_is_reported_not_read(tmp_path):
+    import threading
+
+    (tmp_path / "a.mtus").write_text((ROOT / "guidelines" / "acupuncture.mtus").read_text(encoding="utf-8"))
+    pipe = tmp_path / "b.mtus"
+    os.mkfifo(pipe)
+    (tmp_path / "c.mtus").mkdir()  # a directory named so is searched, not read
+    # Should the loader read the pipe (it once did), a writer lets it go on rather than wait forever.
+    writer = threading.Thread(target=lambda: open(pipe, "w").close(), daemon=True)
+    writer.start()
+    try:
+        with pytest.raises(CompileError) as caught:
+            mtus_dsl.load(tmp_path)
+    finally:
+        os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))  # the writer's open returns
+        writer.join(10)
+    assert [d.message for d in caught.value.diagnostics] == [
+        f"'{pipe}' is a named pipe, not a regular file: a guideline file is a regular .mtus file (remove or rename it)"]
+
+
+def test_load_of_a_dangling_link_says_where_it_points(tmp_path):
+    link = tmp_path / "rules.mtus"
+    link.symlink_to(tmp_path / "gone.mtus")
+    with pytest.raises(CompileError) as caught:
+        mtus_dsl.load(link)
+    assert caught.value.diagnostics[0].message == (
+        f"no such file or directory: '{link}' is a symbolic link to '{tmp_path / 'gone.mtus'}', which does not exist")
+
+
+def test_a_file_given_twice_is_read_once_under_the_first_name(corpus):
+    # Read twice, every declaration in it was "declared twice" (E101), its note naming the file another way.
+    guidelines = ROOT / "guidelines"
+    expected = set(corpus.sources)
+    for paths in ([guidelines, guidelines], [guidelines, guidelines / "acupuncture.mtus"],
+                  [guidelines, str(guidelines) + "/./acupuncture.mtus"]):
+        assert set(mtus_dsl.load(paths).sources) == expected, paths
+    first = mtus_dsl.load([guidelines / "acupuncture.mtus", guidelines])
+    assert set(first.sources) == expected - {"guidelines/acupuncture.mtus"} | {"acupuncture.mtus"}
+
+
+def test_a_file_given_again_through_a_link_is_read_once(tmp_path, monkeypatch):
+    (tmp_path / "rules").mkdir()
+    original = tmp_path / "rules" / "acupuncture.mtus"
+    original.write_text((ROOT / "guidelines" / "acupuncture.mtus").read_text(encoding="utf-8"))
+    (tmp_path / "link.mtus").symlink_to(original)
+    monkeypatch.chdir(tmp_path)
+    schedule = mtus_dsl.load(["rules", tmp_path / "rules", "link.mtus", tmp_path / "rules" / "acupuncture.mtus"])
+    assert set(schedule.sources) == {"<prelude>", "rules/acupuncture.mtus"}
+
+
+def test_mtus_check_of_a_directory_and_a_file_in_it_declares_nothing_twice(monkeypatch):
+    from click.testing import CliRunner
+
+    from mtus_dsl.cli import main
+
+    monkeypatch.chdir(ROOT)
+    for also in ("guidelines/acupuncture.mtus", str(ROOT / "guidelines" / "acupuncture.mtus")):
+        result = CliRunner().invoke(main, ["check", "guidelines", also])
+        assert result.exit_code == 0 and "E101" not in result.output, result.output
+
+
+# --- a compiled module, type-checked --------------------------------------------------------
+
+
+ON_RECORD = '''
+import mtus_rules
+from mtus_dsl import Case, Decision, Outcome
+
+data: dict[str, object] = {"request_date": "2015-09-23", "service": "acupuncture", "body_region": "lumbar_spine",
+                           "quantity": 6}
+decision: Decision = mtus_rules.decide(data, on_record=True)
+again: Decision = mtus_rules.decide(Case.from_dict(data, mtus_rules.schema), True)
+pair: tuple[Outcome, int] = mtus_rules.outcome(data, on_record=True)
+named: Decision = mtus_rules.decide(case=data)
+print(decision.outcome, again.outcome, pair, named.outcome)
+'''
+
+
+def test_a_compiled_modules_decide_takes_on_record_under_mypy_strict(tmp_path):
+    # decide and outcome were annotated Callable[[Mapping | Case], ...]: on_record=True ran but failed mypy.
+    pytest.importorskip("mypy")
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+
+    from mtus_dsl.cli import main
+
+    result = CliRunner().invoke(main, ["compile", str(ROOT / "guidelines"), "-o", str(tmp_path / "mtus_rules.py")])
+    assert result.exit_code == 0, result.output
+    (tmp_path / "app.py").write_text(ON_RECORD, encoding="utf-8")
+    (tmp_path / "wrong.py").write_text("import mtus_rules\nmtus_rules.decide({}, on_recrd=True)\n", encoding="utf-8")
+
+    def mypy(app: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir", str(tmp_path / ".mypy"),
+             app, "mtus_rules.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+
+    checked = mypy("app.py")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    ran = subprocess.run([sys.executable, "app.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    wrong = mypy("wrong.py")
+    assert wrong.returncode == 1 and 'Unexpected keyword argument "on_recrd"' in wrong.stdout, wrong.stdout

@@ -16,8 +16,11 @@ compiler itself: a warm load neither parses nor analyses.
 
 from __future__ import annotations
 
+import errno
 import importlib.resources
 import marshal
+import os
+import stat
 import types
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -171,21 +174,70 @@ def source_name(file: Path, given: Path) -> str:
 def _expand(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[Diagnostic]]:
     """Each .mtus file the paths hold, with its name: a path given relative as given; one given absolute
     relative to its guideline root (a directory by its own name, `guidelines/x.mtus`; a file by its
-    name), so traces and compiled modules never carry a machine's paths."""
+    name), so traces and compiled modules never carry a machine's paths.
+
+    A file is listed once, however often it is given (twice, or itself and through its directory, or
+    under another spelling or a link), under the first name it was given: read twice, every
+    declaration in it would be declared twice."""
     files: list[tuple[Path, str]] = []
     problems: list[Diagnostic] = []
+    seen: set[tuple[int, int]] = set()
+
+    def add(file: Path, info: os.stat_result, given: Path) -> None:
+        identity = (info.st_dev, info.st_ino)
+        if identity not in seen:
+            seen.add(identity)
+            files.append((file, source_name(file, given)))
+
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
+        try:
+            info = path.stat()
+        except OSError as error:
+            problems.append(Diagnostic("E000", _unreadable(path, error), None))
+            continue
+        if stat.S_ISDIR(info.st_mode):
             found = sorted(path.rglob("*.mtus"))
             if not found:
                 problems.append(Diagnostic("E000", f"no .mtus files in directory '{path}'", None))
-            files.extend((file, source_name(file, path)) for file in found)
-        elif path.is_file():
-            files.append((path, source_name(path, path)))
-        else:
-            problems.append(Diagnostic("E000", f"no such file or directory: '{path}'", None))
+            for file in found:
+                try:
+                    found_info = file.stat()
+                except OSError as error:
+                    problems.append(Diagnostic("E000", _unreadable(file, error), None))
+                    continue
+                if stat.S_ISREG(found_info.st_mode):
+                    add(file, found_info, path)
+                elif not stat.S_ISDIR(found_info.st_mode):  # a directory named x.mtus: rglob reads its files
+                    problems.append(Diagnostic(
+                        "E000", f"'{file}' is {_kind(found_info.st_mode)}, not a regular file: a guideline file "
+                                "is a regular .mtus file (remove or rename it)", None))
+        elif stat.S_ISREG(info.st_mode):
+            add(path, info, path)
+        else:  # /dev/null, a named pipe (which reading would wait on), a socket
+            problems.append(Diagnostic(
+                "E000", f"'{path}' is {_kind(info.st_mode)}, not a regular file: give a .mtus file or a directory "
+                        "of them", None))
     return files, problems
+
+
+def _kind(mode: int) -> str:
+    """What a file that is neither a regular file nor a directory is, for a message."""
+    for test, kind in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "a special file"
+
+
+def _unreadable(path: Path, error: OSError) -> str:
+    """Why `path` cannot be looked at: missing (a dangling link says where it points) or not accessible."""
+    if error.errno in (errno.ENOENT, errno.ENOTDIR):
+        if path.is_symlink():
+            return (f"no such file or directory: '{path}' is a symbolic link to '{os.readlink(path)}', "
+                    "which does not exist")
+        return f"no such file or directory: '{path}'"
+    return f"cannot read '{path}': {error.strerror or error}"
 
 
 def not_utf8(file: Path, name: str) -> Diagnostic:

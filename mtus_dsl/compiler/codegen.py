@@ -52,7 +52,8 @@ from mtus_dsl.provenance import Provenance as _Provenance, require as _require
 _require({plan_format!r}, {version!r})
 
 import datetime as _dt
-from collections.abc import Callable as _Callable, Mapping as _Mapping
+from collections.abc import Mapping as _Mapping
+from typing import Protocol as _Protocol
 
 from mtus_dsl import runtime as _rt
 from mtus_dsl.case import Case as _Case
@@ -75,6 +76,28 @@ _member = _rt.member
 _attr = _rt.attr
 _arith = _rt.arith
 _divide = _rt.divide
+'''
+
+#: The names callers use, typed. decide and outcome are the engine's methods, `on_record` included,
+#: which a Callable type cannot name: a Protocol does.
+TYPED_NAMES = '''
+# --- what callers use, typed ---------------------------------------------------------------
+class _Decide(_Protocol):
+    """decide(case, on_record=False) -> Decision; on_record reads absent inputs as the guidelines declare."""
+
+    def __call__(self, case: _Mapping[str, object] | _Case, on_record: bool = False) -> _Decision: ...
+
+
+class _DecideOutcome(_Protocol):
+    """outcome(case, on_record=False) -> (outcome, approved): the same answer as decide, nothing else built."""
+
+    def __call__(self, case: _Mapping[str, object] | _Case, on_record: bool = False) -> tuple[_Outcome, int]: ...
+
+
+schema: _CaseSchema = _SCHEMA
+provenance: _Provenance = _PROVENANCE
+decide: _Decide = _ENGINE.decide
+outcome: _DecideOutcome = _ENGINE.outcome
 '''
 
 _CONSTRUCTORS = {
@@ -452,11 +475,8 @@ class _Generator:
         w.line(")")
         w.line("_ENGINE = _Engine(_PLAN)")
         w.line()
-        w.line("# --- what callers use, typed ---------------------------------------------------------------")
-        w.line("schema: _CaseSchema = _SCHEMA")
-        w.line("provenance: _Provenance = _PROVENANCE")
-        w.line("decide: _Callable[[_Mapping[str, object] | _Case], _Decision] = _ENGINE.decide")
-        w.line("outcome: _Callable[[_Mapping[str, object] | _Case], tuple[_Outcome, int]] = _ENGINE.outcome")
+        for line in TYPED_NAMES.splitlines():
+            w.line(line)
 
         out = SourceWriter()
         # The sources are listed in the module docstring: no quote may close it.
