@@ -274,6 +274,36 @@ def test_an_unknown_escape_is_located_and_the_known_ones_are_read():
     assert decision.rationale.startswith("\" \\ ' \t A \u00e9 \u2022 4")
 
 
+def test_a_line_indented_too_deep_is_blamed_alone():
+    """Once E001 at the end of the line above, and a false E004 (the section left empty by recovery)."""
+    assert _diagnostics(HEAD + "        general: max_visits 6\n") == [
+        "x.mtus:6:1: E005: this line is indented deeper than the line above it, which opens no block"
+    ]
+    assert _diagnostics(HEAD + "\n   # note\n        general: max_visits 6\n    unit visits\n") == [
+        "x.mtus:8:1: E005: this line is indented deeper than the line above it, which opens no block"
+    ]
+
+
+def test_nesting_too_deep_is_located_where_it_is_too_deep():
+    """Once at the section's header, whatever line of it nested."""
+    found = _diagnostics(HEAD + "    unit visits\n    general: max_visits 6\n        when " + "not " * 150 + "true\n")
+    assert len(found) == 1 and found[0].startswith("x.mtus:8:") and "nests more than 100 levels deep" in found[0]
+
+
+def test_a_period_longer_than_any_case_is_an_error():
+    """Once accepted, then E301 on every case that reached it."""
+    assert _diagnostics(HEAD + "    general: max_visits 6 over 301 years\n") == [
+        "x.mtus:6:32: E122: a period of 301 years is longer than the span of the dates a case can give "
+        "(1900-01-01 to 2199-12-31)"
+    ]
+    import mtus_dsl
+
+    assert mtus_dsl.loads({"x.mtus": HEAD + "    general: max_visits 6 over 300 years\n"}).program.rules
+    table = HEAD.split("section")[0] + ("table t:\n    key body_region: body_region\n    value period: duration\n"
+                                        "    knee -> 400 years\n    otherwise -> 4 weeks\n")
+    assert _diagnostics(table)[0].startswith("x.mtus:7:13: E122: a period of 400 years is longer")
+
+
 def test_a_nul_in_a_string_is_named():
     assert _diagnostics(HEAD + '    general: max_visits 6\n        rationale "six \x00 visits"\n') == [
         "x.mtus:7:24: E003: unexpected character '\\x00' (a NUL) in this string"

@@ -15,7 +15,16 @@ from typing import Any, cast
 import attrs
 
 from mtus_dsl import types as t
-from mtus_dsl.case import CaseSchema, FieldError, InputSpec, Reading, Relation, convert_value
+from mtus_dsl.case import (
+    FIRST_CASE_DATE,
+    LAST_CASE_DATE,
+    CaseSchema,
+    FieldError,
+    InputSpec,
+    Reading,
+    Relation,
+    convert_value,
+)
 from mtus_dsl.compiler import ir
 from mtus_dsl.compiler import nodes as n
 from mtus_dsl.decision import Outcome
@@ -24,6 +33,10 @@ from mtus_dsl.runtime import Duration
 
 #: Stands for an operand the grammar requires (it is never None once parsed); keeps the types honest.
 _ERROR_OPERAND = ir.Const(None, t.ERROR)
+#: The days from the first date a case may give to the last: no period a guideline counts is longer.
+_CASE_DAYS = (LAST_CASE_DATE - FIRST_CASE_DATE).days
+#: The fewest days a period of one unit can last.
+_SHORTEST_DAYS = {"days": 1, "weeks": 7, "months": 28, "years": 365}
 
 # Inputs every program must have: the decision engine dispatches and counts on them.
 CORE_INPUTS = {
@@ -102,6 +115,13 @@ class DeclarationChecker:
         diagnostic = Diagnostic(code, message, span, Severity.ERROR, tuple(n for n in notes if n))
         if diagnostic not in self.diagnostics:
             self.diagnostics.append(diagnostic)
+
+    def period(self, amount: int, unit: str, span: Span | None) -> None:
+        """E122 for a period longer than the dates a case can give span: counting it back leaves the calendar."""
+        if amount * _SHORTEST_DAYS[unit] > _CASE_DAYS:
+            self.error("E122", f"a period of {amount} {unit} is longer than the span of the dates a case can give "
+                       f"({FIRST_CASE_DATE} to {LAST_CASE_DATE})", span,
+                       "a guideline counts units over days, weeks, months or a few years")
 
     def _text(self, span: Span) -> str:
         source = self.sources.get(span.path, "")
@@ -376,6 +396,7 @@ class DeclarationChecker:
             return cell.value
         if kind == "duration" and cell.kind == "duration":
             amount, unit = cast(tuple[int, str], cell.value)
+            self.period(amount, unit, cell.span)
             return Duration(amount, unit)
         if kind == "date" and cell.kind == "date":
             return cell.value

@@ -69,6 +69,7 @@ class ExpressionChecker(DeclarationChecker):
         if isinstance(node, n.DateLit):
             return ir.Const(node.value, t.DATE)
         if isinstance(node, n.DurationLit):
+            self.period(node.amount, node.unit, node.span)
             return ir.Const(Duration(node.amount, node.unit), t.DURATION)
         if isinstance(node, n.StringLit):
             return ir.Const(node.value, t.TEXT)

@@ -237,13 +237,14 @@ def too_deep_in(tree: lark.Tree[Token], path: str, start: int = 1) -> Diagnostic
             what = f"{MAX_DEPTH} levels" if depth > MAX_DEPTH else f"{MAX_QUANTIFIERS} quantifiers"
             return Diagnostic(
                 "E001",
-                f"this declaration nests more than {what} deep",
+                f"the expression nests more than {what} deep here",
                 Span(path, line, column, line, column + 1),
                 notes=("split a long expression into facts: fact NAME: boolean = ...",),
             )
         for child in node.children:
             if isinstance(child, lark.Tree):
-                stack.append((child, depth + 1, quantifiers, child.meta if depth == 1 else anchor))
+                # Located where it goes too deep: the innermost node that has a place in the file.
+                stack.append((child, depth + 1, quantifiers, anchor if child.meta.empty else child.meta))
             elif isinstance(child, Token) and child.type == "INT" and len(child) > MAX_DIGITS:
                 long_numbers.append(child)
     if long_numbers:
@@ -318,6 +319,16 @@ def _syntax_diagnostic(error: Exception, source: str, path: str) -> tuple[Diagno
             Span(path, open_line, open_column, open_line, open_column + 1),
             notes=(f"close it with '{_CLOSING[char]}' before the end of the line or expression",),
         ), open_line
+    if token.type == "_INDENT":
+        # The indentation arrives with the line break before it: the line indented too deep is the next one.
+        line = token.end_line or line
+        return Diagnostic(
+            "E005",
+            "this line is indented deeper than the line above it, which opens no block",
+            Span(path, line, 1, line, len(str(token)) + 1),
+            notes=("indent it as the line above: only a line that opens a block (a header ending in ':', "
+                   "a declaration with clauses) has lines indented under it",),
+        ), line
     expected = sorted(error.expected)
     width = max(1, len(str(token))) if token.type not in ("_NL", "_DEDENT", "_INDENT", "$END") else 1
     span = Span(path, line, column, line, column + width)
