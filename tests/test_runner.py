@@ -245,6 +245,8 @@ def test_junit_xml_is_well_formed_when_a_title_holds_a_control_character(tmp_pat
     failure = wrong.find("failure")
     assert failure is not None and "example: wrong \\x01 one" in failure.text
     assert right.find("failure") is None
+    # The plain-text report escapes them too: a title cannot colour the terminal or forge a line.
+    assert "example: wrong \\x01 one" in result.output and "\x01" not in result.output
 
 
 def test_coverage_reports_sections_and_fail_under_fails(tmp_path):

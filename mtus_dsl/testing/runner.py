@@ -41,6 +41,7 @@ from mtus_dsl.testing.properties import (
     summary,
 )
 from mtus_dsl.testing.strategies import DECIDED, counterexample
+from mtus_dsl.text import printable
 
 
 @attrs.frozen
@@ -475,7 +476,9 @@ def run_command(
             return
         if progress is not None:
             progress("")  # clear the progress line before a result line
-        out(line)
+        # Titles, details and values come from the .mtus files and the cases: a control character in one
+        # would act on the terminal, or forge a line of the report.
+        out("\n".join(printable(part) for part in line.split("\n")))
 
     plan = [(file, suite.checks(file)) for file in suite.files()]
     chosen = [(file, [c for c in checks if select is None or select in c.name]) for file, checks in plan]
