@@ -465,14 +465,22 @@ def letter(decision: Decision, case: Any, trace: bool = False) -> str:
 @main.command(epilog=_examples(
     "mtus schema > case.schema.json                    the case the shipped corpus accepts",
     "mtus schema -g my_rules/ --decision               the decision, for an OpenAPI response",
+    "mtus schema --batch-line                          each line of mtus decide FILE.jsonl --json",
 ))
 @_guidelines_option
 @click.option("--decision", is_flag=True, help="Print the JSON Schema of a decision instead of a case.")
-def schema(guideline_paths: tuple[str, ...], decision: bool) -> None:
+@click.option("--batch-line", is_flag=True,
+              help="Print the JSON Schema of a line of `mtus decide FILE.jsonl --json`: a decision or a line's error.")
+def schema(guideline_paths: tuple[str, ...], decision: bool, batch_line: bool) -> None:
     """Print the JSON Schema (draft 2020-12) of the case these guidelines accept, or of a decision: for OpenAPI."""
-    from mtus_dsl.json_schema import case_schema, decision_schema
+    from mtus_dsl.json_schema import batch_line_schema, case_schema, decision_schema
 
-    document = decision_schema() if decision else case_schema(_schedule(guideline_paths).schema)
+    if decision and batch_line:
+        raise click.UsageError("--decision and --batch-line are two schemas: give one of them")
+    if batch_line:
+        document = batch_line_schema()
+    else:
+        document = decision_schema() if decision else case_schema(_schedule(guideline_paths).schema)
     click.echo(json.dumps(document, indent=2))
 
 

@@ -225,3 +225,22 @@ def decision_schema() -> dict[str, Any]:
         "required": ["id", "outcome", "requested", "unit", "approved", "citations", "rationale", "missing", "rules",
                      "assumed", "provenance"],
     }
+
+
+def batch_line_schema() -> dict[str, Any]:
+    """Return the JSON Schema of one line `mtus decide FILE.jsonl --json` writes: a decision, or a line's error."""
+    decision = decision_schema()
+    del decision["$schema"]
+    error = {
+        "title": "a line that could not be decided",
+        "type": "object",
+        "properties": {
+            "line": {"type": "integer", "minimum": 1, "description": "its line number in the input"},
+            "id": {"description": "the line's id when it is an object that gives one, else null"},
+            "error": {"type": "string", "description": "what is wrong, as standard error says it"},
+        },
+        "required": ["line", "id", "error"],
+        "additionalProperties": False,
+    }
+    return {"$schema": DRAFT, "title": "MTUS batch line", "oneOf": [decision, error]}
+

@@ -90,6 +90,29 @@ def test_every_decision_of_a_batch_validates_against_the_decision_schema(tmp_pat
     assert outcomes == {"certify", "modify", "non_certify", "not_addressed", "needs_information"}
 
 
+def test_every_line_of_a_batch_validates_against_the_batch_line_schema(tmp_path):
+    """A decision is a decision and a bad line an error line, each under one branch of the schema only."""
+    lines_schema = _schema("--batch-line")
+    lines = _validator(lines_schema)
+    decision, error = (_validator({"$schema": lines_schema["$schema"], **part}) for part in lines_schema["oneOf"])
+    good = json.loads(EXAMPLES[0].read_text(encoding="utf-8"))
+    batch = tmp_path / "cases.jsonl"
+    batch.write_text("\n".join([json.dumps(good), '{"id": "x", "servic": 1}', "[1]", '{"id": ', json.dumps(good)])
+                     + "\n", encoding="utf-8")
+    for flags in ([], ["--no-trace"]):
+        result = _mtus("decide", str(batch), "--json", *flags)
+        assert result.exit_code == 2, result.output
+        written = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [("error" in data) for data in written] == [False, True, True, True, False]
+        for data in written:
+            assert [e.message for e in lines.iter_errors(data)] == [], data
+            assert decision.is_valid(data) is ("error" not in data)
+            assert error.is_valid(data) is ("error" in data)
+    assert [d["line"] for d in written if "error" in d] == [2, 3, 4]
+    assert not lines.is_valid({"line": 0, "id": None, "error": "x"})
+    assert not lines.is_valid({"line": 2, "id": None, "error": "x", "more": 1})
+
+
 def test_the_decision_schema_requires_what_every_decision_has():
     """Only the trace may be absent (`--no-trace`); a decision without its outcome or provenance is refused."""
     decisions = _validator(_schema("--decision"))
