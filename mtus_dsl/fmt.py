@@ -72,6 +72,10 @@ class FormatError(Exception):
         self.diagnostics = diagnostics
         super().__init__(f"{len(diagnostics)} syntax error(s)")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its diagnostics (pickle would pass the message as them): it crosses processes whole.
+        return (type(self), (self.diagnostics,), self.__dict__)
+
 
 class FormatBug(Exception):
     """The formatted text would mean something else than the input: a bug in fmt, never written out."""

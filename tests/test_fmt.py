@@ -335,3 +335,17 @@ def test_standard_input_that_is_not_utf8_is_reported_located(stdin):
     status = fmt.run_command(("-",), check=False, show_diff=False, out=errors.append, err=errors.append, stdin=stdin)
     assert status == 1
     assert errors[0].startswith("<stdin>:1:1: error[E000]: not valid UTF-8: byte 0xff; a guideline file must be UTF-8")
+
+
+def test_a_format_error_pickles_and_copies_as_itself():
+    """Once rebuilt from its message (its diagnostics were the message's characters): a worker's error reads true."""
+    import copy
+    import pickle
+
+    with pytest.raises(fmt.FormatError) as raised:
+        fmt.format_source("guideline x\n", "a.mtus")
+    error = raised.value
+    for again in (pickle.loads(pickle.dumps(error)), copy.copy(error), copy.deepcopy(error)):
+        assert type(again) is fmt.FormatError
+        assert str(again) == str(error) == "1 syntax error(s)"
+        assert again.diagnostics == error.diagnostics
