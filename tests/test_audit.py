@@ -233,6 +233,15 @@ def test_mapping_file_renames_columns_groups_and_ignores(corpus, tmp_path):
         ('ignore = ["service"]\n[columns]\nquantity = "units"\n',
          "mapping.toml:1: error: column 'service' is both ignored and read as the field 'service', whose name it "
          "has; remove it from ignore, or map 'service' to another column under [columns]"),
+        # A column read as two fields: mapped to both (told at the second's line), or mapped to one and named as
+        # the other.
+        ('[columns]\nquantity = "units"\nprior_visits = "units"\n',
+         "mapping.toml:3: error: column 'units' is already mapped to 'quantity' (mapping.toml:2); a column is read "
+         'as one field: map \'prior_visits\' to another column, or remove prior_visits = "units" from [columns]'),
+        ('[columns]\nquantity = "units"\ncondition = "service"\n',
+         "mapping.toml:3: error: column 'service' is mapped to 'condition', and also read as the field 'service', "
+         "whose name it has; a column is read as one field: map 'condition' to another column, or map 'service' "
+         "to another column under [columns]"),
     ],
 )
 def test_mapping_file_errors_are_located(text, message, tmp_path, monkeypatch):
@@ -773,6 +782,83 @@ def test_a_column_a_group_reads_cannot_be_ignored_too(corpus, tmp_path, monkeypa
     assert not Path("g.out.csv").exists() and not Path("u.out.csv").exists()
 
 
+def test_a_column_is_read_as_one_field_only(corpus, tmp_path, monkeypatch):
+    """A column that two fields would read (a mapping file's two lines, a mapping line and a field's own name or a
+    group's column, a Mapping made in Python) is the mapping's mistake, at the line that maps it: nothing is read."""
+    monkeypatch.chdir(tmp_path)
+    groups = "surgeries_1_procedure,surgeries_1_body_region,surgeries_1_date"
+    Path("g.csv").write_text(f"{_CSV_V},units,{groups}\n2015-01-01,physical_therapy,knee,12,3,,,\n")
+    Path("g.toml").write_text('[columns]\nid = "units"\n"prior_visits" = "units"\n')
+    result = _run("audit", "g.csv", "--mapping", "g.toml", "-o", "g.out.csv", "--engine", "python")
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert ("g.toml:3: error: column 'units' is already mapped to 'id' (g.toml:2); a column is read as one "
+            "field: map 'prior_visits' to another column, or remove prior_visits = \"units\" from [columns]") \
+        in result.output
+    Path("g.toml").write_text('ignore = ["units"]\n[columns]\ninjury_date = "surgeries_1_date"\n')
+    result = _run("audit", "g.csv", "--mapping", "g.toml", "-o", "g.out.csv", "--engine", "python")
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert ("g.toml:3: error: column 'surgeries_1_date' is mapped to 'injury_date', and also read as 'date' of "
+            "group 1 of 'surgeries' (the default pattern 'surgeries_{n}_{field}'); a column is read as one field: "
+            "map 'injury_date' to another column, or give 'surgeries' another pattern under [columns]") \
+        in result.output
+    Path("g.toml").write_text('ignore = ["units"]\n[columns]\nid = "quantity"\n')
+    result = _run("audit", "g.csv", "--mapping", "g.toml", "-o", "g.out.csv", "--engine", "python")
+    assert ("g.toml:3: error: column 'quantity' is mapped to 'id', and also read as the field 'quantity', whose "
+            "name it has; a column is read as one field: map 'id' to another column, or map 'quantity' to another "
+            "column under [columns]") in result.output
+    mapping = audit_module.Mapping(columns={"quantity": "units", "prior_visits": "units"})
+    Path("u.csv").write_text("request_date,service,body_region,units\n2015-01-01,physical_therapy,knee,12\n")
+    with pytest.raises(audit_module.AuditError, match=r"^the mapping: error: column 'units' is mapped to "
+                                                      r"'prior_visits', and also mapped to 'quantity'; a column is "
+                                                      r"read as one field"):
+        audit_module.audit(corpus, "u.csv", "u.out.csv", mapping=mapping, engine="python")
+    assert not Path("g.out.csv").exists() and not Path("u.out.csv").exists()
+
+
+def _awkward_parquet(path: Path, cased: bool = True) -> Path:
+    """A Parquet file whose column names DuckDB renames: "" (to C4), QUANTITY beside quantity (to QUANTITY_1; not
+    when not `cased`: Spark refuses it), and FILE_ROW_NUMBER (DuckDB's own row numbers, whatever the case)."""
+    import datetime
+
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pq.write_table(pa.table({"request_date": [datetime.date(2015, 1, 1)] * 2, "service": ["physical_therapy"] * 2,
+                             "body_region": ["knee"] * 2, "quantity": [12, 6], "": [5, None],
+                             **({"QUANTITY": [1, 2]} if cased else {}), "FILE_ROW_NUMBER": [7, 8]}), path)
+    return path
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_parquet_columns_are_named_as_the_file_names_them(engine, corpus, tmp_path, monkeypatch):
+    """The messages and the mapping file name a Parquet file's columns as the file does, not as DuckDB renames
+    them: the empty name is `""` (which `ignore = [""]` leaves out), never a `C4` the file does not have."""
+    if engine == "duckdb":
+        pytest.importorskip("mtus_dsl.compiler.sql")
+    monkeypatch.chdir(tmp_path)
+    _awkward_parquet(tmp_path / "a.parquet")
+    result = _run("audit", "a.parquet", "-o", "a.out.jsonl", "--engine", engine)
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert ('a.parquet: error: column "" (an empty name) is not a case field and cannot be mapped to one; leave it '
+            'out (ignore = [""]) in a mapping file (--mapping)') in result.output
+    assert "C4" not in result.output
+    Path("a.toml").write_text('ignore = [""]\n')
+    result = _run("audit", "a.parquet", "--mapping", "a.toml", "-o", "a.out.jsonl", "--engine", engine)
+    assert "a.parquet: error: column 'QUANTITY' is not a case field; map it to one" in result.output
+    Path("a.toml").write_text('ignore = ["", "QUANTITY", "FILE_ROW_NUMBER"]\n')
+    result = _run("audit", "a.parquet", "--mapping", "a.toml", "-o", "a.out.jsonl", "--engine", engine)
+    assert result.exit_code == EXIT_OK, result.output
+    rows = _rows(Path("a.out.jsonl"))
+    assert [(r["row"], r["requested"]) for r in rows] == [(1, 12), (2, 6)]
+    assert [r["outcome"] for r in rows] == [_expected(corpus, {**_V, "quantity": q})["outcome"] for q in (12, 6)]
+    pa = pytest.importorskip("pyarrow")
+    pytest.importorskip("pyarrow.parquet").write_table(
+        pa.Table.from_arrays([pa.array([1]), pa.array([2])], names=["units", "units"]), "twice.parquet")
+    result = _run("audit", "twice.parquet", "-o", "t.out.jsonl", "--engine", engine)
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "twice.parquet: error: the file must name every column once: it names the column 'units' 2 times" \
+        in result.output
+
+
 @pytest.mark.parametrize("engine", ["python", "duckdb"])
 def test_json_in_a_csv_cell_is_read_as_decide_reads_json(engine, tmp_path):
     """Too deep, a number too long, a key given twice, an object where a list belongs: one rejected row each, with
@@ -834,5 +920,25 @@ def test_an_ignored_empty_jsonl_key_is_left_out_on_spark_too(tmp_path, monkeypat
     Path("e.jsonl").write_text(f'{good}\n{{"": 1, {good[1:]}\n')
     Path("e.toml").write_text('ignore = [""]\n')
     result = _run("audit", "e.jsonl", "--mapping", "e.toml", "-o", "e.out.jsonl", "--engine", "spark")
+    assert result.exit_code == EXIT_OK, result.output
+    assert "2 rows: 2 decided, 0 rejected" in result.output
+
+
+def test_an_ignored_empty_parquet_column_is_left_out_on_spark_too(tmp_path, monkeypatch):
+    """On Spark as on DuckDB, a Parquet file's columns are named as the file names them: "" is told as "" and
+    `ignore = [""]` leaves it out (DuckDB names it `v4` in an Arrow batch)."""
+    pytest.importorskip("pyspark", reason="the Spark engine needs pyspark (the 'spark' or 'test' extra)")
+    import shutil
+
+    if shutil.which("java") is None:
+        pytest.skip("the Spark engine needs a Java runtime")
+    pytest.importorskip("mtus_dsl.compiler.sql")
+    monkeypatch.chdir(tmp_path)
+    _awkward_parquet(tmp_path / "a.parquet", cased=False)
+    result = _run("audit", "a.parquet", "-o", "a.out.jsonl", "--engine", "spark")
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert 'a.parquet: error: column "" (an empty name) is not a case field' in result.output
+    Path("a.toml").write_text('ignore = ["", "FILE_ROW_NUMBER"]\n')
+    result = _run("audit", "a.parquet", "--mapping", "a.toml", "-o", "a.out.jsonl", "--engine", "spark")
     assert result.exit_code == EXIT_OK, result.output
     assert "2 rows: 2 decided, 0 rejected" in result.output

@@ -197,15 +197,41 @@ def _reader(fmt: str, path: str, name: str, con: Any, work: str) -> tuple[str, d
     if fmt == "jsonl":
         return _jsonl_reader(path, con, work)
     described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({location})").fetchall()
-    table = {str(row[0]): str(row[1]) for row in described}
+    own = parquet_names(con, location, [str(row[0]) for row in described])
+    if len(set(own)) != len(own):
+        twice = next(n for i, n in enumerate(own) if n in own[:i])
+        raise AuditError(f"the file must name every column once: it names the column '{twice}' {own.count(twice)} "
+                         "times")
+    table = {column: str(row[1]) for column, row in zip(own, described)}
     aliases = ", ".join(_column(i) for i in range(len(table)))
-    if "file_row_number" in table:
+    # DuckDB's names ignore case: a column FILE_ROW_NUMBER is in the way of its row numbers too.
+    if any(str(row[0]).lower() == "file_row_number" for row in described):
         numbered = f"(SELECT row_number() OVER () AS __row, * FROM read_parquet({location}) AS __table({aliases}))"
     else:
         # Parquet numbers its rows as it reads them, in parallel (row_number() OVER () reads on one thread).
         numbered = (f"(SELECT file_row_number + 1 AS __row, * EXCLUDE (file_row_number) "
                     f"FROM read_parquet({location}, file_row_number = true) AS __table({aliases}))")
     return numbered, table, {column: _column(i) for i, column in enumerate(table)}
+
+
+def parquet_names(con: Any, location: str, described: list[str]) -> list[str]:
+    """A Parquet file's top-level column names as the file has them (`location`: its path as a SQL literal).
+
+    DuckDB renames what it cannot take as it is (`""` to `C3`, a name given twice, whatever its case, to `a_1`):
+    the audit's messages and the mapping file name the file's own columns. Its schema lists every node, children
+    after their parent (a list's and a struct's too): the top-level ones are the root's children. DuckDB's names
+    `described` when the schema does not tell as many columns.
+    """
+    nodes = con.execute(f"SELECT name, num_children FROM parquet_schema({location})").fetchall()
+    names: list[str] = []
+    at = 1  # the root's children, each followed by its own
+    while at < len(nodes) and len(names) < len(described):
+        names.append(str(nodes[at][0]))
+        pending = 1
+        while pending and at < len(nodes):
+            pending += int(nodes[at][1] or 0) - 1
+            at += 1
+    return names if len(names) == len(described) and at == len(nodes) else described
 
 
 def _column(index: int) -> str:

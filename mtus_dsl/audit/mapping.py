@@ -87,6 +87,7 @@ def read_mapping(path: str, schema: CaseSchema) -> Mapping:
         raise AuditError(
             f"{probe.where('columns')}: error: 'columns' must be a table: [columns] then FIELD = \"COLUMN\""
         )
+    mapped: dict[str, str] = {}  # column -> the first field mapped to it
     for field, column in columns.items():
         if field not in fields:
             raise AuditError(
@@ -95,6 +96,9 @@ def read_mapping(path: str, schema: CaseSchema) -> Mapping:
             )
         if not isinstance(column, str) or not column:
             raise AuditError(f"{probe.where(field)}: error: the column of '{field}' must be a non-empty string")
+        if column in mapped:
+            raise AuditError(f"{probe.where(field)}: error: {_mapped_twice(column, mapped[column], field, probe)}")
+        mapped[column] = field
     ignore = _strings(data, "ignore", probe)
     for field, column in columns.items():
         if column in ignore:
@@ -127,6 +131,17 @@ def _ignored_and_read(column: str, field: str, mapped: str | None = None) -> str
             f"from ignore, or map '{field}' to another column under [columns]")
 
 
+def _mapped_twice(column: str, first: str, second: str, mapping: Mapping) -> str:
+    """The message for a column mapped to a second field (`second`) under [columns], told at the second's line.
+
+    Never read twice: one column holding two fields is a slip of the pen far more often than a table whose one column
+    is meant for both (that table can give the column twice, under two names)."""
+    toml = json.dumps(column, ensure_ascii=False)  # a TOML basic string: its escapes are JSON's
+    where = f" ({mapping.where(first)})" if mapping.path is not None else ""
+    return (f"column '{column}' is already mapped to '{first}'{where}; a column is read as one field: map "
+            f"'{second}' to another column, or remove {second} = {toml} from [columns]")
+
+
 def _strings(data: dict[str, Any], key: str, probe: Mapping) -> list[str]:
     value = data.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -151,6 +166,8 @@ class Source:
 
 #: Where a JSONL file's key is: (the first line that has it, how many lines have it), or None when not told.
 Locate = Callable[[str], tuple[int, int] | None]
+#: What reads a column: (its field, and for a group: the group's number and the record's field).
+Reader = tuple[str, int, str] | tuple[str, None, None]
 
 
 def plan_sources(schema: CaseSchema, table: MappingABC[str, str], mapping: Mapping, input_name: str,
@@ -160,8 +177,7 @@ def plan_sources(schema: CaseSchema, table: MappingABC[str, str], mapping: Mappi
     `locate`: where a JSONL file's key is, so that a stray key is placed at its first line.
     """
     specs: list[InputSpec] = [InputSpec("id", Type("text"), False, None), *schema.inputs]
-    # Each column read -> (its field, and for a group: the group's number and the record's field).
-    used: dict[str, tuple[str, int, str] | tuple[str, None, None]] = {}
+    used: dict[str, Reader] = {}  # each column read -> what reads it
     sources = []
     for spec in specs:
         mapped = mapping.columns.get(spec.name)
@@ -170,25 +186,26 @@ def plan_sources(schema: CaseSchema, table: MappingABC[str, str], mapping: Mappi
             pattern = mapped or spec.name + "_{n}_{field}"
             groups = _groups(pattern, record, table, mapping, spec.name, input_name)
             if groups:
-                used.update((column, (spec.name, n, name)) for n, group in enumerate(groups, 1)
-                            for name, column, _ in group)
+                for n, group in enumerate(groups, 1):
+                    for name, column, _ in group:
+                        _read_once(used, column, (spec.name, n, name), mapping, input_name)
                 sources.append(Source(spec.name, spec.type, groups=groups))
                 continue
         else:
             column = mapped or spec.name
             if column in table:
-                used[column] = (spec.name, None, None)
+                _read_once(used, column, (spec.name, None, None), mapping, input_name)
                 sources.append(Source(spec.name, spec.type, column, table[column]))
                 continue
             if mapped:
                 raise AuditError(
                     f"{mapping.where(spec.name)}: error: the table has no column '{mapped}' for '{spec.name}'"
-                    f"{did_you_mean(mapped, list(table))} (columns: {', '.join(table)})"
+                    f"{did_you_mean(mapped, list(table))} (columns: {_listed(table)})"
                 )
         if spec.required:
             raise AuditError(
                 f"{input_name}: error: no column for the required field '{spec.name}' "
-                f"(columns: {', '.join(table)}); name a column '{spec.name}', or map one in a mapping file: "
+                f"(columns: {_listed(table)}); name a column '{spec.name}', or map one in a mapping file: "
                 f"[columns] {spec.name} = \"COLUMN\""
             )
     for column in mapping.ignore:
@@ -201,7 +218,43 @@ def plan_sources(schema: CaseSchema, table: MappingABC[str, str], mapping: Mappi
     return sources
 
 
-def _ignored_but_read(column: str, reader: tuple[str, int, str] | tuple[str, None, None], mapping: Mapping) -> str:
+def _read_once(used: dict[str, Reader], column: str, reader: Reader, mapping: Mapping, input_name: str) -> None:
+    """Note that `reader` reads `column`; raise AuditError when another field reads it already."""
+    first = used.get(column)
+    if first is None:
+        used[column] = reader
+        return
+    # Told at the line that maps one of them (the later one's first), else (none is mapped) in the table.
+    told, other = (first, reader) if first[0] in mapping.columns and reader[0] not in mapping.columns else \
+        (reader, first)
+    where = mapping.where(told[0]) if told[0] in mapping.columns else input_name
+    raise AuditError(f"{where}: error: column '{column}' is {_reading_as(column, told, mapping, where)}, and also "
+                     f"{_reading_as(column, other, mapping, where)}; a column is read as one field: "
+                     f"{_read_elsewhere(column, told, mapping)}, or {_read_elsewhere(column, other, mapping)}")
+
+
+def _reading_as(column: str, reader: Reader, mapping: Mapping, told: str | None = None) -> str:
+    """How a field reads a column, for a message (`told`: where the message is, not repeated)."""
+    field, group, name = reader
+    if group is not None:
+        pattern = f"the pattern '{mapping.columns[field]}'" if field in mapping.columns else \
+            f"the default pattern '{field}_{{n}}_{{field}}'"
+        return f"read as '{name}' of group {group} of '{field}' ({pattern})"
+    if mapping.columns.get(field) == column:
+        where = mapping.where(field)
+        return f"mapped to '{field}'{f' ({where})' if mapping.path is not None and where != told else ''}"
+    return f"read as the field '{field}', whose name it has"
+
+
+def _read_elsewhere(column: str, reader: Reader, mapping: Mapping) -> str:
+    """The fix for one of two fields reading one column."""
+    field, group, _ = reader
+    if group is not None:
+        return f"give '{field}' another pattern under [columns]"
+    return f"map '{field}' to another column{'' if mapping.columns.get(field) == column else ' under [columns]'}"
+
+
+def _ignored_but_read(column: str, reader: Reader, mapping: Mapping) -> str:
     """The message for an ignored column that a field reads: mapped to it, named as it, or one of its groups."""
     field, group, name = reader
     if group is not None:
@@ -213,6 +266,11 @@ def _ignored_but_read(column: str, reader: tuple[str, int, str] | tuple[str, Non
     if mapping.columns.get(field) == column:
         return _ignored_and_read(column, field, mapping.where(field) if mapping.path is not None else "")
     return _ignored_and_read(column, field)
+
+
+def _listed(columns: MappingABC[str, str]) -> str:
+    """A table's columns, for a message: an empty name as `""`, so that it shows."""
+    return ", ".join(column or '""' for column in columns)
 
 
 def _stray(column: str, fields: list[str], input_name: str, locate: Locate | None) -> str:

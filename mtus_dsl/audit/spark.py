@@ -92,8 +92,9 @@ def _schedule_for(texts: dict[str, str]) -> Schedule:
     return found
 
 
-def _read(spark: Any, fmt: str, path: str, name: str) -> tuple[Any, dict[str, str], str]:
-    """(the input as a DataFrame, its columns {name: DuckDB type} as the mapping sees them, the SQL over a batch)."""
+def _read(spark: Any, fmt: str, path: str, name: str) -> tuple[Any, dict[str, str], str, dict[str, str]]:
+    """(the input as a DataFrame, its columns {name: DuckDB type} as the mapping sees them, the SQL over a batch,
+    the name DuckDB gives each column the mapping sees in a batch when it is not that)."""
     import duckdb
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import to_arrow_schema
@@ -113,14 +114,19 @@ def _read(spark: Any, fmt: str, path: str, name: str) -> tuple[Any, dict[str, st
                                  "or named twice)")
             reader = reader.schema(StructType([StructField(h, StringType()) for h in header]))
         frame = reader.csv(path)
-        return frame, {column: "VARCHAR" for column in frame.columns}, "SELECT * FROM batch"
+        return frame, {column: "VARCHAR" for column in frame.columns}, "SELECT * FROM batch", {}
     if fmt == "parquet":
         frame = spark.read.parquet(path)
         con = duckdb.connect()
         con.register("empty", to_arrow_schema(frame.schema).empty_table())
         described = con.execute("DESCRIBE SELECT * FROM empty").fetchall()
         con.close()
-        return frame, {str(row[0]): str(row[1]) for row in described}, "SELECT * FROM batch"
+        # The mapping names the file's own columns: DuckDB renames some in a batch (`""` to `v3`).
+        names = [str(n) for n in frame.schema.names]
+        if len(names) != len(described) or len(set(names)) != len(names):
+            names = [str(row[0]) for row in described]
+        return frame, {n: str(row[1]) for n, row in zip(names, described)}, "SELECT * FROM batch", \
+            {n: str(row[0]) for n, row in zip(names, described) if n != row[0]}
     # JSON lines, read as the DuckDB engine reads them (jsonl_rows): every field as JSON, the keys those of every
     # object line, a line that is not a clean object kept whole (RAW) for the Python engine to reject.
     frame = spark.read.text(path).where(F.trim("value") != "")
@@ -128,7 +134,7 @@ def _read(spark: Any, fmt: str, path: str, name: str) -> tuple[Any, dict[str, st
     # The empty key names no DuckDB column: the table has it (plan_sources refuses it unless it is ignored, and an
     # ignored key is never read), the mapped rows leave it out.
     return frame, {key: "JSON" for key in keys}, jsonl_rows([key for key in keys if key], "batch", "value",
-                                                            keep=("__mid",))
+                                                            keep=("__mid",)), {}
 
 
 def audit_spark(schedule: Schedule, path: str, name: str, in_format: str, output: str, out_format: str,
@@ -137,24 +143,25 @@ def audit_spark(schedule: Schedule, path: str, name: str, in_format: str, output
     """Decide every row of `path` on Spark into `output` (a Spark dataset: a directory); bad rows into `errors`."""
     from pyspark.sql import functions as F
 
-    from mtus_dsl.audit import DECISION_FIELDS, OUTPUT_COLUMNS, Summary
+    from mtus_dsl.audit import DECISION_FIELDS, OUTPUT_COLUMNS, Summary, _reading
 
     spark = session()
     # Spark resolves a relative path against its own start directory, not this process's current one.
     given = (output, errors)
     path, output, errors = (p if remote(p) else os.path.abspath(p) for p in (path, output, errors))
     try:
-        frame, table, unpack = _read(spark, in_format, path, name)
+        frame, table, unpack, renamed = _read(spark, in_format, path, name)
     except AuditError:
         raise
     except Exception as error:  # Spark's AnalysisException and the like: the file is not what it says
         raise AuditError(f"{name}: error: cannot read it as {in_format}: {_first_line(error)}") from None
     sources = plan_sources(schedule.schema, table, mapping, name)
+    raw = raw_line(in_format, sources, mapping)
+    sources = [_reading(source, {c: renamed.get(c, c) for c in table}) for source in sources]
     schema = schedule.schema
     fields = [spec.name for spec in schema.inputs]
     identity, ok, columns = typed_relation(sources, mapping, schema, backend.column_types(schema))
     spark_types = backend.column_types(schema, "spark")
-    raw = raw_line(in_format, sources, mapping)
     mapped_sql = (f"SELECT __mid, {identity} AS __id, {ok} AS __ok, "
                   f"CAST({case_json(sources, mapping, schema)} AS VARCHAR) AS __case, {raw} AS {RAW}, {columns} "
                   f"FROM ({unpack}) AS batch")
