@@ -77,9 +77,12 @@ Loc = tuple[str | int, ...]
 
 
 def field_name(loc: Loc) -> str:
-    """Write a path as the messages name a field: `surgeries[0].body_region`."""
+    """Write a path as the messages name a field: `surgeries[0].body_region`; the empty key as `""` (`surgeries[0].""`),
+    so that a message names it."""
     text = ""
     for part in loc:
+        if part == "":
+            part = '""'
         text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else part
     return text
 

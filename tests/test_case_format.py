@@ -74,3 +74,28 @@ def test_absent_surgeries_are_unknown(corpus, seed_case):
     decision = corpus.decide(case)
     assert decision.outcome is Outcome.NEEDS_INFORMATION
     assert "surgeries" in decision.missing
+
+
+def test_the_empty_key_is_named_where_it_is(corpus, seed_case, tmp_path):
+    """A key "" is an unknown field like any other, named as `""` (as the case and the record give it), not a
+    message with no field: in the problem's text, its field, and `mtus decide`'s line; its loc is the key itself."""
+    import json
+
+    from click.testing import CliRunner
+
+    from mtus_dsl.cli import EXIT_BAD_INPUT, main
+
+    surgery = {"procedure": "meniscectomy", "body_region": "knee", "date": "2015-07-16", "": 1}
+    with pytest.raises(CaseError) as info:
+        corpus.decide({"": 1, **seed_case, "surgeries": [surgery]})
+    first, nested = info.value.errors
+    assert (first.field, first.loc, first.type) == ('""', ("",), "unknown_field")
+    assert str(first).startswith('"": unknown field (fields: id, request_date, ')
+    assert (nested.field, nested.loc) == ('surgeries[0].""', ("surgeries", 0, ""))
+    assert str(nested) == 'surgeries[0]."": unknown field of a surgery (fields: procedure, body_region, date)'
+    case = tmp_path / "c.json"
+    case.write_text(json.dumps({"": 1, "request_date": "2015-09-23", "service": "physical_therapy",
+                                "body_region": "knee", "quantity": 12}))
+    result = CliRunner().invoke(main, ["decide", str(case)])
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert result.output.startswith(f'{case}: error: "": unknown field (fields: id, request_date, ')
