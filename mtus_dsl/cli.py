@@ -628,9 +628,13 @@ def lsp_command() -> None:
 @click.option("--rationale", is_flag=True, help="Add each decision's rationale as a column.")
 @click.option("--trace", is_flag=True, help="Add each decision's trace (JSON) as a column.")
 @click.option("--threads", type=click.IntRange(1, 256), help="DuckDB's worker threads (default: one per core).")
+@click.option("--three-valued", is_flag=True,
+              help="Decide by three-valued logic alone, as the SQL query does: a needs_information row is not "
+              "searched (much faster where many facts are unknown; it may ask for facts that would not change "
+              "its answer).")
 def audit(input_path: str, output: str, errors_path: str | None, guideline_paths: tuple[str, ...], fmt: str | None,
           mapping_path: str | None, engine: str, on_record: bool, rationale: bool, trace: bool,
-          threads: int | None) -> None:
+          threads: int | None, three_valued: bool) -> None:
     """Decide every row of a table (JSONL, CSV, Parquet or - for stdin) into a table of decisions."""
     try:
         from mtus_dsl import audit as auditing  # DuckDB and rich load only for this command
@@ -645,6 +649,7 @@ def audit(input_path: str, output: str, errors_path: str | None, guideline_paths
             summary = auditing.audit(
                 schedule, input_path, output, errors=errors_path, fmt=fmt, mapping=mapping, engine=engine,
                 on_record=on_record, rationale=rationale, trace=trace, progress=progress, threads=threads,
+                redecide=not three_valued,
             )
     except auditing.AuditError as error:
         click.echo(printable(str(error)), err=True)

@@ -525,6 +525,31 @@ def test_needs_information_is_redecided_by_python_unless_told(corpus, cases, tmp
     assert {tuple(r["missing"]) for r in _rows(tmp_path / "sql.parquet")} == {("from_sql",)}
 
 
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_three_valued_gives_the_three_valued_decisions(engine, corpus, cases, tmp_path):
+    """`--three-valued`: every row as Engine.three_valued decides it (the SQL's needs_information kept, the Python
+    engine's rows not searched either), on each engine; some example really differs from the searched answer."""
+    if engine == "duckdb":
+        pytest.importorskip("mtus_dsl.compiler.sql")
+    source = _jsonl(tmp_path / "c.jsonl", cases)
+    output = tmp_path / "out.parquet"
+    result = _run("audit", str(source), "-o", str(output), "--engine", engine, "--three-valued",
+                  "-g", str(ROOT / "guidelines"))
+    assert result.exit_code == EXIT_OK, result.output
+    rows = _rows(output)
+    assert len(rows) == len(cases)
+    differ = 0
+    for row, case in zip(rows, cases):
+        three = corpus.engine.three_valued(case)
+        got = (row["id"], row["outcome"], row["approved"], row["rules"], row["missing"])
+        assert got == (three.id, three.outcome.value, three.approved, list(three.rules), list(three.missing)), case
+        differ += corpus.decide(case).missing != three.missing or corpus.decide(case).outcome != three.outcome
+    assert differ > 0  # the flag is no stand-in for the default: the search answers some rows otherwise
+    refused = _run("audit", str(source), "-o", str(tmp_path / "r.parquet"), "--three-valued", "--on-record")
+    assert refused.exit_code == 2
+    assert "--three-valued and --on-record cannot go together" in refused.output
+
+
 def test_the_sql_backend_reads_a_table_without_the_optional_columns(corpus, cases, tmp_path):
     """A table lacking optional fields (pain_onset, dates the guidelines add durations to) decides as decide does."""
     pytest.importorskip("mtus_dsl.compiler.sql")

@@ -441,8 +441,10 @@ def decision_struct() -> str:
     return "{" + ", ".join(f'"{name}": "{sql}"' for name, sql in DECISION_FIELDS) + "}"
 
 
-def deciding(schedule: Schedule, on_record: bool) -> Callable[[Any], Decision]:
-    """The function that decides one case: `schedule.decide`, on the record when asked."""
+def deciding(schedule: Schedule, on_record: bool, three_valued: bool = False) -> Callable[[Any], Decision]:
+    """The function that decides one case: `schedule.decide`, on the record when asked, or by three-valued logic."""
+    if three_valued:
+        return schedule.engine.three_valued
     if not on_record:
         return schedule.decide
     return functools.partial(schedule.decide, on_record=True)
@@ -479,9 +481,14 @@ def audit(
     """Decide every row of `input_path` (`-`: standard input) into `output`; bad rows into `errors`.
 
     Raise AuditError (one located message) for a bad input, output, mapping or engine.
-    `redecide=False` keeps the SQL backend's needs_information answers instead of asking the
-    Python engine (faster; their `missing` may then name facts that would not change the answer).
+    `redecide=False` decides by three-valued logic alone (`Engine.three_valued`, what the SQL
+    backend computes): its needs_information answers are kept, not searched by the Python engine
+    (much faster where many facts are unknown; `missing` may then name facts that would not change
+    the answer, and a row they cannot change stays needs_information). It cannot decide on the record.
     """
+    if on_record and not redecide:
+        raise AuditError("error: --three-valued and --on-record cannot go together: deciding on the record reads "
+                         "the facts a case leaves out, where three-valued logic leaves them unknown")
     in_format = input_format(input_path, fmt)
     out_format = output_format(output)
     errors = errors or default_errors_path(output)
@@ -499,7 +506,7 @@ def audit(
         raise AuditError("error: --engine duckdb needs the SQL backend (mtus_dsl.compiler.sql), which this build "
                          "does not have; use --engine python")
     chosen = "duckdb" if engine == "auto" and backend is not None else "python" if engine == "auto" else engine
-    decide = deciding(schedule, on_record)
+    decide = deciding(schedule, on_record, three_valued=not redecide)
     mapping = mapping or Mapping()
     if input_path == "-":
         with _spooled_stdin(stdin) as spooled:
@@ -592,8 +599,9 @@ def _audit(schedule: Schedule, path: str, name: str, in_format: str, output: str
                 query = _python_query(numbered, sources, mapping, schedule, raw)
             else:
                 # The SQL backend neither explains nor decides on the record: then every row goes to Python.
+                lean = decide in (schedule.decide, schedule.engine.three_valued)
                 query = _duckdb_query(con, numbered, sources, mapping, schedule, backend,
-                                      rationale or trace or decide != schedule.decide, redecide, raw)
+                                      rationale or trace or not lean, redecide, raw)
             # Parquet is written once, straight from the query; another format from a Parquet file in between.
             target = output + ".partial" if out_format == "parquet" else decided_parquet
             columns = [c for c in OUTPUT_COLUMNS if (c != "rationale" or rationale) and (c != "trace" or trace)]

@@ -242,7 +242,8 @@ def _decide(spark: Any, schedule: Schedule, rows: Any, fields: list[str], output
         from mtus_dsl.audit import _Rows, _text
 
         worker = _schedule_for(texts)
-        decide = functools.partial(worker.decide, on_record=True) if on_record else worker.decide
+        decide = (functools.partial(worker.decide, on_record=True) if on_record
+                  else worker.decide if redecide else worker.engine.three_valued)
         deciding = _Rows(worker, decide, io.StringIO(), rationale, trace, None)
         for batch in batches:
             out: dict[str, list[Any]] = {"__row": [], "__answer": [], "__rid": [], "__problems": [], "__failed": []}
