@@ -212,13 +212,27 @@ BATCH_SUFFIXES = (".jsonl", ".ndjson")
 @click.option("--interpret", is_flag=True, help="Decide with the reference interpreter instead of compiled code.")
 @click.option("--on-record", is_flag=True,
               help="Decide on the record: read absent inputs as the guidelines declare (listed as assumed).")
+@click.option("--three-valued", is_flag=True,
+              help="Decide by three-valued logic alone, as mtus audit's SQL does: needs_information is not searched "
+              "(faster; it names the facts of the first rules it cannot settle, whether or not they change the "
+              "answer).")
 def decide(file: str, guideline_paths: tuple[str, ...], as_json: bool, trace: bool, no_trace: bool,
-           interpret: bool, on_record: bool) -> None:
+           interpret: bool, on_record: bool, three_valued: bool) -> None:
     """Decide the case in FILE (.json), or each case in FILE (.jsonl, .ndjson or - for stdin: one per line)."""
     if trace and no_trace:
         raise click.UsageError("--trace and --no-trace contradict each other; give one of them")
+    if three_valued and on_record:
+        raise click.UsageError("--three-valued and --on-record cannot go together: deciding on the record reads "
+                               "the facts a case leaves out, where three-valued logic leaves them unknown")
     schedule = _schedule(guideline_paths)
-    decide_one = functools.partial(schedule.interpret if interpret else schedule.decide, on_record=on_record)
+    decide_one: Callable[[Any], Decision]
+    if three_valued:
+        engine = schedule.interpreter if interpret else schedule.engine
+
+        def decide_one(data: Any) -> Decision:
+            return engine.three_valued(schedule.case(data))
+    else:
+        decide_one = functools.partial(schedule.interpret if interpret else schedule.decide, on_record=on_record)
     if file == "-":
         sys.exit(_decide_batch("<stdin>", sys.stdin.buffer, decide_one, as_json, trace, no_trace))
     if file.endswith(BATCH_SUFFIXES):
@@ -630,8 +644,8 @@ def lsp_command() -> None:
 @click.option("--threads", type=click.IntRange(1, 256), help="DuckDB's worker threads (default: one per core).")
 @click.option("--three-valued", is_flag=True,
               help="Decide by three-valued logic alone, as the SQL query does: a needs_information row is not "
-              "searched (much faster where many facts are unknown; it may ask for facts that would not change "
-              "its answer).")
+              "searched (much faster where many facts are unknown; it names the facts of the first rules it cannot "
+              "settle, whether or not they change the answer).")
 def audit(input_path: str, output: str, errors_path: str | None, guideline_paths: tuple[str, ...], fmt: str | None,
           mapping_path: str | None, engine: str, on_record: bool, rationale: bool, trace: bool,
           threads: int | None, three_valued: bool) -> None:

@@ -286,3 +286,24 @@ def test_a_failing_rule_is_located_with_its_values(tmp_path, monkeypatch):
     assert result.exit_code == EXIT_RULE_FAILURE
     assert "cases.jsonl:1: error: bad.mtus:3:1: fact 'per_visit' failed on this case: division by zero" in result.output
     assert "MODIFY" in result.output or "modified" in result.output.lower()
+
+
+def test_decide_three_valued_is_the_engines_three_valued_answer(tmp_path):
+    """`mtus decide --three-valued` (compiled or interpreted) prints Engine.three_valued's decision, not the searched
+    one; with --on-record it is a usage error."""
+    import mtus_dsl
+
+    schedule = mtus_dsl.load()
+    case = {"request_date": "2015-09-23", "service": "physical_therapy", "body_region": "knee", "quantity": 12}
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps(case), encoding="utf-8")
+    three = schedule.engine.three_valued(case)
+    assert three.missing != schedule.decide(case).missing  # the flag really changes the answer here
+    for extra in ([], ["--interpret"]):
+        result = CliRunner().invoke(main, ["decide", str(path), "--json", "--three-valued", *extra])
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.output)
+        assert (data["outcome"], data["missing"]) == (three.outcome.value, list(three.missing))
+    refused = CliRunner().invoke(main, ["decide", str(path), "--three-valued", "--on-record"])
+    assert refused.exit_code == 2 and "cannot go together" in refused.output
+

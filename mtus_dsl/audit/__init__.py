@@ -483,8 +483,9 @@ def audit(
     Raise AuditError (one located message) for a bad input, output, mapping or engine.
     `redecide=False` decides by three-valued logic alone (`Engine.three_valued`, what the SQL
     backend computes): its needs_information answers are kept, not searched by the Python engine
-    (much faster where many facts are unknown; `missing` may then name facts that would not change
-    the answer, and a row they cannot change stays needs_information). It cannot decide on the record.
+    (much faster where many facts are unknown; `missing` then names the facts of the first rules
+    that cannot be settled, whether or not they change the answer, and a row they cannot change stays
+    needs_information). It cannot decide on the record.
     """
     if on_record and not redecide:
         raise AuditError("error: --three-valued and --on-record cannot go together: deciding on the record reads "
