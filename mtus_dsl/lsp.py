@@ -11,23 +11,31 @@ taking the place of what is on disk. pygls is an optional extra: `pip install 'm
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
 
 import attrs
 from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcInvalidRequest, JsonRpcServerNotInitialized
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
 from pygls.uris import from_fs_path, to_fs_path
 
 from mtus_dsl import fmt
 from mtus_dsl.catalogue import type_text
-from mtus_dsl.compiler import PRELUDE_NAME, Compilation, compile_sources, expand, parser, prelude_text
+from mtus_dsl.compiler import PRELUDE_NAME, Compilation, compile_sources, expand, not_utf8, parser, prelude_text
 from mtus_dsl.compiler import nodes as n
 from mtus_dsl.compiler.syntax import KEYWORDS
 from mtus_dsl.diagnostics import Diagnostic, Severity, Span
 
 _WORD = re.compile(r"[a-z_][a-z0-9_]*")
+_BOM = "\ufeff"
+_LOG = logging.getLogger(__name__)
 
 
 @attrs.frozen
@@ -41,33 +49,122 @@ class Symbol:
     span: Span | None  # None for the prelude's names: they have no file to go to
 
 
+class MtusProtocol(LanguageServerProtocol):
+    """pygls's protocol, with the answers LSP requires where pygls gives none (or the wrong one).
+
+    A request before `initialize` is answered ServerNotInitialized (pygls raised a traceback), one after
+    `shutdown` InvalidRequest (pygls never answered it: the client waited for ever), and one whose
+    parameters do not fit the method's types (a negative line) InvalidParams (pygls never answered it
+    either). A notification in any of those cases is dropped, except `exit`.
+    """
+
+    initializing = False
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as error:
+            if "id" in data and "method" in data:
+                self._send_response(data["id"], None, JsonRpcInvalidParams.of(error.__cause__ or error)
+                                    .to_response_error())
+            return _DROPPED
+
+    def handle_message(self, message: Any) -> None:
+        if message is _DROPPED:
+            return
+        method = getattr(message, "method", None)
+        if method is not None and method != lsp.EXIT:
+            error: JsonRpcException | None = None
+            if method == lsp.INITIALIZE:
+                self.initializing = True
+            elif not self.initializing:
+                error = JsonRpcServerNotInitialized("the server has not been initialized: send initialize first")
+            elif self._shutdown:
+                error = JsonRpcInvalidRequest("the server has been shut down: only exit is accepted now")
+            if error is not None:
+                if getattr(message, "id", None) is not None:
+                    self._send_response(message.id, None, error.to_response_error())
+                return
+        super().handle_message(message)
+
+    @lsp_method(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(
+        self, params: lsp.DidChangeTextDocumentParams
+    ) -> Generator[Any, Any, None]:
+        """Apply the changes as LSP defines them (pygls misplaced some), then call the server's handler.
+
+        A position past the end of a line is that line's end, a line past the last the end of the text;
+        lines end at \\n (or \\r\\n) only, as the compiler counts them. A change to a document that is
+        not open is ignored.
+        """
+        uri = params.text_document.uri
+        document = self.workspace.text_documents.get(unquote(uri))
+        if document is None:
+            return
+        encoding = str(self.workspace.position_encoding or lsp.PositionEncodingKind.Utf16)
+        text = document.source
+        for change in params.content_changes:
+            text = apply_change(text, change, encoding)
+        self.workspace.put_text_document(lsp.TextDocumentItem(
+            uri=document.uri, language_id=document.language_id or "mtus",
+            version=params.text_document.version, text=text))
+        handler = self.fm.features.get(lsp.TEXT_DOCUMENT_DID_CHANGE)
+        if handler is not None:
+            yield handler, (params,), None
+
+
+_DROPPED = object()
+
+
 class MtusServer(LanguageServer):
     """The server: the open documents' programs, compiled on every change."""
 
     def __init__(self) -> None:
-        super().__init__("mtus-lsp", _version())
-        self.symbols: dict[str, Symbol] = {}
-        self.published: dict[str, set[str]] = {}  # program root -> paths given diagnostics last time
+        super().__init__("mtus-lsp", _version(), protocol_cls=MtusProtocol)
+        self.symbols: dict[str, dict[str, Symbol]] = {}  # program -> the names it declares
+        self.program_of: dict[str, str] = {}  # document uri -> the program it was last compiled in
+        self.published: dict[str, set[str]] = {}  # program -> uris given diagnostics last time
+        self.lines: dict[str, list[str]] = {}  # a file of a program, as compiled -> its lines as the editor has them
+        self.uri_of: dict[str, str] = {}  # a file of a program, as compiled -> its uri
 
-    def program(self, uri: str) -> tuple[Path | None, dict[str, str]]:
-        """The root and the sources of the program the document at `uri` belongs to (open editors win)."""
+    @property
+    def encoding(self) -> str:
+        """The position encoding agreed with the client (UTF-16 unless it offered another)."""
+        return str(self.workspace.position_encoding or lsp.PositionEncodingKind.Utf16)
+
+    def text(self, uri: str) -> str | None:
+        """The text of the open document at `uri`; None if it is not open."""
+        document = self.workspace.text_documents.get(unquote(uri))
+        return None if document is None else document.source
+
+    def program(self, uri: str, text: str) -> tuple[str, dict[str, str], dict[str, str], list[Diagnostic]]:
+        """The program the document at `uri` belongs to: its key, its files' texts (open editors win),
+        each file's uri, and what stops `mtus check` on it (a file that is not UTF-8 or cannot be read)."""
         path = _path(uri)
         if path is None:
-            return None, {uri: self.workspace.get_text_document(uri).source}
+            return uri, {uri: text}, {uri: uri}, []
         root = _program_root(path, self._workspace_root())
-        files, _ = expand([root])
+        files, problems = expand([root])
+        opened = {str(_path(document.uri)): document for document in self.workspace.text_documents.values()}
         sources: dict[str, str] = {}
+        uris: dict[str, str] = {}
         for file in files:
-            opened = self.workspace.text_documents.get(from_fs_path(str(file)) or "")
-            if opened is not None:
-                sources[str(file)] = opened.source
+            name = str(file)
+            document = opened.get(name)
+            uris[name] = document.uri if document is not None else from_fs_path(name) or name
+            if document is not None:
+                sources[name] = document.source
                 continue
             try:
-                sources[str(file)] = file.read_text(encoding="utf-8-sig")
-            except (OSError, UnicodeDecodeError):
-                continue  # the compiler reports the files it reads; one it cannot read here is left out
-        sources[str(path)] = self.workspace.get_text_document(uri).source
-        return root, sources
+                sources[name] = file.read_text(encoding="utf-8-sig")
+            except UnicodeDecodeError:
+                problems.append(not_utf8(file, name))
+            except OSError as error:
+                problems.append(Diagnostic("E000", f"cannot read '{file}': {error.strerror or error}",
+                                           Span(name, 1, 1, 1, 1)))
+        sources[str(path)] = text
+        uris[str(path)] = uri
+        return str(root), sources, uris, problems
 
     def _workspace_root(self) -> Path | None:
         root = self.workspace.root_path
@@ -76,27 +173,56 @@ class MtusServer(LanguageServer):
     def check(self, uri: str, *, saved: bool) -> None:
         """Compile the document's program; publish each of its files' diagnostics; index its names.
 
-        Only a saved (or just opened) text goes into the compilation cache: not every keystroke's.
+        The diagnostics are `mtus check`'s: a file it cannot read (not UTF-8) is E000 and nothing is
+        compiled; a byte order mark is dropped. Only a saved (or just opened) text goes into the
+        compilation cache: not every keystroke's.
         """
-        root, sources = self.program(uri)
-        compilation = compile_sources(sources, use_cache=saved)
-        self.symbols = index(sources, compilation)
-        by_path: dict[str, list[lsp.Diagnostic]] = {path: [] for path in sources}
-        for diagnostic in compilation.diagnostics:
-            where = diagnostic.span.path if diagnostic.span is not None else _path_key(uri, sources)
-            if where in by_path:
-                by_path[where].append(to_lsp(diagnostic))
-        key = str(root)
-        for stale in self.published.get(key, set()) - set(by_path):
+        text = self.text(uri)
+        if text is None:
+            return
+        key, sources, uris, problems = self.program(uri, text)
+        compiled = {name: source.removeprefix(_BOM) for name, source in sources.items()}
+        compilation = None if problems else compile_sources(compiled, use_cache=saved)
+        diagnostics = problems if compilation is None else list(compilation.diagnostics)
+        self.symbols[key] = index(compiled, compilation)
+        for name, source in sources.items():
+            self.lines[name] = source.split("\n")
+        self.uri_of.update(uris)
+        by_uri: dict[str, list[lsp.Diagnostic]] = {file_uri: [] for file_uri in uris.values()}
+        for diagnostic in diagnostics:
+            name = diagnostic.span.path if diagnostic.span is not None else _path_key(uri, sources)
+            if name in uris:
+                by_uri[uris[name]].append(to_lsp(diagnostic, self.lines.get(name), self.encoding))
+        for stale in self.published.get(key, set()) - set(by_uri):
             self._publish(stale, [])
-        for path, found in by_path.items():
-            self._publish(path, found)
-        self.published[key] = set(by_path)
+        for file_uri, found in by_uri.items():
+            self._publish(file_uri, found)
+            self.program_of[file_uri] = key
+        self.published[key] = set(by_uri)
 
-    def _publish(self, path: str, found: list[lsp.Diagnostic]) -> None:
-        uri = path if "://" in path else from_fs_path(path)
-        if uri is not None:
-            self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=found))
+    def closed(self, uri: str) -> None:
+        """A document was closed: its program is compiled again from what is on disk and still open;
+        with none of its files open any more, its diagnostics are withdrawn."""
+        key = self.program_of.get(uri)
+        if key is None:
+            return
+        still_open = [other for other, program in self.program_of.items()
+                      if program == key and self.text(other) is not None]
+        if still_open:
+            self.check(still_open[0], saved=True)
+            return
+        for stale in self.published.pop(key, set()):
+            self._publish(stale, [])
+        self.symbols.pop(key, None)
+        self.program_of = {other: program for other, program in self.program_of.items() if program != key}
+
+    def _publish(self, uri: str, found: list[lsp.Diagnostic]) -> None:
+        self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=found))
+
+    def position(self, span: Span, *, end: bool = False) -> lsp.Position:
+        """Where the compiler's span starts (or ends) in the client's units, in its file as the editor has it."""
+        return _client_position(self.lines.get(span.path), span.end_line if end else span.line,
+                                span.end_column if end else span.column, self.encoding)
 
 
 def _version() -> str:
@@ -128,12 +254,73 @@ def _program_root(path: Path, workspace: Path | None) -> Path:
     return root
 
 
-def to_lsp(diagnostic: Diagnostic) -> lsp.Diagnostic:
-    """The compiler's diagnostic as LSP's: 0-based range, severity, code, the notes after the message."""
+# --- positions: the compiler counts code points from 1 after a BOM; LSP the client's units from 0 ----
+
+
+def _units(text: str, encoding: str) -> int:
+    """How many of the encoding's code units `text` takes (UTF-16 unless the client chose another)."""
+    if encoding == lsp.PositionEncodingKind.Utf32:
+        return len(text)
+    if encoding == lsp.PositionEncodingKind.Utf8:
+        return len(text.encode("utf-8", "surrogatepass"))
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _index(line: str, units: int, encoding: str) -> int:
+    """The index into `line` of the position `units` code units into it; past its end, its end
+    (before a \\r that ends it); inside a character (half a surrogate pair), before it."""
+    end = len(line) - 1 if line.endswith("\r") else len(line)
+    if encoding == lsp.PositionEncodingKind.Utf32 or line.isascii():
+        return min(units, end)
+    count = 0
+    for at, char in enumerate(line[:end]):
+        count += _units(char, encoding)
+        if count > units:
+            return at
+    return end
+
+
+def _offset(text: str, position: lsp.Position, encoding: str) -> int:
+    """The index into `text` of an LSP position (a line past the last is the end of the text)."""
+    start = 0
+    for _ in range(position.line):
+        newline = text.find("\n", start)
+        if newline < 0:
+            return len(text)
+        start = newline + 1
+    newline = text.find("\n", start)
+    line = text[start:] if newline < 0 else text[start:newline]
+    return start + _index(line, position.character, encoding)
+
+
+def apply_change(text: str, change: lsp.TextDocumentContentChangeEvent, encoding: str) -> str:
+    """`text` with one didChange content change made: a range replaced, or the whole text."""
+    if not isinstance(change, lsp.TextDocumentContentChangePartial):
+        return change.text
+    start = _offset(text, change.range.start, encoding)
+    end = max(start, _offset(text, change.range.end, encoding))
+    return text[:start] + change.text + text[end:]
+
+
+def _client_position(lines: list[str] | None, line: int, column: int, encoding: str) -> lsp.Position:
+    """The LSP position of the compiler's 1-based line and column (code points, not counting a BOM)."""
+    if lines is None or not 1 <= line <= len(lines):
+        return lsp.Position(line=max(line - 1, 0), character=max(column - 1, 0))
+    text = lines[line - 1]
+    index = column - 1 + (1 if line == 1 and text.startswith(_BOM) else 0)
+    return lsp.Position(line=line - 1, character=_units(text[:max(index, 0)], encoding))
+
+
+def to_lsp(diagnostic: Diagnostic, lines: list[str] | None = None,
+           encoding: str = lsp.PositionEncodingKind.Utf16) -> lsp.Diagnostic:
+    """The compiler's diagnostic as LSP's: its range in the client's units in `lines` (its file as the
+    editor has it), severity, code, the notes after the message."""
     span = diagnostic.span or Span("", 1, 1, 1, 1)
-    start = lsp.Position(line=span.line - 1, character=span.column - 1)
-    end_column = span.end_column if (span.end_line, span.end_column) > (span.line, span.column) else span.column + 1
-    end = lsp.Position(line=span.end_line - 1, character=end_column - 1)
+    end_line, end_column = span.end_line, span.end_column
+    if (end_line, end_column) <= (span.line, span.column):
+        end_line, end_column = span.line, span.column + 1
+    start = _client_position(lines, span.line, span.column, encoding)
+    end = _client_position(lines, end_line, end_column, encoding)
     message = "\n".join([diagnostic.message, *(f"note: {note}" for note in diagnostic.notes)])
     severity = lsp.DiagnosticSeverity.Error if diagnostic.severity is Severity.ERROR else lsp.DiagnosticSeverity.Warning
     return lsp.Diagnostic(range=lsp.Range(start=start, end=end), message=message, severity=severity,
@@ -143,10 +330,10 @@ def to_lsp(diagnostic: Diagnostic) -> lsp.Diagnostic:
 # --- the program's names -------------------------------------------------------------------------
 
 
-def index(sources: dict[str, str], compilation: Compilation) -> dict[str, Symbol]:
+def index(sources: dict[str, str], compilation: Compilation | None) -> dict[str, Symbol]:
     """Every name the program's files (and the prelude) declare, with its hover text."""
     citations = {}
-    if compilation.program is not None:
+    if compilation is not None and compilation.program is not None:
         citations = {rule.name: str(rule.citation) for rule in compilation.program.rules}
     symbols: dict[str, Symbol] = {}
     for path, text in {PRELUDE_NAME: prelude_text(), **sources}.items():
@@ -221,16 +408,37 @@ def _pages(pages: n.Pages | None) -> str:
     return ("pp. " if plural else "p. ") + ", ".join(ranges)
 
 
-def word_at(text: str, position: lsp.Position) -> str | None:
-    """The name under the cursor, if any."""
+def word_at(text: str, position: lsp.Position, encoding: str = lsp.PositionEncodingKind.Utf16) -> str | None:
+    """The name under the cursor (its position in the client's units), if any: none in a string or a comment."""
     lines = text.split("\n")
     if not 0 <= position.line < len(lines):
         return None
     line = lines[position.line]
-    for match in _WORD.finditer(line):
-        if match.start() <= position.character <= match.end():
+    if position.line == 0:
+        line = line.removeprefix(_BOM)
+    cursor = _index(lines[position.line], position.character, encoding) - (len(lines[position.line]) - len(line))
+    code = _code_only(line)
+    for match in _WORD.finditer(code):
+        if match.start() <= cursor <= match.end():
             return match.group()
     return None
+
+
+def _code_only(line: str) -> str:
+    """The line with its strings' insides and its comment blanked out (as many characters)."""
+    out: list[str] = []
+    quoted = escaped = False
+    for at, char in enumerate(line):
+        if quoted:
+            out.append(char if char == '"' and not escaped else " ")
+            quoted = escaped or char != '"'
+            escaped = not escaped and char == "\\"
+        elif char == "#":
+            return "".join(out) + " " * (len(line) - at)
+        else:
+            out.append(char)
+            quoted = char == '"'
+    return "".join(out)
 
 
 # --- the server's features -----------------------------------------------------------------------
@@ -252,10 +460,20 @@ def build() -> MtusServer:
     def did_save(ls: MtusServer, params: lsp.DidSaveTextDocumentParams) -> None:
         ls.check(params.text_document.uri, saved=True)
 
+    @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: MtusServer, params: lsp.DidCloseTextDocumentParams) -> None:
+        ls.closed(params.text_document.uri)
+
+    def symbol_at(ls: MtusServer, uri: str, position: lsp.Position) -> Symbol | None:
+        text = ls.text(uri)
+        if text is None:  # not open: nothing of it was compiled
+            return None
+        word = word_at(text, position, ls.encoding)
+        return ls.symbols.get(ls.program_of.get(uri, ""), {}).get(word or "")
+
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
     def hover(ls: MtusServer, params: lsp.HoverParams) -> lsp.Hover | None:
-        word = word_at(ls.workspace.get_text_document(params.text_document.uri).source, params.position)
-        symbol = ls.symbols.get(word or "")
+        symbol = symbol_at(ls, params.text_document.uri, params.position)
         if symbol is None:
             return None
         text = f"```mtus\n{symbol.detail}\n```" + (f"\n\n{symbol.doc}" if symbol.doc else "")
@@ -263,35 +481,37 @@ def build() -> MtusServer:
 
     @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
     def definition(ls: MtusServer, params: lsp.DefinitionParams) -> lsp.Location | None:
-        word = word_at(ls.workspace.get_text_document(params.text_document.uri).source, params.position)
-        symbol = ls.symbols.get(word or "")
+        symbol = symbol_at(ls, params.text_document.uri, params.position)
         if symbol is None or symbol.span is None:
             return None
         span = symbol.span
-        uri = span.path if "://" in span.path else from_fs_path(span.path)
+        uri = ls.uri_of.get(span.path)
         if uri is None:
             return None
-        start = lsp.Position(line=span.line - 1, character=span.column - 1)
+        start = ls.position(span)
         return lsp.Location(uri=uri, range=lsp.Range(start=start, end=start))
 
     @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[" "]))
     def completion(ls: MtusServer, params: lsp.CompletionParams) -> lsp.CompletionList:
         items = [lsp.CompletionItem(label=word, kind=lsp.CompletionItemKind.Keyword) for word in KEYWORDS]
+        symbols = ls.symbols.get(ls.program_of.get(params.text_document.uri, ""), {})
         items += [lsp.CompletionItem(label=s.name, kind=s.kind, detail=s.detail, documentation=s.doc or None)
-                  for s in ls.symbols.values()]
+                  for s in symbols.values()]
         return lsp.CompletionList(is_incomplete=False, items=items)
 
     @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
     def formatting(ls: MtusServer, params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit] | None:
-        document = ls.workspace.get_text_document(params.text_document.uri)
+        source = ls.text(params.text_document.uri)
+        if source is None:
+            return None
         try:
-            formatted = fmt.format_source(document.source, params.text_document.uri)
+            formatted = fmt.format_source(source, params.text_document.uri)
         except (fmt.FormatError, fmt.FormatBug):
             return None  # the diagnostics already say what is wrong
-        if formatted == document.source:
+        if formatted == source:
             return []
-        lines = document.source.split("\n")
-        end = lsp.Position(line=len(lines), character=0)
+        lines = source.split("\n")
+        end = lsp.Position(line=len(lines) - 1, character=_units(lines[-1], ls.encoding))
         return [lsp.TextEdit(range=lsp.Range(start=lsp.Position(line=0, character=0), end=end), new_text=formatted)]
 
     return server

@@ -89,17 +89,21 @@ class Client:
     def notify(self, method: str, params: dict[str, Any]) -> None:
         self.send({"method": method, "params": params})
 
-    def request(self, method: str, params: dict[str, Any]) -> Any:
+    def call(self, method: str, params: Any, patience: float = PATIENCE) -> dict[str, Any]:
+        """The response to a request: its result or its error."""
         self.next_id += 1
         self.send({"id": self.next_id, "method": method, "params": params})
-        message = self.wait(lambda m: m.get("id") == self.next_id and "method" not in m)
+        return self.wait(lambda m: m.get("id") == self.next_id and "method" not in m, patience)
+
+    def request(self, method: str, params: Any) -> Any:
+        message = self.call(method, params)
         assert "error" not in message, message
         return message["result"]
 
-    def wait(self, wanted: Any) -> dict[str, Any]:
+    def wait(self, wanted: Any, patience: float = PATIENCE) -> dict[str, Any]:
         """The next message `wanted` accepts (server requests are answered, other messages skipped)."""
         while True:
-            message = self.messages.get(timeout=PATIENCE)
+            message = self.messages.get(timeout=patience)
             if "method" in message and "id" in message:  # a request from the server (registration, ...)
                 self.send({"id": message["id"], "result": None})
                 continue
@@ -224,3 +228,192 @@ def test_without_pygls_the_command_says_how_to_install_it(monkeypatch):
     result = CliRunner().invoke(main, ["lsp"])
     assert result.exit_code == 2
     assert "pip install 'mtus-dsl[lsp]'" in result.output and "Traceback" not in result.output
+
+
+# --- a hostile editor: protocol order, odd positions, odd text ---------------------------------------
+
+#: A wait for something that never comes when the server is wrong (a response it never sends).
+BRIEF = 15
+
+
+def _hover(client: Client, uri: str, line: int, character: int) -> str | None:
+    hover = client.request("textDocument/hover", {"textDocument": {"uri": uri},
+                                                  "position": {"line": line, "character": character}})
+    return None if hover is None else hover["contents"]["value"]
+
+
+def _change(client: Client, uri: str, version: int, *changes: dict[str, Any]) -> None:
+    client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": version},
+                                             "contentChanges": list(changes)})
+
+
+def _edit(start: tuple[int, int], end: tuple[int, int], text: str) -> dict[str, Any]:
+    return {"range": {"start": {"line": start[0], "character": start[1]},
+                      "end": {"line": end[0], "character": end[1]}}, "text": text}
+
+
+def _formatted(client: Client, uri: str) -> Any:
+    return client.request("textDocument/formatting", {"textDocument": {"uri": uri},
+                                                      "options": {"tabSize": 4, "insertSpaces": True}})
+
+
+def test_the_protocols_order_is_kept_with_an_answer_to_every_request(workspace):
+    """Before initialize a request is refused (-32002, no traceback); after shutdown too (-32600):
+    pygls raised a traceback before, and after shutdown never answered, so the client waited for ever."""
+    pytest.importorskip("pygls")
+    client = Client(workspace)
+    uri = (workspace / "demo" / "massage.mtus").as_uri()
+    early = client.call("textDocument/hover", {"textDocument": {"uri": uri},
+                                               "position": {"line": 0, "character": 0}}, BRIEF)
+    assert early["error"]["code"] == -32002 and "data" not in early["error"]
+    client.open(uri, BROKEN)  # a notification before initialize is dropped
+    client.request("initialize", {"processId": None, "rootUri": workspace.as_uri(), "capabilities": {}})
+    client.notify("initialized", {})
+    client.request("shutdown", None)
+    late = client.call("textDocument/hover", {"textDocument": {"uri": uri},
+                                              "position": {"line": 0, "character": 0}}, BRIEF)
+    assert late["error"]["code"] == -32600
+    client.notify("exit", None)
+    assert client.process.wait(timeout=PATIENCE) == 0
+
+
+def test_a_request_with_invalid_params_is_answered(client, workspace):
+    """A negative line (not a uinteger) is InvalidParams: pygls dropped the request without an answer."""
+    uri = (workspace / "demo" / "massage.mtus").as_uri()
+    for position in ({"line": -1, "character": 0}, {"line": 0, "character": -3}):
+        answer = client.call("textDocument/hover", {"textDocument": {"uri": uri}, "position": position}, BRIEF)
+        assert answer["error"]["code"] == -32602
+    assert client.call("no/such/method", {}, BRIEF)["error"]["code"] == -32601
+
+
+def test_requests_on_a_document_not_open_answer_null(client, workspace):
+    """Hover, definition and formatting of a file not open (here not even on disk) are null, not a
+    FileNotFoundError with its traceback; a change to it is ignored, without an error shown."""
+    uri = (workspace / "demo" / "nowhere.mtus").as_uri()
+    position = {"line": 0, "character": 0}
+    assert client.request("textDocument/hover", {"textDocument": {"uri": uri}, "position": position}) is None
+    assert client.request("textDocument/definition", {"textDocument": {"uri": uri}, "position": position}) is None
+    assert _formatted(client, uri) is None
+    _change(client, uri, 2, {"text": "fact x: boolean = true\n"})
+    shown = client.call("textDocument/hover", {"textDocument": {"uri": uri}, "position": position})
+    assert shown["result"] is None
+    while not client.messages.empty():
+        assert client.messages.get().get("method") != "window/showMessage"
+
+
+def _program(workspace: Path, name: str, files: dict[str, str]) -> Path:
+    """A program of its own: a directory directly under the workspace (which holds no .mtus file)."""
+    folder = workspace / name
+    folder.mkdir()
+    for file, text in files.items():
+        (folder / file).write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_positions_are_utf16_code_units_after_astral_characters_and_a_bom(client, workspace):
+    """An emoji takes two UTF-16 code units: a diagnostic after one on its line starts two units
+    further than its code point; a BOM the editor keeps is one unit before line 1 (mtus check drops
+    it: the file is not an E003). Hover finds the word under a UTF-16 cursor."""
+    from mtus_dsl.compiler import compile_paths
+
+    text = '\ufeffinput a: boolean "\U0001f600\U0001f600" flaringg\n'
+    folder = _program(workspace, "astral", {"astral.mtus": text})
+    uri = (folder / "astral.mtus").as_uri()
+    client.open(uri, text)
+    found = client.diagnostics(uri)
+    expected = [d for d in compile_paths([folder], use_cache=False).diagnostics]
+    assert [d["code"] for d in found] == [d.code for d in expected] == ["E001"]
+    span = expected[0].span
+    assert span is not None and (span.line, span.column) == (1, 23)  # code points, after the BOM
+    assert found[0]["range"] == {"start": {"line": 0, "character": 25}, "end": {"line": 0, "character": 33}}
+    # Hovering over `demo` after five emoji: its UTF-16 column is five more than its code point's.
+    (folder / "demo.mtus").write_text(GUIDELINE)
+    section = "\ufeff" + SECTION.replace('"Massage"', '"' + "\U0001f600" * 5 + ' Massage"')
+    _change(client, uri, 2, {"text": section})
+    assert client.diagnostics(uri) == []
+    first = section.split("\n")[0]
+    units = len(first[:first.index(" demo ") + 1].encode("utf-16-le")) // 2
+    assert "guideline demo" in (_hover(client, uri, 0, units) or "")
+    client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+
+
+def test_incremental_edits_are_placed_as_lsp_says(client, workspace):
+    """Ranges count UTF-16 units; a character past a line's end is its end (pygls put the text before
+    the line's last character), a line past the last the text's end; \\r\\n ends a line, a form feed
+    or U+2028 in a comment does not (pygls split lines there too, and edited the wrong line)."""
+    folder = _program(workspace, "edits", {"edits.mtus": ""})
+    uri = (folder / "edits.mtus").as_uri()
+    client.open(uri, 'input a: boolean "a"')
+    client.diagnostics(uri)
+    _change(client, uri, 2, _edit((0, 500), (0, 500), '\ninput b: boolean "\U0001f600 b"'))
+    assert client.diagnostics(uri) == []
+    # Replace the `b` after the emoji: the emoji is two units, so `b` is at 21 (19 in code points).
+    _change(client, uri, 3, _edit((1, 21), (1, 22), "c"), _edit((9, 0), (9, 9), "\n"))
+    assert client.diagnostics(uri) == []
+    assert _formatted(client, uri) == []  # already canonical: the text is exactly what it should be
+    assert _hover(client, uri, 1, 22) is None  # inside the string: "c" is no name
+    _change(client, uri, 4, {"text": '# x\u2028y\x0cz\r\ninput a: boolean "a"\r\n'})
+    client.diagnostics(uri)
+    _change(client, uri, 5, _edit((1, 6), (1, 7), "q"), _edit((1, 99), (2, 0), "\r\n"))
+    assert client.diagnostics(uri) == []
+    edits = _formatted(client, uri)
+    assert [edit["newText"] for edit in edits] == ['# x\u2028y\x0cz\ninput q: boolean "a"\n']
+    assert edits[0]["range"]["end"] == {"line": 2, "character": 0}  # the end of the text, not past it
+    assert "input q" in (_hover(client, uri, 1, 6) or "")
+
+
+def test_hover_in_a_comment_or_a_string_shows_nothing(client, workspace):
+    """A name written in a comment or inside a string is not the name: no hover, no definition."""
+    text = 'input flag: boolean "the flag is set"  # flag\nfact f: boolean = flag\n'
+    folder = _program(workspace, "quoted", {"quoted.mtus": text})
+    uri = (folder / "quoted.mtus").as_uri()
+    client.open(uri, text)
+    assert client.diagnostics(uri) == []
+    assert _hover(client, uri, 0, 26) is None and _hover(client, uri, 0, 43) is None
+    assert "input flag" in (_hover(client, uri, 1, 19) or "")
+
+
+def test_each_program_keeps_its_own_names(client, workspace):
+    """Hover in one program after another was compiled still finds the first program's names (the
+    server kept only the names of the program compiled last)."""
+    first = _program(workspace, "first", {"one.mtus": 'input only_here: boolean "here"\n'})
+    second = _program(workspace, "second", {"two.mtus": 'input only_there: boolean "there"\n'})
+    client.open((first / "one.mtus").as_uri(), (first / "one.mtus").read_text())
+    client.diagnostics((first / "one.mtus").as_uri())
+    client.open((second / "two.mtus").as_uri(), (second / "two.mtus").read_text())
+    client.diagnostics((second / "two.mtus").as_uri())
+    assert "input only_here" in (_hover(client, (first / "one.mtus").as_uri(), 0, 8) or "")
+    labels = {item["label"] for item in client.request("textDocument/completion", {
+        "textDocument": {"uri": (second / "two.mtus").as_uri()}, "position": {"line": 0, "character": 0}})["items"]}
+    assert "only_there" in labels and "only_here" not in labels
+
+
+def test_a_file_not_utf8_on_disk_is_e000_as_mtus_check_says(client, workspace):
+    """A Latin-1 file in the program is E000 at its first bad byte, and nothing is compiled, as in
+    `mtus check` (the server left the file out without a word, and compiled the rest)."""
+    from mtus_dsl.compiler import compile_paths
+
+    folder = _program(workspace, "latin", {"good.mtus": "fact g: boolean = zz\n"})
+    (folder / "bad.mtus").write_bytes("# caf\xe9\nfact zz: boolean = true\n".encode("latin-1"))
+    expected = compile_paths([folder], use_cache=False).diagnostics
+    client.open((folder / "good.mtus").as_uri(), (folder / "good.mtus").read_text())
+    found: dict[str, list[dict[str, Any]]] = {}
+    while len(found) < 2:
+        message = client.wait(lambda m: m.get("method") == "textDocument/publishDiagnostics"
+                              and m["params"]["uri"].startswith(folder.as_uri()))
+        found[message["params"]["uri"]] = message["params"]["diagnostics"]
+    assert [d.code for d in expected] == ["E000"]
+    assert found[(folder / "good.mtus").as_uri()] == []
+    bad = found[(folder / "bad.mtus").as_uri()]
+    assert [d["code"] for d in bad] == ["E000"] and "not valid UTF-8: byte 0xe9" in bad[0]["message"]
+    assert bad[0]["range"]["start"] == {"line": 0, "character": 5}
+
+
+def test_closing_a_document_withdraws_its_unsaved_diagnostics(client, workspace):
+    """Closed without saving, an editor's broken text is gone: so are its diagnostics."""
+    folder = _program(workspace, "closing", {"closing.mtus": 'input a: boolean "a"\n'})
+    uri = (folder / "closing.mtus").as_uri()
+    client.open(uri, 'input a: boolean "a" oops\n')
+    assert [d["code"] for d in client.diagnostics(uri)] == ["E001"]
+    client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+    assert client.diagnostics(uri) == []
