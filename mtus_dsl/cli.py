@@ -163,6 +163,9 @@ def compile_command(paths: tuple[str, ...], output: str | None, as_sql: bool, di
         return
     assert output is not None
     schedule = _schedule(paths)
+    if output == "-":  # standard output, as for --sql without -o
+        click.echo(schedule.python_source, nl=False)
+        return
     _write(output, schedule.python_source, paths)
     click.echo(f"wrote {output}: {len(schedule.program.rules)} rule(s)")
 
@@ -184,10 +187,15 @@ def _compile_sql(paths: tuple[str, ...], output: str | None, dialect: str, sourc
     schedule = _schedule(paths)
     try:
         text = sql.compile_sql(schedule, dialect=dialect, source=source) + "\n"
+    except sql.DialectError as error:
+        raise click.BadParameter(str(error), param_hint="'--dialect'") from None
     except sql.SqlBackendError as error:
         click.echo(f"error: the SQL backend cannot compile these guidelines: {error}", err=True)
         sys.exit(EXIT_GUIDELINE_ERRORS)
-    if output is None:
+    if dialect not in sql.RUN_DIALECTS:
+        click.echo(f"note: the {dialect} query is sqlglot's translation, read back but never run by mtus-dsl's "
+                   f"tests (they run {' and '.join(sql.RUN_DIALECTS)}); try it on your data first", err=True)
+    if output is None or output == "-":
         click.echo(text, nl=False)
         return
     _write(output, text, paths)
@@ -285,14 +293,16 @@ def _read_case(file: str) -> Any:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @_guidelines_option
 @click.option("--json", "as_json", is_flag=True, help="Print the tree as JSON.")
-def explain_command(file: str, guideline_paths: tuple[str, ...], as_json: bool) -> None:
+@click.option("--on-record", is_flag=True,
+              help="Explain the decision on the record, as `mtus decide --on-record` makes it.")
+def explain_command(file: str, guideline_paths: tuple[str, ...], as_json: bool, on_record: bool) -> None:
     """Explain the decision on the case in FILE as a tree: rules consulted, values read, caps, arithmetic."""
     from mtus_dsl import explain
 
     schedule = _schedule(guideline_paths)
     data = _read_case(file)
     try:
-        tree = explain.explain(schedule.engine, schedule.case(data))
+        tree = explain.explain(schedule.engine, schedule.case(data), on_record=on_record)
     except CaseError as error:
         for problem in capped(error.errors):
             click.echo(f"{file}: error: {printable(str(problem))}", err=True)
@@ -516,7 +526,7 @@ def catalogue(paths: tuple[str, ...], output: str | None) -> None:
         click.echo("error: the guidelines have errors; no catalogue was written", err=True)
         sys.exit(EXIT_GUIDELINE_ERRORS)
     text = render(compilation)
-    if output is None:
+    if output is None or output == "-":
         click.echo(text, nl=False)
         return
     _write(output, text, paths)

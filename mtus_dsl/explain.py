@@ -8,10 +8,12 @@ terminal by `render` (plain text) or `render_rich` (with rich, when installed).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from mtus_dsl.case import Case
+from mtus_dsl.decision import Outcome
 from mtus_dsl.engine import Allowance, Engine, Facts, Rule
 from mtus_dsl.text import Explanation, printable, show, show_value
 
@@ -20,10 +22,17 @@ _MARKS = {"governs": "✔", "binds": "✔", "applies": "·", "not_applicable": "
           "unknown": "?"}
 
 
-def explain(engine: Engine, data: Case | Mapping[str, Any]) -> dict[str, Any]:
-    """Decide a case and return its decision as a tree (JSON-ready); raise CaseError or RuleError as decide does."""
+def explain(engine: Engine, data: Case | Mapping[str, Any], on_record: bool = False) -> dict[str, Any]:
+    """Decide a case and return its decision as a tree (JSON-ready); raise CaseError or RuleError as decide does.
+
+    The tree shows what `decide` computed for this decision (`on_record` as for decide): its trace, and the
+    values it settled on, including those it read on the record. A case whose unknown inputs cannot change
+    the answer shows the arithmetic of each way the answer is reached.
+    """
     case = engine.case(data)
-    decision = engine.decide(case)
+    decision = engine.decide(case, on_record)
+    # The decision's own settlement, read before it renders (Decision.deferred keeps it until then).
+    made = getattr(decision, "_explain", None)
     values = case.values
     tree: dict[str, Any] = {
         "id": case.id,
@@ -37,18 +46,15 @@ def explain(engine: Engine, data: Case | Mapping[str, Any]) -> dict[str, Any]:
         "caps": [],
         "arithmetic": None,
         "missing": list(decision.missing),
+        "assumed": [a.to_dict() for a in decision.assumed],
         "citations": [str(c) for c in decision.citations],
         "rationale": decision.rationale,
         "provenance": None if decision.provenance is None else decision.provenance.to_dict(),
     }
-    bucket = engine.buckets.get((values["service"], values["body_region"]))
-    if bucket is None:
+    if not isinstance(made, Explanation) or made.bucket is None or made.facts is None:
         return tree
-    # The same settlement `decide` made, kept here for its numbers and the facts its rules read.
-    facts = engine.facts(case)
-    settled = engine.settle(facts, bucket, values["quantity"])
-    trace = Explanation(engine, values, facts, bucket, settled).trace()
-    for entry in trace:
+    facts = made.facts
+    for entry in decision.trace:  # the same trace as decide's, entry for entry
         rule = engine.rules[entry.rule]
         node = {
             "rule": entry.rule,
@@ -64,9 +70,29 @@ def explain(engine: Engine, data: Case | Mapping[str, Any]) -> dict[str, Any]:
             "clauses": [_clause(c) for c in getattr(entry, "clauses", ())],
         }
         tree["caps" if entry.kind == "cap" else "rules"].append(node)
+    quantity = values["quantity"]
+    settled = made.settled
     if settled.rule is not None and settled.allowance is not None:
-        tree["arithmetic"] = _arithmetic(settled.rule, settled.allowance, settled.caps, values["quantity"],
-                                         decision.approved)
+        # Needs information with a governing limit: a cap that may bind depends on what the case does not give.
+        unknown = None
+        if decision.outcome is Outcome.NEEDS_INFORMATION:
+            unknown = ([node["rule"] for node in tree["caps"] if node["status"] == "unknown"], decision.missing)
+        tree["arithmetic"] = _arithmetic(settled.rule, settled.allowance, settled.caps, quantity, decision.approved,
+                                         unknown)
+    elif made.leaves:
+        # Decided whatever the unknown inputs are: each completion's arithmetic (each reaches the same answer).
+        ways = []
+        for leaf in made.leaves:
+            governing, allowance = leaf.settled.rule, leaf.settled.allowance
+            if governing is not None and allowance is not None:
+                way = _arithmetic(governing, allowance, leaf.settled.caps, quantity, leaf.settled.approved)
+                way["when"] = {name: show_value(value) for name, value in leaf.chosen.items()}
+                ways.append(way)
+        if ways:
+            tree["arithmetic"] = {"requested": quantity, "limits": [], "approved": decision.approved,
+                                  "text": f"approved = {decision.approved} whatever "
+                                          f"{', '.join(sorted({n for w in ways for n in w['when']}))} is",
+                                  "ways": ways}
     return tree
 
 
@@ -108,16 +134,25 @@ def _limit(rule: Rule, allowance: Allowance, binds: bool | None) -> dict[str, An
 
 
 def _arithmetic(rule: Rule, allowance: Allowance, caps: tuple[tuple[Rule, Allowance], ...], requested: int,
-                approved: int) -> dict[str, Any]:
-    """How the approved number follows: the governing limit, each cap that held the request down, the minimum."""
+                approved: int, unknown: tuple[list[str], tuple[str, ...]] | None = None) -> dict[str, Any]:
+    """How the approved number follows: the governing limit, each cap that held the request down, the minimum.
+
+    `unknown`: the caps that may bind and the inputs they wait for, when the minimum is not known (approved None).
+    """
     limits = [_limit(rule, allowance, None)]
-    limits += [_limit(cap, result, result.allowed == approved) for cap, result in caps]
+    limits += [_limit(cap, result, result.allowed == approved and unknown is None) for cap, result in caps]
     terms = [f"{requested} requested", *(f"{item['allowed']} by {item['rule']}" for item in limits)]
+    if unknown is not None:
+        caps_unknown, missing = unknown
+        terms += [f"? by {name}" for name in caps_unknown]
+        text = f"approved = min({', '.join(terms)}): not known without {', '.join(missing)}"
+    else:
+        text = f"approved = min({', '.join(terms)}) = {approved}"
     return {
         "requested": requested,
         "limits": limits,
-        "approved": approved,
-        "text": f"approved = min({', '.join(terms)}) = {approved}",
+        "approved": None if unknown is not None else approved,
+        "text": text,
     }
 
 
@@ -139,10 +174,16 @@ def render(tree: Mapping[str, Any]) -> str:
         sections.append(("caps", [_rule_branch(n) for n in tree["caps"]]))
     arithmetic = tree["arithmetic"]
     if arithmetic is not None:
-        items: list[Any] = [(item["rule"] + ": " + item["text"] + (" (binds)" if item["binds"] else ""), [])
-                            for item in arithmetic["limits"]]
-        items.append((arithmetic["text"], []))
+        items: list[Any] = _limit_items(arithmetic)
+        for way in arithmetic.get("ways", ()):
+            when = ", ".join(f"{name} = {value}" for name, value in way["when"].items())
+            items.append((f"if {when}", _limit_items(way)))
+        if arithmetic.get("ways"):
+            items.append((arithmetic["text"], []))
         sections.append(("arithmetic", items))
+    if tree.get("assumed"):
+        sections.append(("read on the record (the case does not give them)",
+                         [(f"{a['field']} = {json.dumps(a['value'])}: {a['reason']}", []) for a in tree["assumed"]]))
     if tree["citations"]:
         sections.append(("citations", [(c, []) for c in tree["citations"]]))
     sections.append(("rationale", [(tree["rationale"], [])]))
@@ -154,6 +195,16 @@ def render(tree: Mapping[str, Any]) -> str:
     _branches(lines, sections, "")
     # Each line made printable: text from the case (an id, a procedure) cannot start a line of its own.
     return "\n".join(printable(line) for line in lines)
+
+
+def _limit_items(arithmetic: Mapping[str, Any]) -> list[Any]:
+    """An arithmetic's lines: each limit, then the minimum (none for a case decided whatever its unknowns are)."""
+    if arithmetic.get("ways"):
+        return []
+    items: list[Any] = [(item["rule"] + ": " + item["text"] + (" (binds)" if item["binds"] else ""), [])
+                        for item in arithmetic["limits"]]
+    items.append((arithmetic["text"], []))
+    return items
 
 
 def _rule_branch(node: Mapping[str, Any]) -> tuple[str, list[Any]]:

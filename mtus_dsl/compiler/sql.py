@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OUTPUT_COLUMNS",
+    "RUN_DIALECTS",
+    "DialectError",
     "SqlBackendError",
     "column_types",
     "compile_sql",
@@ -1381,12 +1383,71 @@ def dialects() -> list[str]:
 
 
 def source_table(source: str) -> exp.Table:
-    """The table (or view, `db.schema.name`) a query reads; SqlBackendError for a name that is not one."""
+    """The table (or view, `db.schema.name`) a query reads; SqlBackendError for a name that is not one.
+
+    A part that is a reserved word (`order`, `select`, `user`) is quoted, so that it names the table in every
+    dialect; a name of more than three parts, with an empty part or with a comment is not a table name.
+    """
+    problem = f"'{source}' is not a table name (give a name such as cases or warehouse.claims)"
     try:
-        return exp.to_table(source)
+        table = exp.to_table(source)
     except sqlglot.errors.SqlglotError:
-        raise SqlBackendError(f"'{source}' is not a table name (give a name such as cases or warehouse.claims)"
-                              ) from None
+        raise SqlBackendError(problem) from None
+    parts = [table.args.get(key) for key in ("catalog", "db", "this")]
+    present = [part for part in parts if part is not None and part != ""]
+    if (table.comments or any(not isinstance(part, exp.Identifier) or not part.name for part in present)
+            or any(part == "" for part in parts[parts.index(present[0]):])):
+        raise SqlBackendError(problem)
+    for part in present:
+        if part.name.lower() in _RESERVED:
+            part.set("quoted", True)
+    return table
+
+
+#: Words a table's name cannot be without quotes: the reserved words of DuckDB's parser, Postgres's own and
+#: about the SQL standard's (most dialects reserve a subset).
+_RESERVED = frozenset(getattr(sqlglot.Dialect.get_or_raise("duckdb").generator_class, "RESERVED_KEYWORDS", ()))
+
+
+class DialectError(SqlBackendError):
+    """A dialect sqlglot knows but cannot write the query in (it lacks arrays, lambdas or structs)."""
+
+
+#: The dialects whose renderings run in the tests (tests/test_sql.py, tests/test_spark.py); any other is
+#: sqlglot's translation, checked only by reading it back.
+RUN_DIALECTS = ("duckdb", "spark")
+
+
+def _render(tree: exp.Expr, dialect: str) -> str:
+    """The query in `dialect`; DialectError when sqlglot cannot write it there or cannot read its writing back."""
+    from sqlglot.dialects.postgres import Postgres
+    from sqlglot.errors import ErrorLevel
+
+    if isinstance(sqlglot.Dialect.get_or_raise(dialect), Postgres):
+        # Postgres subscripts only a parenthesized array: (ARRAY(SELECT ...))[1], not ARRAY(SELECT ...)[1].
+        tree = tree.transform(_parenthesize_subscripted)
+    try:
+        # RAISE: an unsupported construct is an error, not a line on standard error and a wrong query.
+        text = tree.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
+    except sqlglot.errors.UnsupportedError as error:
+        reason = str(error).split("\n")[0].strip()
+        raise DialectError(f"sqlglot cannot write the query in {dialect}: {reason}; dialects whose query is run "
+                           f"by the tests: {', '.join(RUN_DIALECTS)}") from None
+    if dialect not in RUN_DIALECTS:
+        try:
+            sqlglot.parse_one(text, read=dialect)
+        except sqlglot.errors.SqlglotError as error:
+            reason = str(error).split("\n")[0].strip()
+            raise DialectError(f"sqlglot cannot write the query in {dialect} (its {dialect} rendering does not "
+                               f"read back: {reason}); the query needs arrays of structs and lambdas; dialects "
+                               f"whose query is run by the tests: {', '.join(RUN_DIALECTS)}") from None
+    return text
+
+
+def _parenthesize_subscripted(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.Bracket) and not isinstance(node.this, exp.Column | exp.Paren):
+        node.set("this", exp.Paren(this=node.this))
+    return node
 
 
 def compile_sql(schedule_or_program: Schedule | ir.Program, *, dialect: str = "duckdb", source: str = "cases",
@@ -1396,7 +1457,7 @@ def compile_sql(schedule_or_program: Schedule | ir.Program, *, dialect: str = "d
         raise SqlBackendError(f"unknown SQL dialect '{dialect}' (sqlglot knows: {', '.join(dialects())})")
     source_table(source)  # before the cache: a name that is not one is never a cached query's key
     if isinstance(schedule_or_program, ir.Program):
-        return query(schedule_or_program, source=source, keep=keep).sql(dialect=dialect)
+        return _render(query(schedule_or_program, source=source, keep=keep), dialect)
     # Cached as compilations are (compiler/cache.py), keyed also by sqlglot's version: building and rendering the
     # tree takes about 0.3 s for the corpus, on every audit.
     options = json.dumps([dialect, source, list(keep), importlib.metadata.version("sqlglot")])
@@ -1404,7 +1465,7 @@ def compile_sql(schedule_or_program: Schedule | ir.Program, *, dialect: str = "d
     found = cache.read(entry)
     if found is not None:
         return found.decode("utf-8")
-    text = query(schedule_or_program, source=source, keep=keep).sql(dialect=dialect)
+    text = _render(query(schedule_or_program, source=source, keep=keep), dialect)
     cache.write(entry, text.encode("utf-8"))
     return text
 
