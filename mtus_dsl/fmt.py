@@ -34,7 +34,7 @@ import attrs
 import lark
 from lark.lexer import Token
 
-from mtus_dsl.compiler import syntax
+from mtus_dsl.compiler import line_ends, syntax
 from mtus_dsl.diagnostics import Diagnostic, Span
 
 #: The longest line the formatter makes when it can break it (strings are never broken).
@@ -85,8 +85,8 @@ def format_source(text: str, path: str = "<text>") -> str:
     """Return `text` in the canonical layout; raise FormatError (syntax errors) or FormatBug."""
     from mtus_dsl.compiler import parser
 
-    # The canonical file has no BOM: a file that starts with one is (re)formatted, as one with `\r\n` is.
-    text = text.removeprefix(BOM).replace("\r\n", "\n")
+    # The canonical file has no BOM and ends lines with \n: a file with a BOM, \r\n or a lone \r is (re)formatted.
+    text = line_ends(text.removeprefix(BOM))
     if not text.endswith("\n"):
         text += "\n"
     before, diagnostics = parser.parse_module(text, path)

@@ -304,6 +304,21 @@ def test_a_period_longer_than_any_case_is_an_error():
     assert _diagnostics(table)[0].startswith("x.mtus:7:13: E122: a period of 400 years is longer")
 
 
+def test_a_lone_carriage_return_ends_a_line_in_every_reader(tmp_path):
+    """Once a comment ran on past a lone \\r through loads() and the editor, hiding the code after it; a file read
+    from disk (universal newlines) already broke the line there. Now a line ends at \\n, \\r\\n or \\r everywhere."""
+    from mtus_dsl import fmt
+
+    text = HEAD + "    general: max_visits 6\n# a note\rfact f: boolean = flaringg\n"
+    expected = ["x.mtus:8:19: E102: unknown fact 'flaringg'"]
+    assert _diagnostics(text) == expected
+    (tmp_path / "x.mtus").write_bytes(text.encode())
+    result = _run("check", str(tmp_path / "x.mtus"))
+    assert "x.mtus:8:19: error[E102]: unknown fact 'flaringg'" in result.output
+    good = HEAD + "    general: max_visits 6\n# a note\rfact f: boolean = true\r\n"
+    assert fmt.format_source(good) == fmt.format_source(good.replace("\r\n", "\n").replace("\r", "\n"))
+
+
 def test_a_nul_in_a_string_is_named():
     assert _diagnostics(HEAD + '    general: max_visits 6\n        rationale "six \x00 visits"\n') == [
         "x.mtus:7:24: E003: unexpected character '\\x00' (a NUL) in this string"

@@ -133,9 +133,14 @@ def _analyse(unit: _Unit) -> bool:
 PASSES: tuple[Callable[[_Unit], bool], ...] = (_parse, _check, _generate, _analyse)
 
 
+def line_ends(text: str) -> str:
+    """A text with its lines ended by \n: a line ends at \n, \r\n or a lone \r, as a file read from disk does."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
 def compile_sources(sources: dict[str, str], *, use_cache: bool = True) -> Compilation:
     """Compile named source texts (the prelude is added first)."""
-    all_sources = {PRELUDE_NAME: prelude_text(), **sources}
+    all_sources = {PRELUDE_NAME: prelude_text(), **{name: line_ends(text) for name, text in sources.items()}}
     entry = cache.key("compilation", all_sources) + ".compilation"
     if use_cache:
         cached = cache.load_compilation(entry)
