@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import duckdb  # noqa: E402
-from timing import Row, verdict  # noqa: E402
+from timing import Row, peak_rss, verdict  # noqa: E402
 
 import mtus_dsl  # noqa: E402
 from mtus_dsl import audit  # noqa: E402
@@ -198,22 +198,23 @@ def _memory_child(source: str, output: str, redecide: str = "yes") -> None:
     """In a fresh process: audit `source` with the DuckDB engine; print the summary's counts and peak RSS."""
     schedule = mtus_dsl.load()
     summary = run_audit(schedule, source, output, redecide=redecide == "yes")
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"rows": summary.rows, "decided": summary.decided, "rss": rss}))
+    print(json.dumps({"rows": summary.rows, "decided": summary.decided, "rss": peak_rss()}))
 
 
-def _decide_child(jsonl: str) -> None:
-    """In a fresh process: `mtus decide JSONL --json --no-trace`, its output thrown away; print CPU and peak RSS."""
+def _decide_child(jsonl: str, three_valued: str = "no") -> None:
+    """In a fresh process: `mtus decide JSONL --json --no-trace` (and --three-valued), its output thrown away; print
+    CPU and peak RSS."""
     from mtus_dsl.cli import main as cli
 
     sys.stdout = open(os.devnull, "w")  # the decisions are not what is measured
     sys.stderr = open(os.devnull, "w")
     try:
-        cli(["decide", jsonl, "--json", "--no-trace"], standalone_mode=False)
+        cli(["decide", jsonl, "--json", "--no-trace", *(["--three-valued"] if three_valued == "yes" else [])],
+            standalone_mode=False)
     except SystemExit:
         pass
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"cpu": usage.ru_utime + usage.ru_stime, "rss": usage.ru_maxrss * 1024}), file=sys.__stdout__)
+    print(json.dumps({"cpu": usage.ru_utime + usage.ru_stime, "rss": peak_rss()}), file=sys.__stdout__)
 
 
 def run(rows: int, memory_rows: int, decide_rows: int, rounds: int,
@@ -294,11 +295,13 @@ def run(rows: int, memory_rows: int, decide_rows: int, rounds: int,
             duckdb.sql(f"COPY (SELECT * FROM read_parquet('{os.path.join(work, 'decide.parquet')}')) "
                        f"TO '{jsonl}' (FORMAT json)")
             # Its own peak RSS (getrusage of the children would report the largest child so far).
-            stats = _child_stats([sys.executable, __file__, "--decide-child", jsonl])
-            _say(lines, f"mtus decide big.jsonl --json --no-trace, {decide_rows:,} cases: {stats['cpu']:.1f} s CPU, "
-                         f"{stats['wall']:.1f} s wall, peak RSS {stats['rss'] / 2**20:.0f} MiB")
-            out.append(Row(f"[A5] mtus decide --json --no-trace, {decide_rows:,} cases", f"{stats['cpu']:.1f} s",
-                           f"{stats['wall']:.1f} s wall"))
+            for three_valued in ("no", "yes"):
+                stats = _child_stats([sys.executable, __file__, "--decide-child", jsonl, three_valued])
+                flags = "--json --no-trace" + (" --three-valued" if three_valued == "yes" else "")
+                _say(lines, f"mtus decide big.jsonl {flags}, {decide_rows:,} cases: {stats['cpu']:.1f} s CPU, "
+                             f"{stats['wall']:.1f} s wall, peak RSS {stats['rss'] / 2**20:.0f} MiB")
+                out.append(Row(f"[A5] mtus decide {flags}, {decide_rows:,} cases", f"{stats['cpu']:.1f} s",
+                               f"{stats['wall']:.1f} s wall"))
     return out, lines
 
 
@@ -312,13 +315,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--three-valued", action="store_true",
                         help="audit with redecide=False: the SQL's needs_information kept, none re-decided in Python")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--decide-child", help=argparse.SUPPRESS)
+    parser.add_argument("--decide-child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         _memory_child(*args.child)
         return 0
     if args.decide_child:
-        _decide_child(args.decide_child)
+        _decide_child(*args.decide_child)
         return 0
     if args.quick:
         args.rows, args.memory_rows, args.decide_rows, args.rounds = 100_000, 0, 20_000, 2

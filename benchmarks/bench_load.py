@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from timing import Row, ms, verdict
+from timing import Row, ms, peak_rss, verdict
 
 TARGET_COLD = 0.150  # CPU seconds of load() in a fresh process with an empty cache, at most
 TARGET_WARM = 0.020  # CPU seconds of load() in a fresh process with a filled cache, at most
@@ -178,7 +178,7 @@ def _child(mode: str) -> None:
         result["steps"] = _hit_steps()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result["process_cpu"] = usage.ru_utime + usage.ru_stime
-    result["maxrss"] = usage.ru_maxrss * 1024  # kilobytes on Linux
+    result["maxrss"] = peak_rss()
     print(json.dumps(result))
 
 

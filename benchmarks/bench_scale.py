@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from typing import Any
 
 from cases import SEED
 from synthetic import BAND_WIDTH, REFERENCE_RULES, band_case, base_rule_count, write_bands, write_corpus
-from timing import Row, compare, ms, us, verdict
+from timing import Row, compare, ms, peak_rss, us, verdict
 
 import mtus_dsl
 from mtus_dsl import TraceEntry
@@ -70,21 +69,20 @@ def _child(directory: str) -> None:
             finally:
                 name = run.__name__.lstrip("_")
                 passes[name] = time.process_time() - start
-                peaks[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+                peaks[name] = peak_rss()
 
         return wrapper
 
     compiler.PASSES = tuple(timed(run) for run in compiler.PASSES)
-    peaks["imports"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peaks["imports"] = peak_rss()
     start = time.process_time()
     schedule = mtus_dsl.load([directory])
     load = time.process_time() - start
-    usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({
         "load": load,
         "passes": passes,
         "peaks": peaks,
-        "maxrss": usage.ru_maxrss * 1024,  # kilobytes on Linux
+        "maxrss": peak_rss(),
         "rules": len(schedule.program.rules),
         "generated_lines": len(schedule.python_source.splitlines()),
         "errors": [str(d) for d in schedule.diagnostics if d.is_error],

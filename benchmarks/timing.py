@@ -13,6 +13,7 @@ run); the median is shown next to it.
 from __future__ import annotations
 
 import gc
+import resource
 import statistics
 import time
 import tracemalloc
@@ -129,3 +130,17 @@ def ms(seconds: float) -> str:
 def kib(n: int) -> str:
     """Format a byte count."""
     return f"{n / 1024:.1f} KiB" if abs(n) >= 1024 else f"{n} B"
+
+
+def peak_rss() -> int:
+    """This process's own peak RSS in bytes: VmHWM on Linux (getrusage's maxrss keeps the forking parent's peak
+    across exec, so a child started by a large parent reports the parent's), else getrusage's."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
+
