@@ -218,7 +218,7 @@ class _Search:
                 assert side is not None
                 self.relations.setdefault(side, []).append(relation)
 
-    def explore(self, chosen: dict[str, Any], settled: Settled, parent: Facts | None) -> None:
+    def explore(self, chosen: dict[str, Any], settled: Settled, parent: Facts | None = None) -> None:
         open_inputs = [name for name in settled.missing if name not in chosen and name in self.specs] \
             if settled.outcome is Outcome.NEEDS_INFORMATION else []
         # An absent input its chosen partner would close (read as nothing) may still be anything.
