@@ -10,6 +10,7 @@ expressions and the `#` comments next to them, which carry the status notes:
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar, cast
 
@@ -110,7 +111,7 @@ class _Catalogue:
         rules = sum(len(s.rules) for _f, s in sections)
         # The header is the files' own: their guideline declarations, and the sources note only
         # when their comments cite sources.
-        titles = [f"{g.title} ({g.edition})" for g in program.guidelines]
+        titles = [_edition(g) for g in program.guidelines]
         self.line(f"# Catalogue: {titles[0]}" if len(titles) == 1 else "# Guideline catalogue")
         self.line()
         self.line(f"Generated from {len(self.files)} `.mtus` file(s) by `mtus catalogue`; do not edit it by hand.")
@@ -147,10 +148,10 @@ class _Catalogue:
         self.line("## Contents")
         self.line()
         for guideline in program.guidelines:
-            self.line(f"- [{guideline.title} ({guideline.edition})](#{_anchor(guideline.name)})")
+            self.line(f"- [{_edition(guideline)}](#{_anchor(guideline.name)})")
             for file, section in sections:
                 if self._guideline_of(file, section) == guideline.name:
-                    self.line(f"  - [{section.title}](#{_anchor(section.name)})")
+                    self.line(f"  - [{_text(section.title)}](#{_anchor(section.name)})")
         for anchor, title, _render in parts:
             self.line(f"- [{title}](#{anchor})")
         self.line()
@@ -172,14 +173,14 @@ class _Catalogue:
     def _guideline(self, guideline: ir.GuidelineInfo, sections: list[tuple[_File, n.Section]]) -> None:
         self.line(f'<a id="{_anchor(guideline.name)}"></a>')
         self.line()
-        self.line(f"## {guideline.title} ({guideline.edition})")
+        self.line(f"## {_edition(guideline)}")
         self.line()
         declared = self._declaration(guideline.name)
         start = guideline.in_force_from.isoformat() if guideline.in_force_from else "always"
         end = guideline.in_force_to.isoformat() if guideline.in_force_to else "today (no end date)"
         self.line(f"- Name in the corpus: `{guideline.name}`")
         if guideline.regulation:
-            self.line(f"- Regulation: {guideline.regulation}")
+            self.line(f"- Regulation: {_text(guideline.regulation)}")
         self.line(f"- In force for requests dated: {start} to {end}")
         overrides = declared[1].overrides if declared is not None else ()
         if overrides:
@@ -187,7 +188,7 @@ class _Catalogue:
             self.line(f"- Takes precedence over: {names} (for the requests both address)")
         if declared is not None:
             file, node = declared
-            self.line(f"- Declared in: `{file.path}` line {node.span.line}")
+            self.line(f"- Declared in: {_code(file.path)} line {node.span.line}")
             header = _header_comment(file.lines)
             self._notes(header + [line for line in _comment_above(file.lines, node.span.line) if line not in header])
         self.line()
@@ -207,11 +208,11 @@ class _Catalogue:
         self.line(f'<a id="{_anchor(section.name)}"></a>')
         self.line()
         pages = f", {_pages_words(section.pages)}" if section.pages else ""
-        self.line(f"### {section.title}{pages}")
+        self.line(f"### {_text(section.title, after=pages[:1] or None)}{pages}")
         self.line()
         services = ", ".join(_words(s) for s, _ in section.services) or "none"
         regions = ", ".join(_words(r) for r, _ in section.regions) or "every body region"
-        self.line(f"- Section `{section.name}` in `{file.path}` line {section.span.line}")
+        self.line(f"- Section `{section.name}` in {_code(file.path)} line {section.span.line}")
         self.line(f"- Services: {services}; body regions: {regions}; counted in {section.unit or 'visits'}")
         first_section = self._items(file, n.Section)[0] is section
         notes = _comment_above(file.lines, section.span.line)
@@ -220,9 +221,9 @@ class _Catalogue:
             header = _header_comment(file.lines)
             notes = header + [line for line in notes if line not in header]
         for clause in section.when:
-            self.line(f"- **Every rule here applies only when:** `{_source(file, clause.span)}`")
+            self.line(f"- **Every rule here applies only when:** {_code(_source(file, clause.span))}")
         for clause in section.unless:
-            self.line(f"- **Every rule here is excepted when:** `{_source(file, clause.span)}`")
+            self.line(f"- **Every rule here is excepted when:** {_code(_source(file, clause.span))}")
         if section.overrides:
             names = ", ".join(f"`{name}`" for name, _ in section.overrides)
             self.line(f"- **Takes precedence over:** {names} (for the requests both address)")
@@ -240,13 +241,13 @@ class _Catalogue:
         unit = _unit_of(rule.action, section.unit)
         self.line(f"- **Decides:** {self._action(rule, unit, file)}")
         for clause in section.when:
-            self.line(f"- **Applies when:** `{_source(file, clause.span)}` (the section's)")
+            self.line(f"- **Applies when:** {_code(_source(file, clause.span))} (the section's)")
         for clause in rule.when:
-            self.line(f"- **Applies when:** `{_source(file, clause.span)}`")
+            self.line(f"- **Applies when:** {_code(_source(file, clause.span))}")
         for clause in section.unless:
-            self.line(f"- **Except when:** `{_source(file, clause.span)}` (the section's)")
+            self.line(f"- **Except when:** {_code(_source(file, clause.span))} (the section's)")
         for clause in rule.unless:
-            self.line(f"- **Except when:** `{_source(file, clause.span)}`")
+            self.line(f"- **Except when:** {_code(_source(file, clause.span))}")
         if rule.overrides:
             names = ", ".join(f"`{name}`" for name, _ in rule.overrides)
             self.line(f"- **Wins over:** {names} (when both apply, this rule governs)")
@@ -258,10 +259,10 @@ class _Catalogue:
         if rule.regions:
             self.line(f"- **Body regions:** {', '.join(_words(r) for r, _ in rule.regions)}")
         if info is not None:
-            self.line(f"- **Cites:** {info.citation}")
+            self.line(f"- **Cites:** {_text(str(info.citation))}")
         if rule.rationale is not None:
-            self.line(f"- **Rationale:** “{_template(rule.rationale)}”")
-        self.line(f"- **Source:** `{file.path}` line {rule.span.line}")
+            self.line(f"- **Rationale:** “{_text(_template(rule.rationale), before='“', after='”')}”")
+        self.line(f"- **Source:** {_code(file.path)} line {rule.span.line}")
         self._notes(_comment_above(file.lines, rule.span.line) + _comments_inside(file.lines, rule.span.line))
         self.line()
 
@@ -271,7 +272,7 @@ class _Catalogue:
             amount = _number(file, action.amount)
             if amount == "1":
                 unit = unit.removesuffix("s")
-            over = f" over {_source(file, action.period.span)}" if action.period is not None else ""
+            over = f" over {_text(_source(file, action.period.span))}" if action.period is not None else ""
             counted = _counted(file, action.counting)
             dated = any(i.name == DATED_UNITS for i in self.program.schema.inputs)
             if action.period is not None and action.counting is None and dated:
@@ -284,14 +285,14 @@ class _Catalogue:
             return f"certifies at most {amount} {unit}{over}, {counted}; more is modified to what remains"
         if isinstance(action, n.Trial):
             first = _number(file, action.initial)
-            first_over = f" over {_source(file, action.initial_period.span)}" if action.initial_period else ""
+            first_over = f" over {_text(_source(file, action.initial_period.span))}" if action.initial_period else ""
             total = _number(file, action.total)
-            total_over = f" over {_source(file, action.total_period.span)}" if action.total_period else ""
-            extension = _source(file, action.extension.span)
+            total_over = f" over {_text(_source(file, action.total_period.span))}" if action.total_period else ""
+            extension = _code(_source(file, action.extension.span))
             counted = _counted(file, action.counting)
             return (
                 f"a trial of {first} {unit}{first_over}; once it is given, up to {total} {unit}{total_over} in all, "
-                f"only with `{extension}` (without it, nothing more); {counted}"
+                f"only with {extension} (without it, nothing more); {counted}"
             )
         if isinstance(action, n.Certify):
             return f"certifies every {unit[:-1] if unit.endswith('s') else unit} requested (caps still apply)"
@@ -313,14 +314,14 @@ class _Catalogue:
                 outcome += f" {expect.approved}"
             by = ", ".join(f"`{r}`" for r, _ in expect.by)
             missing = ", ".join(f"`{m}`" for m, _ in expect.missing)
-            self.line(f"| {_cell(example.title)} | {outcome} | {by} | {missing} |")
+            self.line(f"| {_cell(_text(example.title))} | {outcome} | {by} | {missing} |")
         self.line()
 
     def _notes(self, notes: Iterable[str]) -> None:
         notes = list(notes)
         tags = source_tags(notes)
         if tags:
-            cited = "; ".join(f"[`{ident}`]({SOURCES}#{ident}) ({status})" for ident, status in tags)
+            cited = "; ".join(f"[`{ident}`]({SOURCES}#{ident}) ({_text(status)})" for ident, status in tags)
             self.line(f"- **Sources:** {cited}")
             if any(status == "policy" for _ident, status in tags):
                 self.line(
@@ -332,7 +333,7 @@ class _Catalogue:
             return
         self.line("- **Notes:**")
         for paragraph in paragraphs:
-            self.line(f"  > {paragraph}")
+            self.line(f"  > {_note(paragraph)}")
             self.line("  >")
         self.out.pop()
 
@@ -346,19 +347,19 @@ class _Catalogue:
             for table in self._items(file, n.TableDecl):
                 self.line(f"### `{table.name}`")
                 self.line()
-                self.line(f"- Declared in `{file.path}` line {table.span.line}")
+                self.line(f"- Declared in {_code(file.path)} line {table.span.line}")
                 self._notes(_comment_above(file.lines, table.span.line))
                 self.line()
                 columns = [f.name for f in table.keys] + [f.name for f in table.values]
                 self.line("| " + " | ".join(columns) + " | notes |")
                 self.line("|" + " --- |" * (len(columns) + 1))
                 for keys, values, span in table.rows:
-                    cells = [_value(v) for v in keys + values]
+                    cells = [_cell(_text(_value(v))) for v in keys + values]
                     comments = _comment_above(file.lines, span.line) + _trailing_comment(file.lines[span.line - 1])
                     note = " ".join(_paragraphs(comments))
-                    self.line("| " + " | ".join(cells) + f" | {_cell(note)} |")
+                    self.line("| " + " | ".join(cells) + f" | {_cell(_note(note, block=False))} |")
                 if table.otherwise is not None:
-                    cells = ["any other"] * len(table.keys) + [_value(v) for v in table.otherwise]
+                    cells = ["any other"] * len(table.keys) + [_cell(_text(_value(v))) for v in table.otherwise]
                     self.line("| " + " | ".join(cells) + " |  |")
                 self.line()
 
@@ -381,8 +382,8 @@ class _Catalogue:
                 icd9 = "; ".join(_titled(code, titles) for code in condition.icd9) or "-"
                 icd10 = "; ".join(_titled(code, titles) for code in condition.icd10) or "-"
                 self.line(
-                    f"| `{condition.name}` | {_cell(condition.label)} | {icd9} | {icd10} | "
-                    f"`{file.path}` line {condition.span.line} |"
+                    f"| `{condition.name}` | {_cell(_text(condition.label))} | {icd9} | {icd10} | "
+                    f"{_cell(_code(file.path))} line {condition.span.line} |"
                 )
         self.line()
 
@@ -401,12 +402,12 @@ class _Catalogue:
         self.line("| --- | --- | --- | --- | --- |")
         for file in self.files:
             for item in self._items(file, n.InputDecl):
-                meaning = item.doc or ""
+                meaning = _text(item.doc or "")
                 for bound in item.at_most:
                     meaning += f" (never more than `{bound.other}`)"
                 self.line(
                     f"| `{item.name}` | {type_text(item.type)} | {_cell(meaning)} | {_reading(item)} | "
-                    f"`{file.path}` line {item.span.line} |"
+                    f"{_cell(_code(file.path))} line {item.span.line} |"
                 )
         for file in self.files:
             for enum in self._items(file, n.EnumDecl):
@@ -426,12 +427,13 @@ class _Catalogue:
             for fact in self._items(file, n.FactDecl):
                 self.line(f"### `{fact.name}`")
                 self.line()
-                if fact.doc:
-                    self.line(f"{fact.doc[0].upper()}{fact.doc[1:]}.")
+                doc = fact.doc.lstrip() if fact.doc else ""
+                if doc:
+                    self.line(_text(doc[0].upper() + doc[1:], after=".", block=True) + ".")
                     self.line()
                 self.line(f"- Type: {type_text(fact.type)}")
-                self.line(f"- Definition: `{_source(file, fact.expr.span)}`")
-                self.line(f"- Declared in `{file.path}` line {fact.span.line}")
+                self.line(f"- Definition: {_code(_source(file, fact.expr.span))}")
+                self.line(f"- Declared in {_code(file.path)} line {fact.span.line}")
                 self._notes(_comment_above(file.lines, fact.span.line))
                 self.line()
 
@@ -461,7 +463,8 @@ def code_titles(comments: Iterable[str]) -> dict[str, str]:
 
 def _titled(code: str, titles: Mapping[str, str]) -> str:
     title = titles.get(code)
-    return f"{code} ({_cell(title)})" if title else f"{code} (no title given)"
+    shown = _cell(_text(code, after=" "))
+    return f"{shown} ({_cell(_text(title, before='(', after=')'))})" if title else f"{shown} (no title given)"
 
 
 def _count(number: int, word: str) -> str:
@@ -476,8 +479,128 @@ def _words(name: str) -> str:
     return name.replace("_", " ")
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
+def _cell(markdown: str) -> str:
+    """Markdown (already escaped) as a table cell: every `|` escaped, in code spans too, as GFM tables need."""
+    return markdown.replace("|", "\\|")
+
+
+def _edition(guideline: ir.GuidelineInfo) -> str:
+    return f"{_text(guideline.title)} ({_text(guideline.edition, before='(', after=')')})"
+
+
+# CommonMark escaping of text from the files, so that it renders as the text it is. Only what could
+# mean something is escaped: `_` inside a word never opens emphasis and stays bare, `*` and `~` (GFM
+# strikethrough) only where they could open it; backslashes only before punctuation; `&` only where
+# it would start an entity; a line's first character only where it would start a block.
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]*);")
+_BLOCK_START = re.compile(r"[#>]|[-+*](?:[ \t]|$)|~~~|([-*_])(?:[ \t]*\1){2,}[ \t]*$|[0-9]{1,9}(?=[.)](?:[ \t]|$))")
+_ASCII_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def _space(char: str | None) -> bool:
+    return char is not None and (char.isspace() or unicodedata.category(char) == "Zs")
+
+
+def _punctuation(char: str | None) -> bool:
+    return char is not None and unicodedata.category(char)[0] in "PS"
+
+
+def _may_open(char: str, before: str | None, after: str | None) -> bool:
+    """Whether a run of `char` (`*`, `_`, `~`) between `before` and `after` could open emphasis.
+
+    None is a neighbour that is not known (the run ends the text): whatever could stand there is assumed.
+    A run that can only close is harmless: every opener in the text is escaped, and the catalogue's own
+    (`**Rationale:**`) are closed before any text from a file.
+    """
+    left = after is None or (not _space(after) and (not _punctuation(after) or before is None or _space(before)
+                                                    or _punctuation(before)))
+    if not left or char != "_":
+        return left
+    right = before is None or (not _space(before) and (not _punctuation(before) or after is None or _space(after)
+                                                       or _punctuation(after)))
+    return not right or before is None or _punctuation(before)
+
+
+def _text(text: str, *, before: str | None = None, after: str | None = None, block: bool = False) -> str:
+    """Text from a file as Markdown that renders as that text, between `before` and `after` (None: unknown).
+
+    A line break (or any control character) is a space: the catalogue's text sits on one line. With
+    `block`, the text starts a paragraph: leading spaces are dropped and a first character that would
+    make it a heading, quote, list, rule or code fence is escaped.
+    """
+    text = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
+    forced: set[int] = set()
+    if block:
+        text = text.lstrip()
+        start = _BLOCK_START.match(text)
+        if start:
+            forced.add(start.end() if text[0].isdigit() else 0)
+    out: list[str] = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        prev = text[index - 1] if index else before
+        if char in "*_~":
+            end = index
+            while end < len(text) and text[end] == char:
+                end += 1
+            nxt = text[end] if end < len(text) else after
+            escape = _may_open(char, prev, nxt) or bool(forced & set(range(index, end)))
+            out.append(("\\" + char if escape else char) * (end - index))
+            index = end
+            continue
+        nxt = text[index + 1] if index + 1 < len(text) else after
+        if char == "#":
+            # A heading's closing sequence: `#`s at its end after a space.
+            end = index
+            while end < len(text) and text[end] == "#":
+                end += 1
+            escape = index in forced or (end == len(text) and (prev is None or _space(prev)))
+        elif char == "\\":
+            escape = nxt is None or nxt in _ASCII_PUNCTUATION
+        elif char == "&":
+            # An entity reference (`&amp;`), or the start of one the text after it could finish.
+            at_end = index + 1 == len(text) and (nxt is None or nxt == "#" or nxt.isalnum())
+            escape = at_end or _ENTITY.match(text, index) is not None
+        else:
+            escape = char in "`[]<" or index in forced
+        out.append("\\" + char if escape else char)
+        index += 1
+    return "".join(out)
+
+
+def _code(text: str) -> str:
+    """Text as a code span: a fence longer than any run of backticks in it, padded where it needs to be."""
+    text = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = text[:1] == "`" or text[-1:] == "`" or (text[:1] == " " == text[-1:] and text.strip() != "")
+    if not text:
+        return "` `"
+    return f"{fence} {text} {fence}" if pad else f"{fence}{text}{fence}"
+
+
+def _note(paragraph: str, *, block: bool = True) -> str:
+    """A comment paragraph as Markdown: its `code` spans kept as code (the corpus writes names so), the rest text.
+
+    A code span is as CommonMark reads one: a run of backticks up to the next run of the same length; a run
+    with none after it is text (escaped).
+    """
+    runs = list(re.finditer(r"`+", paragraph))
+    out: list[str] = []
+    done = 0  # the end of what `out` holds
+    i = 0
+    while i < len(runs):
+        close = next((j for j in range(i + 1, len(runs)) if len(runs[j].group()) == len(runs[i].group())), None)
+        if close is None:
+            i += 1
+            continue
+        out.append(_text(paragraph[done:runs[i].start()], before=paragraph[done - 1] if done else None,
+                         after="`", block=block and done == 0))
+        out.append(paragraph[runs[i].start():runs[close].end()])
+        done = runs[close].end()
+        i = close + 1
+    out.append(_text(paragraph[done:], before=paragraph[done - 1] if done else None, block=block and done == 0))
+    return "".join(out)
 
 
 def _pages_words(pages: n.Pages) -> str:
@@ -499,7 +622,7 @@ def _source(file: _File, span: Span) -> str:
 
 def _number(file: _File, expr: n.Expr) -> str:
     text = _source(file, expr.span)
-    return text if isinstance(expr, n.IntLit) else f"`{text}`"
+    return text if isinstance(expr, n.IntLit) else _code(text)
 
 
 def _counted(file: _File, counting: n.Expr | None) -> str:
@@ -507,7 +630,7 @@ def _counted(file: _File, counting: n.Expr | None) -> str:
         return "counting the `prior_visits` already given"
     if isinstance(counting, n.IntLit) and counting.value == 0:
         return "counting nothing already given"
-    return f"counting the `{_source(file, counting.span)}` already given"
+    return f"counting the {_code(_source(file, counting.span))} already given"
 
 
 def _template(template: n.Template) -> str:
@@ -627,7 +750,7 @@ def _reading(item: n.InputDecl) -> str:
         return "stays unknown"
     value = clause.value
     shown = _source_value(value)
-    return _cell(f"`{shown}`: {clause.reason}")
+    return _cell(f"{_code(shown)}: {_text(clause.reason, before=' ')}")
 
 
 def _source_value(value: n.Value) -> str:
