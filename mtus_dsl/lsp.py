@@ -28,7 +28,16 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from mtus_dsl import fmt
 from mtus_dsl.catalogue import type_text
-from mtus_dsl.compiler import PRELUDE_NAME, Compilation, compile_sources, expand, not_utf8, parser, prelude_text
+from mtus_dsl.compiler import (
+    PRELUDE_NAME,
+    Compilation,
+    compile_sources,
+    expand,
+    line_ends,
+    not_utf8,
+    parser,
+    prelude_text,
+)
 from mtus_dsl.compiler import nodes as n
 from mtus_dsl.compiler.syntax import KEYWORDS
 from mtus_dsl.diagnostics import Diagnostic, Severity, Span
@@ -94,8 +103,8 @@ class MtusProtocol(LanguageServerProtocol):
         """Apply the changes as LSP defines them (pygls misplaced some), then call the server's handler.
 
         A position past the end of a line is that line's end, a line past the last the end of the text;
-        lines end at \\n (or \\r\\n) only, as the compiler counts them. A change to a document that is
-        not open is ignored.
+        a line ends at \\n, \\r\\n or a lone \\r, as LSP and the compiler say.
+        A change to a document that is not open is ignored.
         """
         uri = params.text_document.uri
         document = self.workspace.text_documents.get(unquote(uri))
@@ -132,10 +141,13 @@ class MtusServer(LanguageServer):
         """The position encoding agreed with the client (UTF-16 unless it offered another)."""
         return str(self.workspace.position_encoding or lsp.PositionEncodingKind.Utf16)
 
-    def text(self, uri: str) -> str | None:
-        """The text of the open document at `uri`; None if it is not open."""
+    def text(self, uri: str, as_sent: bool = False) -> str | None:
+        """The text of the open document at `uri` (`as_sent`: with the client's line ends); None if it is not open."""
         document = self.workspace.text_documents.get(unquote(uri))
-        return None if document is None else document.source
+        if document is None:
+            return None
+        # Lines end with \n here: LSP positions count \r\n and a lone \r as one line end, as the compiler does.
+        return document.source if as_sent else line_ends(document.source)
 
     def program(self, uri: str, text: str) -> tuple[str, dict[str, str], dict[str, str], list[Diagnostic]]:
         """The program the document at `uri` belongs to: its key, its files' texts (open editors win),
@@ -153,7 +165,7 @@ class MtusServer(LanguageServer):
             document = opened.get(name)
             uris[name] = document.uri if document is not None else from_fs_path(name) or name
             if document is not None:
-                sources[name] = document.source
+                sources[name] = line_ends(document.source)
                 continue
             try:
                 sources[name] = file.read_text(encoding="utf-8-sig")
@@ -283,14 +295,19 @@ def _index(line: str, units: int, encoding: str) -> int:
 def _offset(text: str, position: lsp.Position, encoding: str) -> int:
     """The index into `text` of an LSP position (a line past the last is the end of the text)."""
     start = 0
+    ends = _LINE_END.finditer(text)
     for _ in range(position.line):
-        newline = text.find("\n", start)
-        if newline < 0:
+        end = next(ends, None)
+        if end is None:
             return len(text)
-        start = newline + 1
-    newline = text.find("\n", start)
-    line = text[start:] if newline < 0 else text[start:newline]
+        start = end.end()
+    end = next(ends, None)
+    line = text[start:] if end is None else text[start:end.start()]
     return start + _index(line, position.character, encoding)
+
+
+#: A line end, as LSP (and the compiler, compiler.line_ends) counts them.
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 def apply_change(text: str, change: lsp.TextDocumentContentChangeEvent, encoding: str) -> str:
@@ -508,8 +525,8 @@ def build() -> MtusServer:
             formatted = fmt.format_source(source, params.text_document.uri)
         except (fmt.FormatError, fmt.FormatBug):
             return None  # the diagnostics already say what is wrong
-        if formatted == source:
-            return []
+        if formatted == ls.text(params.text_document.uri, as_sent=True):
+            return []  # (a file with \r\n line ends is reformatted, as mtus fmt reformats it)
         lines = source.split("\n")
         end = lsp.Position(line=len(lines) - 1, character=_units(lines[-1], ls.encoding))
         return [lsp.TextEdit(range=lsp.Range(start=lsp.Position(line=0, character=0), end=end), new_text=formatted)]

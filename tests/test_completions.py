@@ -118,3 +118,78 @@ def test_relevant_finds_what_every_pair_of_leaves_shows(corpus: mtus_dsl.Schedul
                 if all(b.chosen[k] == v for k, v in first[depth + 1:] if k in b.chosen):
                     shown.add(name)
         assert shown and completions._relevant(leaves) == shown
+
+
+FACT_READS = '''
+guideline g "G" edition "1":
+    in force from 2000-01-01
+
+input pain: integer 0..10 "pain score"
+input dates: list of date "visit dates"
+input flagged: boolean "a flag"
+
+table course:
+    key body_region: body_region
+    value visits: integer
+    knee -> 8
+    otherwise -> 6
+
+fact by_table: course = course[body_region] "the row for the region"
+fact any_recent: boolean = any d in dates where (d > 2010-01-01)
+fact through: boolean = by_table.visits > pain and any_recent
+fact asks_rule: boolean = flagged_rule or pain > 3
+
+section s "S" pages 1:
+    services physical_therapy
+    flagged_rule: max_visits 4 when flagged
+    general: max_visits 10 unless flagged_rule
+'''
+
+
+def test_each_fact_knows_every_input_it_can_read() -> None:
+    """Through a table's key, a quantifier's list, other facts, and a rule it asks about (its guard, scope and
+    in-force dates): what the search needs to reuse a fact across completions."""
+    from mtus_dsl.compiler import compile_sources
+    from mtus_dsl.compiler.lower import fact_inputs
+
+    program = compile_sources({"f.mtus": FACT_READS}).program
+    assert program is not None
+    found = fact_inputs(program)
+    assert found["by_table"] == ("body_region",)
+    assert found["any_recent"] == ("dates",)
+    assert found["through"] == ("body_region", "dates", "pain")
+    assert found["asks_rule"] == ("body_region", "flagged", "pain", "request_date", "service")
+
+
+def test_reusing_derived_facts_changes_no_decision(corpus: mtus_dsl.Schedule, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search with every derived fact derived again in each completion decides every example as it does
+    reusing them: outcome, approved, missing, rules and rationale, compiled and interpreted, on the record too."""
+    import itertools
+
+    cases = [dict(example.case) for example in corpus.program.examples]
+    optional = {spec.name for spec in corpus.schema.inputs if not spec.required}
+    # Each example with two of its optional fields left out (a few pairs each): searched cases of every bucket.
+    variants = [{k: v for k, v in case.items() if k not in drop} for case in cases[::3]
+                for drop in itertools.islice(itertools.combinations(sorted(optional & set(case)), 2), 2)]
+    assert len(variants) > 100
+
+    def answers() -> list[Any]:
+        out = []
+        for data in variants:
+            for decide in (corpus.decide, corpus.interpret):
+                for on_record in (False, True)[: 1 if decide is corpus.interpret else 2]:
+                    try:
+                        d = decide(data, on_record=on_record)
+                    except Exception as error:  # a rule failing is an answer too
+                        out.append(repr(error))
+                        continue
+                    out.append((d.outcome, d.approved, d.missing, d.rules, d.rationale))
+        return out
+
+    reused = answers()
+    engines = [corpus.engine, corpus.interpreter]
+    for engine in engines:
+        monkeypatch.setattr(engine, "kept", lambda name: frozenset())
+    derived = answers()
+    assert derived == reused
+    assert any(a[0] is Outcome.NEEDS_INFORMATION for a in reused if isinstance(a, tuple))

@@ -362,6 +362,19 @@ def test_incremental_edits_are_placed_as_lsp_says(client, workspace):
     assert "input q" in (_hover(client, uri, 1, 6) or "")
 
 
+def test_a_lone_carriage_return_ends_a_line_for_edits_hover_and_diagnostics(client, workspace):
+    """LSP and the compiler end a line at a lone \\r too: an edit on the line after one lands there, hover finds the
+    name, and a mistake there is reported on that line (the server once counted \\n alone)."""
+    folder = _program(workspace, "lone_cr", {"lone_cr.mtus": ""})
+    uri = (folder / "lone_cr.mtus").as_uri()
+    client.open(uri, '# a note\rinput a: boolean "a"\rfact f: boolean = a\n')
+    assert client.diagnostics(uri) == []
+    assert "input a" in (_hover(client, uri, 2, 18) or "")
+    _change(client, uri, 2, _edit((2, 18), (2, 19), "b"))
+    [problem] = client.diagnostics(uri)
+    assert problem["range"]["start"] == {"line": 2, "character": 18} and "'b'" in problem["message"]
+
+
 def test_hover_in_a_comment_or_a_string_shows_nothing(client, workspace):
     """A name written in a comment or inside a string is not the name: no hover, no definition."""
     text = 'input flag: boolean "the flag is set"  # flag\nfact f: boolean = flag\n'

@@ -235,15 +235,13 @@ def _decide(spark: Any, schedule: Schedule, rows: Any, fields: list[str], output
     texts = {name: text for name, text in schedule.sources.items() if name != PRELUDE_NAME}
 
     def decide_partition(batches: Iterator[Any]) -> Iterator[Any]:
-        import functools
-
         import pyarrow
 
         from mtus_dsl.audit import _Rows, _text
+        from mtus_dsl.audit import deciding as decider
 
         worker = _schedule_for(texts)
-        decide = (functools.partial(worker.decide, on_record=True) if on_record
-                  else worker.decide if redecide else worker.engine.three_valued)
+        decide = decider(worker, on_record, three_valued=not redecide)
         deciding = _Rows(worker, decide, io.StringIO(), rationale, trace, None)
         for batch in batches:
             out: dict[str, list[Any]] = {"__row": [], "__answer": [], "__rid": [], "__problems": [], "__failed": []}

@@ -33,10 +33,10 @@ from mtus_dsl.runtime import Duration
 
 #: Stands for an operand the grammar requires (it is never None once parsed); keeps the types honest.
 _ERROR_OPERAND = ir.Const(None, t.ERROR)
-#: The days from the first date a case may give to the last: no period a guideline counts is longer.
-_CASE_DAYS = (LAST_CASE_DATE - FIRST_CASE_DATE).days
-#: The fewest days a period of one unit can last.
-_SHORTEST_DAYS = {"days": 1, "weeks": 7, "months": 28, "years": 365}
+#: The longest period, in each unit, between two dates a case may give: no period a guideline counts is longer.
+_CASE_YEARS = LAST_CASE_DATE.year - FIRST_CASE_DATE.year + 1
+_CASE_DAYS = (LAST_CASE_DATE - FIRST_CASE_DATE).days + 1
+_LONGEST = {"days": _CASE_DAYS, "weeks": _CASE_DAYS // 7, "months": _CASE_YEARS * 12, "years": _CASE_YEARS}
 
 # Inputs every program must have: the decision engine dispatches and counts on them.
 CORE_INPUTS = {
@@ -118,7 +118,7 @@ class DeclarationChecker:
 
     def period(self, amount: int, unit: str, span: Span | None) -> None:
         """E122 for a period longer than the dates a case can give span: counting it back leaves the calendar."""
-        if amount * _SHORTEST_DAYS[unit] > _CASE_DAYS:
+        if amount > _LONGEST[unit]:
             self.error("E122", f"a period of {amount} {unit} is longer than the span of the dates a case can give "
                        f"({FIRST_CASE_DATE} to {LAST_CASE_DATE})", span,
                        "a guideline counts units over days, weeks, months or a few years")

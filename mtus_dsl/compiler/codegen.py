@@ -417,7 +417,8 @@ class _Generator:
     def __init__(self, program: ir.Program, sources: Mapping[str, str]):
         self.program = program
         self.fact_inputs = fact_inputs(program)
-        self.lines = {name: text.splitlines() for name, text in sources.items()}
+        # Lines split at \n only, as the parser counts them (splitlines would also split at U+2028, a form feed).
+        self.lines = {name: text.split("\n") for name, text in sources.items()}
         self.constants = _Constants()
         self.body = SourceWriter()
         # Required inputs are always given; a fact only of known values is known too (in dependency order).
