@@ -34,9 +34,9 @@ from mtus_dsl.compiler import (
     compile_sources,
     expand,
     line_ends,
-    not_utf8,
     parser,
     prelude_text,
+    read_source,
 )
 from mtus_dsl.compiler import nodes as n
 from mtus_dsl.compiler.syntax import KEYWORDS
@@ -167,13 +167,11 @@ class MtusServer(LanguageServer):
             if document is not None:
                 sources[name] = line_ends(document.source)
                 continue
-            try:
-                sources[name] = file.read_text(encoding="utf-8-sig")
-            except UnicodeDecodeError:
-                problems.append(not_utf8(file, name))
-            except OSError as error:
-                problems.append(Diagnostic("E000", f"cannot read '{file}': {error.strerror or error}",
-                                           Span(name, 1, 1, 1, 1)))
+            text_on_disk = read_source(file, name)
+            if isinstance(text_on_disk, Diagnostic):
+                problems.append(text_on_disk)
+            else:
+                sources[name] = text_on_disk
         sources[str(path)] = text
         uris[str(path)] = uri
         return str(root), sources, uris, problems

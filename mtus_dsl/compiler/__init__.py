@@ -263,6 +263,17 @@ def not_utf8(file: Path, name: str) -> Diagnostic:
                       Span(name, line, column, line, column + 1))
 
 
+def read_source(file: Path, name: str) -> str | Diagnostic:
+    """A guideline file's text, named `name` in messages; or the E000 that says why it cannot be read."""
+    try:
+        # utf-8-sig: a byte order mark at the start (as some editors write) is dropped.
+        return file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        return not_utf8(file, name)
+    except OSError as error:
+        return Diagnostic("E000", f"cannot read '{file}': {error.strerror or error}", Span(name, 1, 1, 1, 1))
+
+
 def compile_paths(
     paths: Iterable[str | Path], *, label: tuple[Path, str] | None = None, use_cache: bool = True
 ) -> Compilation:
@@ -278,14 +289,11 @@ def compile_paths(
             name = (Path(label[1]) / file.relative_to(label[0])).as_posix()
         if name in sources:  # two roots with the same name: the second keeps its whole path
             name = str(file)
-        try:
-            # utf-8-sig: a byte order mark at the start (as some editors write) is dropped.
-            sources[name] = file.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError:
-            problems.append(not_utf8(file, name))
-        except OSError as error:
-            problems.append(Diagnostic("E000", f"cannot read '{file}': {error.strerror or error}",
-                                       Span(name, 1, 1, 1, 1)))
+        text = read_source(file, name)
+        if isinstance(text, Diagnostic):
+            problems.append(text)
+        else:
+            sources[name] = text
     if problems:
         return Compilation(None, tuple(problems), sources)
     return compile_sources(sources, use_cache=use_cache)
