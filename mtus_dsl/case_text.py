@@ -31,6 +31,10 @@ class BadJSON(ValueError):
         super().__init__(message)
         self.message, self.line, self.column = message, line, column
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from all three (pickle would pass the message alone): it crosses processes whole.
+        return (type(self), (self.message, self.line, self.column))
+
 
 class _TooLong(ValueError):
     pass

@@ -99,3 +99,19 @@ def test_the_empty_key_is_named_where_it_is(corpus, seed_case, tmp_path):
     result = CliRunner().invoke(main, ["decide", str(case)])
     assert result.exit_code == EXIT_BAD_INPUT
     assert result.output.startswith(f'{case}: error: "": unknown field (fields: id, request_date, ')
+
+
+def test_a_json_error_pickles_and_copies_as_itself():
+    """Once it could not be unpickled (three arguments, pickle passed one): a worker process's error reads whole."""
+    import copy
+    import pickle
+
+    from mtus_dsl.case_text import BadJSON, read_json
+
+    with pytest.raises(BadJSON) as raised:
+        read_json(b'{"quantity": 12,\n "service": }')
+    error = raised.value
+    for again in (pickle.loads(pickle.dumps(error)), copy.copy(error), copy.deepcopy(error)):
+        assert type(again) is BadJSON
+        assert (again.message, again.line, again.column, str(again)) == (
+            error.message, error.line, error.column, str(error))

@@ -85,28 +85,30 @@ def fact_inputs(program: ir.Program) -> dict[str, tuple[str, ...]]:
 
     What the needs_information search needs to know a fact keeps its value when one input is completed.
     """
+    return {fact.name: tuple(sorted(inputs_read(program, [fact.expr]))) for fact in program.facts}
+
+
+def inputs_read(program: ir.Program, exprs: Iterable[ir.Expr | None]) -> set[str]:
+    """The inputs some expressions can read: themselves, through facts, and through the rules they ask about."""
     facts = {f.name: f.expr for f in program.facts}
     rules = {r.name: r for r in program.rules}
-    found: dict[str, tuple[str, ...]] = {}
-    for name in facts:
-        inputs: set[str] = set()
-        seen_facts, seen_rules = {name}, set[str]()
-        pending: list[ir.Expr] = [facts[name]]
-        while pending:
-            for node in ir.walk(pending.pop()):
-                if isinstance(node, ir.Input):
-                    inputs.add(node.name)
-                elif isinstance(node, ir.Fact) and node.name not in seen_facts and node.name in facts:
-                    seen_facts.add(node.name)
-                    pending.append(facts[node.name])
-                elif isinstance(node, ir.Applies) and node.rule not in seen_rules and node.rule in rules:
-                    seen_rules.add(node.rule)
-                    rule = rules[node.rule]
-                    # Whether a rule applies also turns on its scope and its edition's dates.
-                    inputs.update(("request_date", "service", "body_region"))
-                    pending.extend(e for e in (*rule.when, *rule.unless) if e is not None)
-        found[name] = tuple(sorted(inputs))
-    return found
+    inputs: set[str] = set()
+    seen_facts, seen_rules = set[str](), set[str]()
+    pending = [e for e in exprs if e is not None]
+    while pending:
+        for node in ir.walk(pending.pop()):
+            if isinstance(node, ir.Input):
+                inputs.add(node.name)
+            elif isinstance(node, ir.Fact) and node.name not in seen_facts and node.name in facts:
+                seen_facts.add(node.name)
+                pending.append(facts[node.name])
+            elif isinstance(node, ir.Applies) and node.rule not in seen_rules and node.rule in rules:
+                seen_rules.add(node.rule)
+                rule = rules[node.rule]
+                # Whether a rule applies also turns on its scope and its edition's dates.
+                inputs.update(("request_date", "service", "body_region"))
+                pending.extend(e for e in (*rule.when, *rule.unless) if e is not None)
+    return inputs
 
 
 def fact_source(fact: ir.FactInfo) -> str:

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException, Unsatisfiable, UnsatisfiedAssumption
 
 from mtus_dsl.compiler import PRELUDE_NAME, compile_paths, ir
+from mtus_dsl.compiler.lower import inputs_read
 from mtus_dsl.compiler.syntax import KEYWORDS
 from mtus_dsl.decision import Decision
 from mtus_dsl.diagnostics import render_all
@@ -338,29 +339,12 @@ def mtus_value(value: Any) -> str:
 
 def read_inputs(program: ir.Program, service: Any, region: Any) -> set[str]:
     """The inputs the rules for a service and body region read, through facts and other rules."""
-    dispatch = dict(program.dispatch)
-    rules, caps = dispatch.get((service, region), ((), ()))
-    facts = {f.name: f for f in program.facts}
-    pending: list[ir.Expr] = []
-    seen_rules: set[str] = set()
-    seen_facts: set[str] = set()
-    found: set[str] = set()
+    rules, caps = dict(program.dispatch).get((service, region), ((), ()))
+    exprs: list[ir.Expr | None] = []
     for name in (*rules, *caps):
-        seen_rules.add(name)
         rule = program.rule(name)
-        pending += [*rule.when, *rule.unless, *(e for e in ir.operands(rule.action) if e is not None)]
-    while pending:
-        for node in ir.walk(pending.pop()):
-            if isinstance(node, ir.Input):
-                found.add(node.name)
-            elif isinstance(node, ir.Fact) and node.name not in seen_facts and node.name in facts:
-                seen_facts.add(node.name)
-                pending.append(facts[node.name].expr)
-            elif isinstance(node, ir.Applies) and node.rule not in seen_rules:
-                seen_rules.add(node.rule)
-                rule = program.rule(node.rule)
-                pending += [*rule.when, *rule.unless]
-    return found
+        exprs += [*rule.when, *rule.unless, *ir.operands(rule.action)]
+    return inputs_read(program, exprs)
 
 
 def example_block(
