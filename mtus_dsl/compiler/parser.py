@@ -42,26 +42,10 @@ def parse_template(value: str, span: Span) -> tuple[n.Template, list[Diagnostic]
     parts: list[str | n.Expr] = []
     diagnostics: list[Diagnostic] = []
     pos = 0
-    unclosed = _unclosed_brace(value)
-    if unclosed is not None:
-        diagnostics.append(
-            Diagnostic(
-                "E006",
-                "this '{' is never closed",
-                _offset_span(span, '"' + value[:unclosed], 1),
-                notes=("close the placeholder with '}', or write {{ for a literal brace",),
-            )
-        )
-    stray = _stray_brace(value)
-    if stray is not None:
-        diagnostics.append(
-            Diagnostic(
-                "E006",
-                "this '}' closes no placeholder",
-                _offset_span(span, '"' + value[:stray], 1),
-                notes=("write }} for a literal brace",),
-            )
-        )
+    for brace, message, note in _LONE_BRACES:
+        at = _lone_brace(value, brace)
+        if at is not None:  # +1: the opening quote of the string literal precedes its value
+            diagnostics.append(Diagnostic("E006", message, _offset_span(span, '"' + value[:at], 1), notes=(note,)))
     for match in re.finditer(r"\{\{|\}\}|\{([^{}]*)\}", value):
         parts.append(value[pos : match.start()])
         pos = match.end()
@@ -104,18 +88,17 @@ def parse_template(value: str, span: Span) -> tuple[n.Template, list[Diagnostic]
     return n.Template(tuple(p for p in parts if p != ""), span), diagnostics
 
 
-def _unclosed_brace(value: str) -> int | None:
-    """The offset of the first '{' that opens no placeholder and is not written {{, or None."""
-    for match in re.finditer(r"\{\{|\}\}|\{[^{}]*\}|\{", value):
-        if match.group() == "{":
-            return match.start()
-    return None
+#: A brace standing alone in a template (not {{ or }}, in no placeholder): what E006 says of it.
+_LONE_BRACES = (
+    ("{", "this '{' is never closed", "close the placeholder with '}', or write {{ for a literal brace"),
+    ("}", "this '}' closes no placeholder", "write }} for a literal brace"),
+)
 
 
-def _stray_brace(value: str) -> int | None:
-    """The offset of the first '}' that closes no placeholder and is not written }}, or None."""
-    for match in re.finditer(r"\{\{|\}\}|\{[^{}]*\}|\}", value):
-        if match.group() == "}":
+def _lone_brace(value: str, brace: str) -> int | None:
+    """The offset of the first `brace` that is neither doubled nor part of a placeholder, or None."""
+    for match in re.finditer(r"\{\{|\}\}|\{[^{}]*\}|[{}]", value):
+        if match.group() == brace:
             return match.start()
     return None
 
