@@ -30,8 +30,9 @@ from mtus_dsl.case_text import BOM, MAX_CASE_BYTES, BadJSON, read_json
 from mtus_dsl.compiler import Compilation, compile_paths, expand
 from mtus_dsl.decision import Decision, Outcome
 from mtus_dsl.diagnostics import CompileError, Diagnostic, Span, render_all
+from mtus_dsl.engine import THREE_VALUED_ON_RECORD
 from mtus_dsl.schedule import Schedule, load
-from mtus_dsl.text import printable
+from mtus_dsl.text import printable, printable_lines
 
 EXIT_OK, EXIT_GUIDELINE_ERRORS, EXIT_BAD_INPUT, EXIT_RULE_FAILURE = 0, 1, 2, 3
 #: The reader of the output closed it early (`mtus decide big.jsonl | head`): as a process SIGPIPE stops.
@@ -230,8 +231,7 @@ def decide(file: str, guideline_paths: tuple[str, ...], as_json: bool, trace: bo
     if trace and no_trace:
         raise click.UsageError("--trace and --no-trace contradict each other; give one of them")
     if three_valued and on_record:
-        raise click.UsageError("--three-valued and --on-record cannot go together: deciding on the record reads "
-                               "the facts a case leaves out, where three-valued logic leaves them unknown")
+        raise click.UsageError(THREE_VALUED_ON_RECORD)
     schedule = _schedule(guideline_paths)
     decide_one: Callable[[Any], Decision]
     if three_valued:
@@ -483,7 +483,7 @@ def letter(decision: Decision, case: Any, trace: bool = False) -> str:
         for entry in decision.trace:
             lines.append(f"  {entry.rule} ({entry.kind}, {entry.source}): {entry.status}: {entry.detail}")
     # Every line is made printable: text from the case cannot start a line of its own.
-    return "\n".join(printable(line) for line in lines)
+    return printable_lines(lines)
 
 
 @main.command(epilog=_examples(

@@ -645,6 +645,9 @@ class Engine:
         return locate(error, f"{rule.kind} '{rule.name}'", f"{rule.source}:{rule.column}", rule.reads, facts)
 
 
+#: Why a decision cannot be both three-valued and on the record (what `mtus decide` and `mtus audit` say).
+THREE_VALUED_ON_RECORD = ("--three-valued and --on-record cannot go together: deciding on the record reads the facts "
+                          "a case leaves out, where three-valued logic leaves them unknown")
 _NOTHING: frozenset[str] = frozenset()
 _NO_READING = object()  # an absent input the record gives no reading of
 _UNADDRESSED = Settled(Outcome.NOT_ADDRESSED, 0, None, None, (), (), (), _NOTHING)

@@ -15,7 +15,7 @@ from typing import Any
 from mtus_dsl.case import Case
 from mtus_dsl.decision import Outcome
 from mtus_dsl.engine import Allowance, Engine, Facts, Rule
-from mtus_dsl.text import Explanation, printable, show, show_value
+from mtus_dsl.text import Explanation, printable_lines, show, show_value
 
 #: How a trace status reads at the head of its line.
 _MARKS = {"governs": "✔", "binds": "✔", "applies": "·", "not_applicable": "✘", "not_in_force": "✘",
@@ -194,7 +194,7 @@ def render(tree: Mapping[str, Any]) -> str:
                                         (f"editions: {editions}", [])]))
     _branches(lines, sections, "")
     # Each line made printable: text from the case (an id, a procedure) cannot start a line of its own.
-    return "\n".join(printable(line) for line in lines)
+    return printable_lines(lines)
 
 
 def _limit_items(arithmetic: Mapping[str, Any]) -> list[Any]:

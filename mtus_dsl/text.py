@@ -32,6 +32,11 @@ def printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
+def printable_lines(lines: Iterable[str]) -> str:
+    """Lines joined by \\n, each made printable: text they quote cannot break a line of its own or forge one."""
+    return "\n".join(printable(line) for line in lines)
+
+
 def show(value: Any) -> str:
     """Render a value inside a rationale: dates ISO, names with spaces, sets and lists joined."""
     cls = value.__class__

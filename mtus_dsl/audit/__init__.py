@@ -45,6 +45,7 @@ from mtus_dsl.audit.mapping import (
 from mtus_dsl.case import CaseError
 from mtus_dsl.case_text import MAX_CASE_BYTES, BadJSON, read_json
 from mtus_dsl.decision import Citation, Decision, Outcome
+from mtus_dsl.engine import THREE_VALUED_ON_RECORD
 from mtus_dsl.schedule import Schedule
 
 __all__ = ["ENGINES", "AuditError", "Mapping", "Summary", "audit", "read_mapping"]
@@ -488,8 +489,7 @@ def audit(
     needs_information). It cannot decide on the record.
     """
     if on_record and not redecide:
-        raise AuditError("error: --three-valued and --on-record cannot go together: deciding on the record reads "
-                         "the facts a case leaves out, where three-valued logic leaves them unknown")
+        raise AuditError(f"error: {THREE_VALUED_ON_RECORD}")
     in_format = input_format(input_path, fmt)
     out_format = output_format(output)
     errors = errors or default_errors_path(output)

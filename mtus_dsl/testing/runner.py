@@ -42,7 +42,7 @@ from mtus_dsl.testing.properties import (
     summary,
 )
 from mtus_dsl.testing.strategies import DECIDED, counterexample
-from mtus_dsl.text import printable
+from mtus_dsl.text import printable_lines
 
 
 @attrs.frozen
@@ -462,7 +462,7 @@ def run_command(
             progress("")  # clear the progress line before a result line
         # Titles, details and values come from the .mtus files and the cases: a control character in one
         # would act on the terminal, or forge a line of the report.
-        out("\n".join(printable(part) for part in line.split("\n")))
+        out(printable_lines(line.split("\n")))
 
     plan = [(file, suite.checks(file)) for file in suite.files()]
     chosen = [(file, [c for c in checks if select is None or select in c.name]) for file, checks in plan]
